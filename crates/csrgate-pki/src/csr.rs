@@ -1,0 +1,366 @@
+//! CSR intake: PEM or DER bytes become a [`ValidatedCsr`] only after the structure parses, the key
+//! passes the policy and the self-signature verifies. ssl_api never checked that signature.
+
+use std::fmt;
+
+use openssl::pkey::{PKey, Public};
+use openssl::x509::X509Req;
+use sha1::{Digest, Sha1};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::cri_attributes::ParsedCriAttribute;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::key::classify_public_key;
+use crate::{DistinguishedName, NameAttribute, PkiError, PublicKeyInfo, SubjectAltName};
+
+/// One extension the CSR asked for, as raw DER for hooks that want to look at it. Only the SANs
+/// are carried into the certificate by default; everything else the CA decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestedExtension {
+    /// The extension OID, dotted.
+    pub oid: String,
+    /// The critical flag the CSR set.
+    pub critical: bool,
+    /// The extension value (the content of the OCTET STRING).
+    pub value: Vec<u8>,
+}
+
+/// A CSR whose structure, key and self-signature have been checked.
+pub struct ValidatedCsr {
+    der: Vec<u8>,
+    public_key: PKey<Public>,
+    public_key_info: PublicKeyInfo,
+    public_key_sha1: String,
+    subject: DistinguishedName,
+    subject_alt_names: Vec<SubjectAltName>,
+    requested_extensions: Vec<RequestedExtension>,
+}
+
+/// PEM labels that hold a PKCS#10 request (the second is what old Netscape-era tools write).
+const CSR_PEM_LABELS: &[&str] = &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
+
+impl ValidatedCsr {
+    /// Parses a CSR in PEM or DER (detected from the bytes, whatever a Content-Type said), checks
+    /// the key policy and verifies the self-signature.
+    pub fn parse(bytes: &[u8]) -> Result<Self, PkiError> {
+        let der = csr_der(bytes)?;
+        let (rest, parsed) = X509CertificationRequest::from_der(&der)
+            .map_err(|e| PkiError::InvalidCsr(format!("not a PKCS#10 request: {e}")))?;
+        if !rest.is_empty() {
+            return Err(PkiError::InvalidCsr(format!(
+                "{} bytes of trailing data after the request",
+                rest.len()
+            )));
+        }
+        let request = X509Req::from_der(&der)
+            .map_err(|_| PkiError::InvalidCsr("not a PKCS#10 request".into()))?;
+        let public_key = request.public_key().map_err(|_| {
+            PkiError::WeakKey("the public key's algorithm or parameters are not supported".into())
+        })?;
+        let public_key_info = classify_public_key(&public_key)?;
+        if !request.verify(&public_key).unwrap_or(false) {
+            return Err(PkiError::InvalidCsr(
+                "the request's signature does not verify with its own public key".into(),
+            ));
+        }
+
+        let info = &parsed.certification_request_info;
+        let public_key_sha1 = hex::encode(Sha1::digest(info.subject_pki.raw));
+        let subject = subject_of(&parsed)?;
+        let mut subject_alt_names = Vec::new();
+        let mut requested_extensions = Vec::new();
+        for attribute in info.iter_attributes() {
+            let ParsedCriAttribute::ExtensionRequest(request) = attribute.parsed_attribute() else {
+                continue;
+            };
+            for extension in &request.extensions {
+                if let ParsedExtension::SubjectAlternativeName(san) = extension.parsed_extension() {
+                    for name in &san.general_names {
+                        subject_alt_names.push(san_of(name)?);
+                    }
+                } else if let ParsedExtension::UnsupportedExtension { .. }
+                | ParsedExtension::ParseError { .. } = extension.parsed_extension()
+                    && extension.oid.to_id_string() == "2.5.29.17"
+                {
+                    return Err(PkiError::InvalidCsr(
+                        "the subjectAltName extension is malformed".into(),
+                    ));
+                }
+                requested_extensions.push(RequestedExtension {
+                    oid: extension.oid.to_id_string(),
+                    critical: extension.critical,
+                    value: extension.value.to_vec(),
+                });
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        subject_alt_names.retain(|san| seen.insert(san.clone()));
+        if subject.is_empty() && subject_alt_names.is_empty() {
+            return Err(PkiError::InvalidCsr(
+                "the request has neither a subject nor subject alternative names".into(),
+            ));
+        }
+
+        Ok(ValidatedCsr {
+            der,
+            public_key,
+            public_key_info,
+            public_key_sha1,
+            subject,
+            subject_alt_names,
+            requested_extensions,
+        })
+    }
+
+    /// The request as DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Algorithm and size of the requested public key.
+    pub fn public_key_info(&self) -> PublicKeyInfo {
+        self.public_key_info
+    }
+
+    /// ssl_api's `public_key_hash`: lower-case hex SHA-1 of the SubjectPublicKeyInfo DER.
+    pub fn public_key_sha1(&self) -> &str {
+        &self.public_key_sha1
+    }
+
+    /// The requested subject.
+    pub fn subject(&self) -> &DistinguishedName {
+        &self.subject
+    }
+
+    /// The requested subject alternative names, duplicates removed, in request order.
+    pub fn subject_alt_names(&self) -> &[SubjectAltName] {
+        &self.subject_alt_names
+    }
+
+    /// Every extension in the request's extensionRequest attribute.
+    pub fn requested_extensions(&self) -> &[RequestedExtension] {
+        &self.requested_extensions
+    }
+
+    /// True when the request asked for BasicConstraints CA:TRUE (it never gets it).
+    pub fn requests_ca(&self) -> bool {
+        self.requested_extensions.iter().any(|e| {
+            e.oid == "2.5.29.19"
+                && x509_parser::extensions::BasicConstraints::from_der(&e.value)
+                    .map(|(_, bc)| bc.ca)
+                    .unwrap_or(false)
+        })
+    }
+
+    pub(crate) fn public_key(&self) -> &PKey<Public> {
+        &self.public_key
+    }
+}
+
+impl fmt::Debug for ValidatedCsr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatedCsr")
+            .field("subject", &self.subject.to_string())
+            .field("key", &self.public_key_info)
+            .field("public_key_sha1", &self.public_key_sha1)
+            .field("subject_alt_names", &self.subject_alt_names)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Finds the DER of the request: PEM is recognised by its armour, anything else must be DER.
+/// The PEM body is decoded leniently about whitespace because `curl -d @req.csr` strips newlines.
+fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Err(PkiError::InvalidCsr("the body is empty".into()));
+    }
+    if !trimmed.starts_with(b"-----BEGIN ") {
+        if trimmed[0] != 0x30 {
+            return Err(PkiError::InvalidCsr(
+                "the body is neither a PEM CERTIFICATE REQUEST nor DER".into(),
+            ));
+        }
+        return Ok(trimmed.to_vec());
+    }
+    let text = std::str::from_utf8(trimmed)
+        .map_err(|_| PkiError::InvalidCsr("PEM text is not ASCII".into()))?;
+    let after_begin = &text["-----BEGIN ".len()..];
+    let (label, rest) = after_begin
+        .split_once("-----")
+        .ok_or_else(|| PkiError::InvalidCsr("unterminated PEM BEGIN line".into()))?;
+    if !CSR_PEM_LABELS.contains(&label) {
+        return Err(PkiError::InvalidCsr(format!(
+            "PEM block is {label:?}, expected \"CERTIFICATE REQUEST\""
+        )));
+    }
+    let end_marker = format!("-----END {label}-----");
+    let (body, after_end) = rest
+        .split_once(&end_marker)
+        .ok_or_else(|| PkiError::InvalidCsr(format!("missing {end_marker}")))?;
+    if !after_end.trim().is_empty() {
+        return Err(PkiError::InvalidCsr(
+            "unexpected data after the PEM block (send one request per PUT)".into(),
+        ));
+    }
+    let base64_text: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(base64_text)
+        .map_err(|_| PkiError::InvalidCsr("PEM body is not valid base64".into()))
+}
+
+fn subject_of(parsed: &X509CertificationRequest<'_>) -> Result<DistinguishedName, PkiError> {
+    let mut attributes = Vec::new();
+    for attribute in parsed.certification_request_info.subject.iter_attributes() {
+        let oid = attribute.attr_type().to_id_string();
+        let value = attribute.as_str().map_err(|_| {
+            PkiError::InvalidCsr(format!("subject attribute {oid} is not a text string"))
+        })?;
+        if value.contains('\0') {
+            return Err(PkiError::InvalidCsr(format!(
+                "subject attribute {oid} contains a NUL character"
+            )));
+        }
+        attributes.push(NameAttribute {
+            oid,
+            value: value.to_owned(),
+        });
+    }
+    Ok(DistinguishedName { attributes })
+}
+
+fn san_of(name: &GeneralName<'_>) -> Result<SubjectAltName, PkiError> {
+    match name {
+        GeneralName::DNSName(v) => SubjectAltName::dns(v),
+        GeneralName::IPAddress(v) => SubjectAltName::ip_from_octets(v),
+        GeneralName::RFC822Name(v) => SubjectAltName::email(v),
+        GeneralName::URI(v) => SubjectAltName::uri(v),
+        other => Err(PkiError::InvalidCsr(format!(
+            "SAN type {} is not supported: use DNS, IP, email or URI",
+            general_name_kind(other)
+        ))),
+    }
+}
+
+fn general_name_kind(name: &GeneralName<'_>) -> &'static str {
+    match name {
+        GeneralName::OtherName(..) => "otherName",
+        GeneralName::X400Address(_) => "x400Address",
+        GeneralName::DirectoryName(_) => "directoryName",
+        GeneralName::EDIPartyName(_) => "ediPartyName",
+        GeneralName::RegisteredID(_) => "registeredID",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeySpec;
+    use crate::san::general_names_der;
+    use openssl::asn1::{Asn1Object, Asn1OctetString};
+    use openssl::hash::MessageDigest;
+    use openssl::stack::Stack;
+    use openssl::x509::{X509Extension, X509ReqBuilder};
+
+    fn request(spec: KeySpec, cn: &str, sans: &[SubjectAltName]) -> X509Req {
+        let key = spec.generate().expect("keygen");
+        let mut builder = X509ReqBuilder::new().expect("builder");
+        builder.set_pubkey(&key).expect("pubkey");
+        let name = DistinguishedName::from_fields(&[("CN", cn)]).expect("name");
+        builder
+            .set_subject_name(&name.to_x509_name().expect("x509 name"))
+            .expect("subject");
+        if !sans.is_empty() {
+            let mut extensions = Stack::new().expect("stack");
+            let oid = Asn1Object::from_str("2.5.29.17").expect("oid");
+            let value = Asn1OctetString::new_from_bytes(&general_names_der(sans)).expect("octets");
+            extensions
+                .push(X509Extension::new_from_der(&oid, false, &value).expect("ext"))
+                .expect("push");
+            builder.add_extensions(&extensions).expect("extensions");
+        }
+        let digest = if spec == KeySpec::Ed25519 {
+            MessageDigest::null()
+        } else {
+            MessageDigest::sha256()
+        };
+        builder.sign(&key, digest).expect("sign");
+        builder.build()
+    }
+
+    #[test]
+    fn pem_and_der_give_the_same_request() {
+        let sans = [
+            SubjectAltName::dns("app.internal").expect("dns"),
+            SubjectAltName::ip_from_octets(&[10, 0, 0, 7]).expect("ip"),
+        ];
+        let req = request(KeySpec::EcP256, "app.internal", &sans);
+        let from_pem = ValidatedCsr::parse(&req.to_pem().expect("pem")).expect("pem parses");
+        let from_der = ValidatedCsr::parse(&req.to_der().expect("der")).expect("der parses");
+        assert_eq!(from_pem.der(), from_der.der());
+        assert_eq!(from_pem.subject_alt_names(), &sans);
+        assert_eq!(from_pem.subject().common_name(), Some("app.internal"));
+        assert_eq!(from_pem.public_key_sha1().len(), 40);
+        assert!(!from_pem.requests_ca());
+    }
+
+    #[test]
+    fn pem_with_newlines_stripped_still_parses() {
+        let req = request(KeySpec::Ed25519, "flat", &[]);
+        let pem = String::from_utf8(req.to_pem().expect("pem")).expect("ascii");
+        let flat = pem.replace('\n', "");
+        ValidatedCsr::parse(flat.as_bytes()).expect("flattened PEM parses");
+    }
+
+    #[test]
+    fn rejects_garbage_wrong_labels_and_trailing_data() {
+        let req = request(KeySpec::EcP256, "x", &[]);
+        let pem = String::from_utf8(req.to_pem().expect("pem")).expect("ascii");
+        let mut der = req.to_der().expect("der");
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"".to_vec(), "empty"),
+            (b"   \n".to_vec(), "blank"),
+            (b"hello".to_vec(), "text"),
+            (pem.replace("CERTIFICATE REQUEST", "CERTIFICATE").into_bytes(), "label"),
+            (format!("{pem}{pem}").into_bytes(), "two blocks"),
+            (pem[..pem.len() / 2].as_bytes().to_vec(), "truncated pem"),
+            (der[..der.len() - 3].to_vec(), "truncated der"),
+            ({
+                der.push(0);
+                der.clone()
+            }, "trailing"),
+        ];
+        for (bytes, what) in cases {
+            assert!(
+                matches!(ValidatedCsr::parse(&bytes), Err(PkiError::InvalidCsr(_))),
+                "{what} was not refused as invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_a_tampered_signature() {
+        let req = request(KeySpec::EcP256, "tamper-me", &[]);
+        let mut der = req.to_der().expect("der");
+        let at = der
+            .windows(9)
+            .position(|w| w == b"tamper-me")
+            .expect("CN bytes");
+        der[at] = b'T';
+        let error = ValidatedCsr::parse(&der).expect_err("tampered");
+        assert!(matches!(error, PkiError::InvalidCsr(ref m) if m.contains("signature")), "{error}");
+    }
+
+    #[test]
+    fn rejects_a_small_rsa_key() {
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(1024).expect("rsa")).expect("pkey");
+        let mut builder = X509ReqBuilder::new().expect("builder");
+        builder.set_pubkey(&key).expect("pubkey");
+        builder.sign(&key, MessageDigest::sha256()).expect("sign");
+        let der = builder.build().to_der().expect("der");
+        assert!(matches!(ValidatedCsr::parse(&der), Err(PkiError::WeakKey(_))));
+    }
+}

@@ -1,0 +1,28 @@
+//! csrgate-pki: the only crate that links openssl. It owns the CA identity (create, load, unlock),
+//! CSR intake (parse, verify, key policy), the certificate template, signing and serial numbers.
+//!
+//! Nothing openssl-typed crosses this crate's public API, and the CA private key never leaves it:
+//! [`Identity`] has no accessor for the key and its `Debug` output redacts it.
+
+mod csr;
+mod der_writer;
+mod error;
+mod identity;
+mod key;
+mod name;
+mod passphrase;
+mod san;
+mod serial;
+mod template;
+mod validity;
+
+pub use csr::{RequestedExtension, ValidatedCsr};
+pub use error::PkiError;
+pub use identity::{Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate};
+pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
+pub use name::{DistinguishedName, NameAttribute};
+pub use passphrase::Passphrase;
+pub use san::SubjectAltName;
+pub use serial::Serial;
+pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, SigningPolicy};
+pub use validity::ValidityPeriod;

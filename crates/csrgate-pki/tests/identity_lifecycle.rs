@@ -1,0 +1,149 @@
+//! Crate-level tests: create root and intermediate identities on disk, unlock them, sign CSRs of
+//! every accepted key type and check each certificate with openssl's own chain verification.
+
+use csrgate_pki::{
+    DistinguishedName, Identity, IdentityFiles, IdentityRequest, KeySpec, Passphrase, PkiError,
+    SigningPolicy, ValidatedCsr, ValidityPeriod,
+};
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509, X509NameBuilder, X509ReqBuilder, X509StoreContext};
+
+fn passphrase(text: &str) -> Passphrase {
+    Passphrase::new(text.to_owned()).expect("passphrase")
+}
+
+fn request(cn: &str, key: KeySpec, years: i64) -> IdentityRequest {
+    IdentityRequest {
+        subject: DistinguishedName::from_fields(&[("CN", cn), ("O", "csrgate tests")]).expect("dn"),
+        validity: ValidityPeriod::days(365 * years),
+        key,
+        path_len: None,
+    }
+}
+
+fn csr_der(key_spec: &str) -> Vec<u8> {
+    let key = match key_spec {
+        "rsa" => PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("pkey"),
+        "ed25519" => PKey::generate_ed25519().expect("ed25519"),
+        _ => {
+            let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+                .expect("group");
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&group).expect("ec")).expect("pkey")
+        }
+    };
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "leaf.example").expect("cn");
+    let mut builder = X509ReqBuilder::new().expect("req");
+    builder.set_pubkey(&key).expect("pubkey");
+    builder.set_subject_name(&name.build()).expect("subject");
+    let digest = if key_spec == "ed25519" { MessageDigest::null() } else { MessageDigest::sha256() };
+    builder.sign(&key, digest).expect("sign");
+    builder.build().to_der().expect("der")
+}
+
+fn verify_chain(leaf_pem: &str, chain_pem: &str) -> bool {
+    let leaf = X509::from_pem(leaf_pem.as_bytes()).expect("leaf");
+    let chain = X509::stack_from_pem(chain_pem.as_bytes()).expect("chain");
+    let root = chain.last().expect("root").clone();
+    let mut store = X509StoreBuilder::new().expect("store");
+    store.add_cert(root).expect("add root");
+    let store = store.build();
+    let mut untrusted = Stack::new().expect("stack");
+    for cert in &chain[..chain.len() - 1] {
+        untrusted.push(cert.clone()).expect("push");
+    }
+    let mut context = X509StoreContext::new().expect("ctx");
+    context
+        .init(&store, &leaf, &untrusted, |c| c.verify_cert())
+        .expect("verify ran")
+}
+
+#[test]
+fn root_and_intermediate_sign_verifiable_leaves() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root_dir = tmp.path().join("root");
+    let root = Identity::create(&root_dir, &request("Root", KeySpec::EcP384, 10), &passphrase("root-pass"), None)
+        .expect("root");
+    let mut inter_request = request("Intermediate", KeySpec::EcP256, 20);
+    inter_request.path_len = Some(0);
+    let inter_dir = tmp.path().join("inter");
+    let intermediate = Identity::create(&inter_dir, &inter_request, &passphrase("inter-pass"), Some(&root))
+        .expect("intermediate");
+    // An intermediate never outlives its issuer.
+    assert!(intermediate.summary().not_after <= root.summary().not_after);
+    assert_eq!(intermediate.summary().chain_length, 2);
+
+    let policy = SigningPolicy::default();
+    for identity in [&root, &intermediate] {
+        for key in ["ec", "rsa", "ed25519"] {
+            let csr = ValidatedCsr::parse(&csr_der(key)).expect("csr");
+            let template = identity.template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+            let issued = identity.sign(&csr, &template, &policy).expect("sign");
+            assert!(verify_chain(&issued.pem, identity.chain_pem()), "{key} leaf does not verify");
+            assert!(issued.serial.as_bytes().len() <= 20);
+        }
+    }
+
+    // Reload from disk: the right passphrase unlocks, the wrong one is a typed error.
+    let files = IdentityFiles::open(&inter_dir).expect("open");
+    assert!(files.key_is_encrypted());
+    assert!(matches!(
+        IdentityFiles::open(&inter_dir).expect("open").unlock(Some(&passphrase("nope"))),
+        Err(PkiError::WrongPassphrase(_))
+    ));
+    assert!(matches!(
+        IdentityFiles::open(&inter_dir).expect("open").unlock(None),
+        Err(PkiError::PassphraseRequired(_))
+    ));
+    let reloaded = files.unlock(Some(&passphrase("inter-pass"))).expect("unlock");
+    assert_eq!(reloaded.chain_pem(), intermediate.chain_pem());
+    assert!(!format!("{reloaded:?}").contains("PRIVATE"));
+
+    // Refuses to overwrite.
+    assert!(matches!(
+        Identity::create(&inter_dir, &inter_request, &passphrase("x"), None),
+        Err(PkiError::IdentityExists(_))
+    ));
+}
+
+#[test]
+fn key_file_is_encrypted_pkcs8_and_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    Identity::create(tmp.path(), &request("CA", KeySpec::Ed25519, 1), &passphrase("pw"), None).expect("create");
+    let key_path = tmp.path().join("ca.private_key.pem");
+    let mode = std::fs::metadata(&key_path).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&key_path).expect("read");
+    assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    for name in ["ca.cert.pem", "ca.csr.pem", "ca.public_key.pem"] {
+        assert!(tmp.path().join(name).exists(), "{name}");
+    }
+    assert!(!tmp.path().join("ca.chain.pem").exists());
+}
+
+#[test]
+fn templates_past_the_ca_or_policy_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ca = Identity::create(tmp.path(), &request("CA", KeySpec::EcP256, 1), &passphrase("pw"), None)
+        .expect("create");
+    let policy = SigningPolicy::default();
+    let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
+    let now = time::OffsetDateTime::now_utc();
+    let template = ca.template_for(&csr, &policy, now);
+    assert!(template.not_after <= ca.summary().not_after);
+
+    let mut past_ca = template.clone();
+    past_ca.not_after = ca.summary().not_after + time::Duration::days(1);
+    assert!(matches!(ca.sign(&csr, &past_ca, &policy), Err(PkiError::InvalidTemplate(_))));
+
+    let mut inverted = template.clone();
+    inverted.not_before = inverted.not_after;
+    assert!(matches!(ca.sign(&csr, &inverted, &policy), Err(PkiError::InvalidTemplate(_))));
+
+    let strict = SigningPolicy { max_validity: ValidityPeriod::days(30), ..policy.clone() };
+    assert!(matches!(ca.sign(&csr, &template, &strict), Err(PkiError::InvalidTemplate(_))));
+}
