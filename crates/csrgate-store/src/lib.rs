@@ -1,1 +1,14 @@
-//! placeholder
+//! csrgate-store: the only crate that knows sled. It keeps one record per issued certificate with
+//! indexes by client hash and by expiry, and acknowledges a write only once it is on disk.
+//!
+//! The API speaks plain Rust types (strings, integers, [`CertificateRecord`]), so a PostgreSQL
+//! backend for several replicas can sit behind the same [`Store`] methods.
+
+mod error;
+mod group_commit;
+mod record;
+mod store;
+
+pub use error::StoreError;
+pub use record::{CertificateRecord, CertificateStatus};
+pub use store::{Store, StoreStats};

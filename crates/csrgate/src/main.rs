@@ -1,1 +1,76 @@
-fn main(){}
+//! csrgate: the command line. Parses arguments, sets up logging and hands each subcommand to its
+//! module; every failure leaves with a sysexits code that says which part is at fault.
+
+mod dev_identity;
+mod exit;
+mod identity_cmd;
+mod passphrase;
+mod serve_cmd;
+mod store_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// csrgate: a certificate authority gateway. Clients PUT a CSR to /<client_hash>; csrgate checks
+/// it, runs the authorize/presign/postsign hooks, signs it with the CA identity and records it
+/// durably before answering.
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or inspect a CA identity (certificate + encrypted private key).
+    #[command(subcommand)]
+    Identity(identity_cmd::IdentityCommand),
+    /// Run the signing daemon.
+    Serve(serve_cmd::ServeArgs),
+    /// Inspect a stopped daemon's data directory offline.
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
+}
+
+/// Flags shared by every command that needs the CA passphrase.
+#[derive(Debug, clap::Args)]
+struct PassphraseArgs {
+    /// Read the CA passphrase from FILE (first line). Sources, first found wins:
+    /// $CREDENTIALS_DIRECTORY/ca-passphrase (systemd LoadCredential=), this flag, the
+    /// CA_PASSPHRASE environment variable, a prompt on the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Identity(command) => identity_cmd::run(command),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Store(command) => store_cmd::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+/// Logs go to stderr. Under systemd (JOURNAL_STREAM set) the journal adds timestamps itself.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,116 @@
+//! API errors: every failure leaves as `{"error": {"code", "message"}}` with a stable code.
+//! A 500 says nothing about what broke inside; the log does.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use csrgate_pki::PkiError;
+use csrgate_store::StoreError;
+use serde::Serialize;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An internal failure: logged in full here, answered as a bare 500.
+    pub(crate) fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub(crate) fn status_code_u16(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The stable code, e.g. `invalid_csr`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: Detail {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+    }
+}
+
+impl From<PkiError> for ApiError {
+    fn from(error: PkiError) -> Self {
+        match error {
+            PkiError::InvalidCsr(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_csr", error.to_string())
+            }
+            PkiError::WeakKey(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "weak_key", error.to_string())
+            }
+            PkiError::InvalidTemplate(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid_template",
+                error.to_string(),
+            ),
+            other => ApiError::internal("signing failed", &other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::error!(%error, "store write failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the certificate could not be recorded durably; nothing was issued, retry later",
+                )
+            }
+            other => ApiError::internal("store write failed", &other),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Configuration: defaults, then the TOML file (`--config`), then `CSRGATE_*` environment variables,
+//! then command-line flags; the merged result is validated into a [`ServerConfig`] before anything
+//! is opened or bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use csrgate_pki::{ExtendedKeyUsage, SigningPolicy, ValidityPeriod};
+use serde::Deserialize;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A source could not be read or merged (unreadable file, TOML syntax, unknown key, wrong type).
+    #[error("configuration: {0}")]
+    Source(String),
+    /// A value parsed but is not acceptable.
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key, e.g. `signing.default_validity`.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What the command line contributes; `None`/empty means "not given on the command line".
+#[derive(Clone, Debug, Default)]
+pub struct SettingsSources {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen ADDR` (repeatable).
+    pub listen: Vec<String>,
+    /// `--identity DIR`.
+    pub identity: Option<PathBuf>,
+    /// `--data DIR`.
+    pub data: Option<PathBuf>,
+    /// `--dev`.
+    pub dev: bool,
+    /// `--passphrase-file FILE`.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    listen: Vec<String>,
+    identity: PathBuf,
+    data: PathBuf,
+    dev: bool,
+    passphrase_file: Option<PathBuf>,
+    max_body_bytes: u64,
+    signing: RawSigning,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    default_validity: String,
+    max_validity: String,
+    backdate: String,
+    extended_key_usage: Vec<String>,
+}
+
+/// The validated configuration of `csrgate serve`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// TCP addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// The identity directory.
+    pub identity_dir: PathBuf,
+    /// The data directory (the store).
+    pub data_dir: PathBuf,
+    /// Development mode: create a throw-away identity and data dir when absent.
+    pub dev: bool,
+    /// A file holding the CA passphrase.
+    pub passphrase_file: Option<PathBuf>,
+    /// The largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Rules for leaf certificates.
+    pub policy: SigningPolicy,
+}
+
+/// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
+const MAX_BODY_LIMIT: u64 = 1 << 20;
+
+impl ServerConfig {
+    /// Merges every source and validates the result.
+    pub fn load(sources: &SettingsSources) -> Result<Self, ConfigError> {
+        let source_error = |e: config::ConfigError| ConfigError::Source(e.to_string());
+        let defaults = SigningPolicy::default();
+        let eku_defaults: Vec<String> = defaults
+            .extended_key_usage
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut builder = config::Config::builder()
+            .set_default("listen", vec!["127.0.0.1:8080"])
+            .and_then(|b| b.set_default("identity", "identity"))
+            .and_then(|b| b.set_default("data", "data"))
+            .and_then(|b| b.set_default("dev", false))
+            .and_then(|b| b.set_default("max_body_bytes", 64 * 1024))
+            .and_then(|b| b.set_default("signing.default_validity", defaults.default_validity.to_string()))
+            .and_then(|b| b.set_default("signing.max_validity", defaults.max_validity.to_string()))
+            .and_then(|b| b.set_default("signing.backdate", defaults.backdate.to_string()))
+            .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
+            .map_err(source_error)?;
+        if let Some(file) = &sources.config_file {
+            if !file.is_file() {
+                return Err(ConfigError::Source(format!(
+                    "config file {} does not exist or is not a file",
+                    file.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CSRGATE")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("listen")
+                .with_list_parse_key("signing.extended_key_usage")
+                .try_parsing(true),
+        );
+        if !sources.listen.is_empty() {
+            builder = builder
+                .set_override("listen", sources.listen.clone())
+                .map_err(source_error)?;
+        }
+        for (key, value) in [
+            ("identity", &sources.identity),
+            ("data", &sources.data),
+            ("passphrase_file", &sources.passphrase_file),
+        ] {
+            if let Some(path) = value {
+                builder = builder
+                    .set_override(key, path.to_string_lossy().into_owned())
+                    .map_err(source_error)?;
+            }
+        }
+        if sources.dev {
+            builder = builder.set_override("dev", true).map_err(source_error)?;
+        }
+        let raw: RawSettings = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(source_error)?;
+        raw.validate()
+    }
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<ServerConfig, ConfigError> {
+        if self.listen.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "listen",
+                reason: "at least one address is needed".into(),
+            });
+        }
+        let listen = self
+            .listen
+            .iter()
+            .map(|text| {
+                text.trim().parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
+                    key: "listen",
+                    reason: format!("{text:?} is not IP:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(1..=MAX_BODY_LIMIT).contains(&self.max_body_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "max_body_bytes",
+                reason: format!("must be between 1 and {MAX_BODY_LIMIT}"),
+            });
+        }
+        let period = |key: &'static str, text: &str| {
+            text.parse::<ValidityPeriod>().map_err(|e| ConfigError::Invalid {
+                key,
+                reason: e.to_string(),
+            })
+        };
+        let extended_key_usage = self
+            .signing
+            .extended_key_usage
+            .iter()
+            .map(|text| {
+                text.trim().parse::<ExtendedKeyUsage>().map_err(|e| ConfigError::Invalid {
+                    key: "signing.extended_key_usage",
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = SigningPolicy {
+            default_validity: period("signing.default_validity", &self.signing.default_validity)?,
+            max_validity: period("signing.max_validity", &self.signing.max_validity)?,
+            backdate: period("signing.backdate", &self.signing.backdate)?,
+            extended_key_usage,
+        };
+        policy.check().map_err(|e| ConfigError::Invalid {
+            key: "signing",
+            reason: e.to_string(),
+        })?;
+        Ok(ServerConfig {
+            listen,
+            identity_dir: self.identity,
+            data_dir: self.data,
+            dev: self.dev,
+            passphrase_file: self.passphrase_file,
+            max_body_bytes: self.max_body_bytes as usize,
+            policy,
+        })
+    }
+}
+
+impl ServerConfig {
+    /// The identity directory.
+    pub fn identity_dir(&self) -> &Path {
+        &self.identity_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn file_with(contents: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("tmp");
+        file.write_all(contents.as_bytes()).expect("write");
+        file
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let config = ServerConfig::load(&SettingsSources::default()).expect("defaults");
+        assert_eq!(config.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert!(!config.dev);
+        assert_eq!(config.policy, SigningPolicy::default());
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let file = file_with(
+            "listen = [\"127.0.0.1:9000\", \"[::1]:9001\"]\nmax_body_bytes = 1000\n\
+             [signing]\ndefault_validity = \"30d\"\nextended_key_usage = [\"clientAuth\"]\n",
+        );
+        let mut sources = SettingsSources {
+            config_file: Some(file.path().to_owned()),
+            ..SettingsSources::default()
+        };
+        let config = ServerConfig::load(&sources).expect("file");
+        assert_eq!(config.listen.len(), 2);
+        assert_eq!(config.max_body_bytes, 1000);
+        assert_eq!(config.policy.default_validity, ValidityPeriod::days(30));
+        assert_eq!(config.policy.extended_key_usage, vec![ExtendedKeyUsage::ClientAuth]);
+        sources.listen = vec!["127.0.0.1:0".into()];
+        sources.data = Some("/tmp/elsewhere".into());
+        let config = ServerConfig::load(&sources).expect("flags");
+        assert_eq!(config.listen, vec!["127.0.0.1:0".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/elsewhere"));
+    }
+
+    #[test]
+    fn mistakes_are_reported_before_anything_starts() {
+        let cases = [
+            ("lissen = [\"127.0.0.1:1\"]", "lissen"),
+            ("listen = [\"localhost\"]", "listen"),
+            ("max_body_bytes = 0", "max_body_bytes"),
+            ("[signing]\ndefault_validity = \"3 weeks\"", "default_validity"),
+            ("[signing]\ndefault_validity = \"900d\"", "maximum"),
+            ("[signing]\nextended_key_usage = [\"anyThing\"]", "extended key usage"),
+            ("listen = ", "configuration"),
+        ];
+        for (text, expected) in cases {
+            let file = file_with(text);
+            let sources = SettingsSources {
+                config_file: Some(file.path().to_owned()),
+                ..SettingsSources::default()
+            };
+            let error = ServerConfig::load(&sources).expect_err(text).to_string();
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+        }
+        let missing = SettingsSources {
+            config_file: Some("/nonexistent/csrgate.toml".into()),
+            ..SettingsSources::default()
+        };
+        assert!(ServerConfig::load(&missing).is_err());
+    }
+}

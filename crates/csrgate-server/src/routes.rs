@@ -1,0 +1,148 @@
+//! HTTP routes and API types: `PUT /<client_hash>`, `PUT /api/csr/<client_hash>`, `GET /ca.pem`,
+//! `GET /health`, and a JSON 404 for everything else.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::api_error::ApiError;
+use crate::{ClientHash, Gateway};
+
+/// Request limits taken from the configuration.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_body_bytes: usize,
+}
+
+/// The media type of a PEM chain (RFC 8555 section 9.1).
+const PEM_CHAIN: &str = "application/pem-certificate-chain";
+
+pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/health", web::get().to(health))
+        .route("/ca.pem", web::get().to(ca_pem))
+        .route("/api/csr/{client_hash}", web::put().to(issue))
+        .route("/{client_hash}", web::put().to(issue))
+        .default_service(web::to(not_found));
+}
+
+/// The body of a successful `PUT`: ssl_api's `signed_x509_pem` plus what a client needs next.
+#[derive(Debug, Serialize)]
+struct IssueResponse {
+    signed_x509_pem: String,
+    chain_pem: String,
+    serial: String,
+    not_before: String,
+    not_after: String,
+}
+
+async fn issue(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    gateway: web::Data<Gateway>,
+    limits: web::Data<Limits>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let segment = path.into_inner();
+    let Some(client_hash) = ClientHash::parse(&segment) else {
+        tracing::info!(status = 404, code = "not_found", "rejected client hash");
+        return Err(ApiError::not_found(
+            "the client hash must be 1 to 128 ASCII letters or digits",
+        ));
+    };
+    let outcome = async {
+        let body = read_body(&request, payload, limits.max_body_bytes).await?;
+        gateway.issue(&client_hash, &body).await
+    }
+    .await;
+    let latency_us = started.elapsed().as_micros() as u64;
+    let issued = match outcome {
+        Ok(issued) => issued,
+        Err(error) => {
+            tracing::info!(%client_hash, status = error.status_code_u16(), code = error.code(), latency_us, "request refused");
+            return Err(error);
+        }
+    };
+    tracing::info!(%client_hash, serial = %issued.serial, status = 200, latency_us, "certificate issued");
+    let chain_pem = format!("{}{}", issued.pem, gateway.identity().chain_pem());
+    if wants_pem_chain(&request) {
+        return Ok(HttpResponse::Ok().content_type(PEM_CHAIN).body(chain_pem));
+    }
+    let format = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(IssueResponse {
+        signed_x509_pem: issued.pem.clone(),
+        chain_pem,
+        serial: issued.serial.to_string(),
+        not_before: format(issued.not_before),
+        not_after: format(issued.not_after),
+    }))
+}
+
+fn wants_pem_chain(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|part| part.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(PEM_CHAIN)))
+        })
+}
+
+/// Reads the body up to `limit` bytes; a declared or actual larger body is a 413 without reading on.
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds {limit} bytes; a CSR is a few KiB"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.map_or(4096, |len| len as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("cannot read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn ca_pem(gateway: web::Data<Gateway>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(gateway.identity().chain_pem().to_owned())
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    tracing::debug!(method = %request.method(), path = %request.path(), "no route");
+    Err(ApiError::not_found(
+        "no such endpoint: PUT /<client_hash> with a CSR, GET /ca.pem, GET /health",
+    ))
+}

@@ -1,0 +1,44 @@
+//! The one error type of csrgate-store.
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory could not be opened (missing permissions, locked by another process,
+    /// damaged files).
+    #[error("cannot open the store in {path}: {reason}")]
+    Open {
+        /// The data directory.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store was written by a newer csrgate, or is not a csrgate store.
+    #[error("store schema version {found} is not supported (this build reads version {supported})")]
+    SchemaVersion {
+        /// Version found on disk.
+        found: String,
+        /// Version this build writes.
+        supported: u32,
+    },
+    /// A record with this serial exists already (a CSPRNG collision, or a replayed write).
+    #[error("a certificate with serial {0} is already stored")]
+    DuplicateSerial(String),
+    /// Reading, writing or flushing failed: the disk is full, read-only or failing.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record did not decode.
+    #[error("stored record {key} is damaged: {reason}")]
+    Corrupt {
+        /// The key of the damaged record.
+        key: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}

@@ -1,0 +1,78 @@
+//! Group commit: one flusher thread makes the database durable for every writer waiting at that
+//! moment, so concurrent requests share one fsync instead of queueing for one each.
+//!
+//! A writer inserts (in memory), then waits for a ticket. The flusher takes all pending tickets,
+//! flushes once and answers them all; tickets that arrive during a flush ride on the next one.
+//! Every insert that happened before its ticket was taken is covered by the flush that answers it.
+
+use std::sync::mpsc;
+use std::thread;
+
+use tokio::sync::oneshot;
+
+use crate::StoreError;
+
+type Ticket = oneshot::Sender<Result<(), String>>;
+
+/// Handle to the flusher thread. Dropping it stops the thread and waits for it, so the database
+/// is closed (and its file lock released) when the store is dropped.
+#[derive(Debug)]
+pub(crate) struct GroupCommit {
+    tickets: Option<mpsc::Sender<Ticket>>,
+    flusher: Option<thread::JoinHandle<()>>,
+}
+
+impl GroupCommit {
+    pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
+        let (tickets, pending) = mpsc::channel::<Ticket>();
+        let flusher = thread::Builder::new()
+            .name("csrgate-store-flush".into())
+            .spawn(move || flush_loop(&db, &pending))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
+        Ok(GroupCommit {
+            tickets: Some(tickets),
+            flusher: Some(flusher),
+        })
+    }
+
+    /// Returns once everything written before this call is on disk.
+    pub(crate) async fn durable(&self) -> Result<(), StoreError> {
+        let (ticket, answer) = oneshot::channel();
+        self.tickets
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the flusher has stopped".into()))?
+            .send(ticket)
+            .map_err(|_| StoreError::Unavailable("the flusher has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(StoreError::Unavailable(reason)),
+            Err(_) => Err(StoreError::Unavailable("the flusher has stopped".into())),
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        drop(self.tickets.take());
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+fn flush_loop(db: &sled::Db, pending: &mpsc::Receiver<Ticket>) {
+    while let Ok(first) = pending.recv() {
+        let mut batch = vec![first];
+        batch.extend(pending.try_iter());
+        let outcome = db.flush().map(drop).map_err(|e| e.to_string());
+        if let Err(reason) = &outcome {
+            tracing::error!(%reason, batch = batch.len(), "store flush failed");
+        } else {
+            tracing::trace!(batch = batch.len(), "store flushed");
+        }
+        for ticket in batch {
+            // A writer that stopped waiting (client gone) is not an error.
+            let _ = ticket.send(outcome.clone());
+        }
+    }
+}

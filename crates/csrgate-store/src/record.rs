@@ -1,0 +1,58 @@
+//! The certificate record: what the store keeps about every issued certificate.
+
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle state kept in the record. "Expired" is not stored: it is computed on read from
+/// `not_after`, so a record never needs a write to age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CertificateStatus {
+    /// Issued and not revoked.
+    Valid,
+    /// Revoked.
+    Revoked,
+}
+
+/// One issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    /// Serial number, lower-case hex without leading zeros (the primary key).
+    pub serial: String,
+    /// The client hash from the request path.
+    pub client_hash: String,
+    /// The certificate subject, for display.
+    pub subject: String,
+    /// SANs in `DNS:name` / `IP:addr` / `email:` / `URI:` form.
+    pub subject_alt_names: Vec<String>,
+    /// ssl_api's `public_key_hash`: lower-case hex SHA-1 of the SubjectPublicKeyInfo DER.
+    pub public_key_sha1: String,
+    /// SHA-256 of the certificate DER, lower-case hex.
+    pub sha256_fingerprint: String,
+    /// Start of validity, Unix seconds.
+    pub not_before: i64,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+    /// When csrgate signed it, Unix seconds.
+    pub issued_at: i64,
+    /// Valid or revoked.
+    pub status: CertificateStatus,
+    /// The certificate DER (base64 in the stored form).
+    #[serde(with = "base64_bytes")]
+    pub der: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}

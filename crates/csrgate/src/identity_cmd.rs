@@ -1,0 +1,138 @@
+//! `csrgate identity create|show`: make a CA identity on disk, or print what one holds.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use csrgate_pki::{
+    DistinguishedName, Identity, IdentityFiles, IdentityRequest, IdentitySummary, KeySpec,
+    PkiError, ValidityPeriod,
+};
+
+use crate::PassphraseArgs;
+use crate::exit::{Failure, code};
+use crate::passphrase::{self, Prompt};
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Create a CA identity: ca.cert.pem, ca.csr.pem, ca.public_key.pem, and ca.private_key.pem
+    /// (PKCS#8 encrypted with AES-256 under the passphrase, mode 0600); with --issuer also
+    /// ca.chain.pem. Refuses to overwrite an existing identity.
+    ///
+    /// Example: csrgate identity create --dir identity -f CN "Example CA" -f O Example -v 10y
+    Create {
+        /// Directory to write the identity into (created if missing, mode 0700).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// A subject field, repeatable: C, ST, L, O, OU, CN, emailAddress.
+        #[arg(short = 'f', long = "field", num_args = 2, value_names = ["KEY", "VALUE"], required = true)]
+        field: Vec<String>,
+        /// Validity of the CA certificate: a number and a unit, y (365 days), d, h.
+        #[arg(short = 'v', long, default_value = "10y", value_name = "PERIOD")]
+        validity: ValidityPeriod,
+        /// Key type: rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384, ed25519.
+        #[arg(long, default_value = "ec:p256", value_name = "TYPE")]
+        key: KeySpec,
+        /// Make an intermediate CA signed by the identity in this directory.
+        #[arg(long, value_name = "DIR")]
+        issuer: Option<PathBuf>,
+        /// Passphrase file of the --issuer identity (else CA_ISSUER_PASSPHRASE, else a prompt).
+        #[arg(long, value_name = "FILE", requires = "issuer")]
+        issuer_passphrase_file: Option<PathBuf>,
+        /// BasicConstraints pathLenConstraint of the new CA.
+        #[arg(long, value_name = "N")]
+        path_len: Option<u32>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Print an identity's subject, issuer, key type, validity and fingerprint (no passphrase needed).
+    Show {
+        /// The identity directory.
+        #[arg(long, value_name = "DIR", default_value = "identity")]
+        dir: PathBuf,
+    },
+}
+
+pub fn run(command: IdentityCommand) -> Result<(), Failure> {
+    match command {
+        IdentityCommand::Create {
+            dir,
+            field,
+            validity,
+            key,
+            issuer,
+            issuer_passphrase_file,
+            path_len,
+            passphrase,
+        } => {
+            let pairs: Vec<(&String, &String)> = field
+                .chunks_exact(2)
+                .map(|pair| (&pair[0], &pair[1]))
+                .collect();
+            let subject = DistinguishedName::from_fields(&pairs).map_err(|e| Failure::new(code::CONFIG, e))?;
+            let request = IdentityRequest {
+                subject,
+                validity,
+                key,
+                path_len,
+            };
+            let issuer = issuer
+                .map(|dir| unlock_issuer(&dir, issuer_passphrase_file.as_deref()))
+                .transpose()?;
+            if IdentityFiles::exists(&dir) {
+                return Err(Failure::new(code::CANT_CREATE, PkiError::IdentityExists(dir)));
+            }
+            let secret = passphrase::resolve(passphrase.passphrase_file.as_deref(), None, Prompt::Twice)
+                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let identity = Identity::create(&dir, &request, &secret, issuer.as_ref())
+                .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+            println!("created identity in {}", dir.display());
+            print_summary(identity.summary());
+            Ok(())
+        }
+        IdentityCommand::Show { dir } => {
+            let files = IdentityFiles::open(&dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let summary = files.summary().map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            print_summary(&summary);
+            println!("key encrypted: {}", if files.key_is_encrypted() { "yes" } else { "NO" });
+            Ok(())
+        }
+    }
+}
+
+fn unlock_issuer(dir: &Path, passphrase_file: Option<&Path>) -> Result<Identity, Failure> {
+    let files = IdentityFiles::open(dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+    let secret = if files.key_is_encrypted() {
+        let from_env = std::env::var("CA_ISSUER_PASSPHRASE").ok();
+        let secret = match (passphrase_file, from_env) {
+            (Some(file), _) => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .and_then(|text| Ok(csrgate_pki::Passphrase::new(text)?)),
+            (None, Some(text)) => csrgate_pki::Passphrase::new(text).map_err(anyhow::Error::from),
+            (None, None) => rpassword::prompt_password("issuer CA passphrase: ")
+                .context("no issuer passphrase: use --issuer-passphrase-file, CA_ISSUER_PASSPHRASE or a terminal")
+                .and_then(|text| Ok(csrgate_pki::Passphrase::new(text)?)),
+        };
+        Some(secret.map_err(|e| Failure::new(code::NO_PERMISSION, e))?)
+    } else {
+        None
+    };
+    files
+        .unlock(secret.as_ref())
+        .map_err(|e| Failure::new(code::NO_PERMISSION, e))
+}
+
+fn print_summary(summary: &IdentitySummary) {
+    let when = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    println!("subject:     {}", summary.subject);
+    println!("issuer:      {}", summary.issuer);
+    println!("key:         {}", summary.key);
+    println!("serial:      {}", summary.serial);
+    println!("not before:  {}", when(summary.not_before));
+    println!("not after:   {}", when(summary.not_after));
+    println!("sha256:      {}", summary.sha256_fingerprint);
+    println!("chain:       {} certificate(s)", summary.chain_length);
+}

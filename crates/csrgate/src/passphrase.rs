@@ -1,0 +1,83 @@
+//! Where the CA passphrase comes from. First found wins: the systemd credential
+//! `$CREDENTIALS_DIRECTORY/ca-passphrase`, `--passphrase-file`, `CA_PASSPHRASE`, (in `--dev` only)
+//! `identity/dev-passphrase`, then a prompt on the terminal. No source at all is an error that
+//! names every way to give one.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow};
+use csrgate_pki::Passphrase;
+use zeroize::Zeroizing;
+
+/// Environment variable read for the passphrase (ssl_api's name).
+pub const ENV_VAR: &str = "CA_PASSPHRASE";
+/// Name of the systemd credential (`LoadCredential=ca-passphrase:...`).
+pub const CREDENTIAL: &str = "ca-passphrase";
+
+/// Asks twice on a terminal when creating, so a typo cannot lock the key away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    Once,
+    Twice,
+}
+
+/// Finds the passphrase. `dev_file` is consulted after the environment, before the prompt.
+pub fn resolve(
+    passphrase_file: Option<&Path>,
+    dev_file: Option<&Path>,
+    prompt: Prompt,
+) -> anyhow::Result<Passphrase> {
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = Path::new(&dir).join(CREDENTIAL);
+        if path.exists() {
+            tracing::info!("CA passphrase from the systemd credential {CREDENTIAL}");
+            return from_file(&path);
+        }
+    }
+    if let Some(path) = passphrase_file {
+        tracing::info!(path = %path.display(), "CA passphrase from --passphrase-file");
+        return from_file(path);
+    }
+    if let Some(value) = std::env::var_os(ENV_VAR) {
+        tracing::info!("CA passphrase from {ENV_VAR}");
+        let value = value
+            .into_string()
+            .map_err(|_| anyhow!("{ENV_VAR} is not valid UTF-8"))?;
+        return Ok(Passphrase::new(value)?);
+    }
+    if let Some(path) = dev_file.filter(|p| p.exists()) {
+        tracing::info!(path = %path.display(), "CA passphrase from the development passphrase file");
+        return from_file(path);
+    }
+    if std::io::stdin().is_terminal() {
+        return prompt_on_terminal(prompt);
+    }
+    Err(anyhow!(
+        "no CA passphrase given. Provide it in one of four ways: a systemd credential \
+         ($CREDENTIALS_DIRECTORY/{CREDENTIAL}, LoadCredential=), --passphrase-file FILE, the \
+         {ENV_VAR} environment variable, or run on a terminal to be prompted"
+    ))
+}
+
+fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
+    );
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+    Passphrase::new(text.to_owned()).with_context(|| format!("passphrase file {}", path.display()))
+}
+
+fn prompt_on_terminal(prompt: Prompt) -> anyhow::Result<Passphrase> {
+    let first = Passphrase::new(rpassword::prompt_password("CA passphrase: ").context("cannot read from the terminal")?)?;
+    if prompt == Prompt::Twice {
+        let second = Passphrase::new(
+            rpassword::prompt_password("CA passphrase (again): ").context("cannot read from the terminal")?,
+        )?;
+        if first != second {
+            return Err(anyhow!("the two passphrases differ"));
+        }
+    }
+    Ok(first)
+}

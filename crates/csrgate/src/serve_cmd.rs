@@ -1,0 +1,81 @@
+//! `csrgate serve`: validate the configuration, unlock the identity, open the store, bind, serve.
+//! Each step that can fail does so before the next starts, so a wrong passphrase binds nothing.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use csrgate_pki::IdentityFiles;
+use csrgate_server::{Gateway, Hooks, ServerConfig, SettingsSources};
+use csrgate_store::Store;
+
+use crate::exit::{Failure, code};
+use crate::passphrase::{self, Prompt};
+use crate::{PassphraseArgs, dev_identity};
+
+/// Every flag can also be set in the config file or as CSRGATE_<KEY> (nested keys with "__",
+/// e.g. CSRGATE_SIGNING__DEFAULT_VALIDITY=30d; lists comma-separated, e.g.
+/// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
+///
+/// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
+/// missing or wrong, 78 invalid configuration, 70 anything else.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see examples/csrgate.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on, IP:PORT; repeatable [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<String>,
+    /// Identity directory [default: identity].
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
+    /// Data directory holding the certificate store [default: data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Development mode: create a throw-away CA identity (passphrase in <identity>/dev-passphrase)
+    /// and the data directory when absent.
+    #[arg(long)]
+    dev: bool,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), Failure> {
+    let sources = SettingsSources {
+        config_file: args.config,
+        listen: args.listen,
+        identity: args.identity,
+        data: args.data,
+        dev: args.dev,
+        passphrase_file: args.passphrase.passphrase_file,
+    };
+    let config = ServerConfig::load(&sources).map_err(|e| Failure::new(code::CONFIG, e))?;
+
+    if config.dev {
+        dev_identity::ensure(&config.identity_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    }
+    let files = IdentityFiles::open(&config.identity_dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+    let secret = if files.key_is_encrypted() {
+        let dev_file = config.dev.then(|| dev_identity::passphrase_file(&config.identity_dir));
+        Some(
+            passphrase::resolve(config.passphrase_file.as_deref(), dev_file.as_deref(), Prompt::Once)
+                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+        )
+    } else {
+        None
+    };
+    let identity = files
+        .unlock(secret.as_ref())
+        .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+    drop(secret);
+    tracing::info!(subject = %identity.summary().subject, key = %identity.summary().key, "CA identity unlocked");
+
+    if !config.data_dir.exists() {
+        tracing::info!(dir = %config.data_dir.display(), "creating the data directory");
+    }
+    let store = Store::open(&config.data_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    let listeners = csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
+    let gateway = Gateway::new(identity, config.policy.clone(), Hooks::default(), store.clone());
+    csrgate_server::run(&config, gateway, listeners).map_err(|e| Failure::new(code::SOFTWARE, e))?;
+    store.flush().map_err(|e| Failure::new(code::IO, e))
+}
