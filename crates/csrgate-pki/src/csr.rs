@@ -324,14 +324,21 @@ mod tests {
             (b"".to_vec(), "empty"),
             (b"   \n".to_vec(), "blank"),
             (b"hello".to_vec(), "text"),
-            (pem.replace("CERTIFICATE REQUEST", "CERTIFICATE").into_bytes(), "label"),
+            (
+                pem.replace("CERTIFICATE REQUEST", "CERTIFICATE")
+                    .into_bytes(),
+                "label",
+            ),
             (format!("{pem}{pem}").into_bytes(), "two blocks"),
-            (pem[..pem.len() / 2].as_bytes().to_vec(), "truncated pem"),
+            (pem.as_bytes()[..pem.len() / 2].to_vec(), "truncated pem"),
             (der[..der.len() - 3].to_vec(), "truncated der"),
-            ({
-                der.push(0);
-                der.clone()
-            }, "trailing"),
+            (
+                {
+                    der.push(0);
+                    der.clone()
+                },
+                "trailing",
+            ),
         ];
         for (bytes, what) in cases {
             assert!(
@@ -351,7 +358,10 @@ mod tests {
             .expect("CN bytes");
         der[at] = b'T';
         let error = ValidatedCsr::parse(&der).expect_err("tampered");
-        assert!(matches!(error, PkiError::InvalidCsr(ref m) if m.contains("signature")), "{error}");
+        assert!(
+            matches!(error, PkiError::InvalidCsr(ref m) if m.contains("signature")),
+            "{error}"
+        );
     }
 
     #[test]
@@ -361,6 +371,9 @@ mod tests {
         builder.set_pubkey(&key).expect("pubkey");
         builder.sign(&key, MessageDigest::sha256()).expect("sign");
         let der = builder.build().to_der().expect("der");
-        assert!(matches!(ValidatedCsr::parse(&der), Err(PkiError::WeakKey(_))));
+        assert!(matches!(
+            ValidatedCsr::parse(&der),
+            Err(PkiError::WeakKey(_))
+        ));
     }
 }

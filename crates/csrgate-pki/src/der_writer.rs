@@ -7,7 +7,10 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+        let first = bytes
+            .iter()
+            .position(|&b| b != 0)
+            .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - first) as u8);
         out.extend_from_slice(&bytes[first..]);
     }
@@ -49,6 +52,9 @@ mod tests {
 
     #[test]
     fn sequence_wraps_content() {
-        assert_eq!(sequence(&[0x82, 0x01, b'a']), vec![0x30, 0x03, 0x82, 0x01, b'a']);
+        assert_eq!(
+            sequence(&[0x82, 0x01, b'a']),
+            vec![0x30, 0x03, 0x82, 0x01, b'a']
+        );
     }
 }

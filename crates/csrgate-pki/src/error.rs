@@ -31,7 +31,9 @@ pub enum PkiError {
     #[error("{0} already holds an identity; refusing to overwrite it")]
     IdentityExists(PathBuf),
     /// The passphrase did not decrypt the CA private key.
-    #[error("the passphrase does not decrypt the CA private key in {0} (wrong passphrase or damaged key file)")]
+    #[error(
+        "the passphrase does not decrypt the CA private key in {0} (wrong passphrase or damaged key file)"
+    )]
     WrongPassphrase(PathBuf),
     /// The CA private key is encrypted and no passphrase was supplied.
     #[error("the CA private key in {0} is encrypted and no passphrase was given")]

@@ -119,9 +119,11 @@ impl IdentityFiles {
         let (certificate, certificate_pem) = read_certificate(dir)?;
         let chain_path = dir.join(CHAIN_FILE);
         let chain_pem = if chain_path.exists() {
-            let chain = fs::read_to_string(&chain_path).map_err(|e| PkiError::io(&chain_path, e))?;
-            let first = X509::stack_from_pem(chain.as_bytes())
-                .map_err(|_| PkiError::identity(dir, format!("{CHAIN_FILE} is not PEM certificates")))?;
+            let chain =
+                fs::read_to_string(&chain_path).map_err(|e| PkiError::io(&chain_path, e))?;
+            let first = X509::stack_from_pem(chain.as_bytes()).map_err(|_| {
+                PkiError::identity(dir, format!("{CHAIN_FILE} is not PEM certificates"))
+            })?;
             let first_der = first.first().map(|c| c.to_der()).transpose()?;
             if first_der != Some(certificate.to_der()?) {
                 return Err(PkiError::identity(
@@ -157,7 +159,8 @@ impl IdentityFiles {
     /// `Proc-Type: 4,ENCRYPTED` PEM), i.e. a passphrase is needed.
     pub fn key_is_encrypted(&self) -> bool {
         let text = String::from_utf8_lossy(&self.key_pem);
-        text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED")
+        text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            || text.contains("Proc-Type: 4,ENCRYPTED")
     }
 
     /// Decrypts the key and checks that it belongs to the certificate.
@@ -173,8 +176,9 @@ impl IdentityFiles {
                 "THE CA PRIVATE KEY IS NOT ENCRYPTED: anyone who can read this file can issue certificates; \
                  re-create the identity or encrypt the key with a passphrase"
             );
-            PKey::private_key_from_pem(&self.key_pem)
-                .map_err(|_| PkiError::identity(&self.dir, format!("{KEY_FILE} is not a PEM private key")))?
+            PKey::private_key_from_pem(&self.key_pem).map_err(|_| {
+                PkiError::identity(&self.dir, format!("{KEY_FILE} is not a PEM private key"))
+            })?
         };
         if !self.certificate.public_key()?.public_eq(&key) {
             return Err(PkiError::identity(
@@ -212,8 +216,9 @@ fn read_certificate(dir: &Path) -> Result<(X509, String), PkiError> {
             )
         })?;
     let pem = fs::read_to_string(&path).map_err(|e| PkiError::io(&path, e))?;
-    let certificate = X509::from_pem(pem.as_bytes())
-        .map_err(|_| PkiError::identity(dir, format!("{} is not a PEM certificate", path.display())))?;
+    let certificate = X509::from_pem(pem.as_bytes()).map_err(|_| {
+        PkiError::identity(dir, format!("{} is not a PEM certificate", path.display()))
+    })?;
     let der = certificate.to_der()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
         .map_err(|_| PkiError::identity(dir, "the CA certificate does not parse"))?;
@@ -268,7 +273,11 @@ fn asn1_time(time: OffsetDateTime) -> Result<Asn1Time, PkiError> {
 }
 
 impl Identity {
-    fn assemble(certificate: X509, key: PKey<Private>, chain_pem: String) -> Result<Self, PkiError> {
+    fn assemble(
+        certificate: X509,
+        key: PKey<Private>,
+        chain_pem: String,
+    ) -> Result<Self, PkiError> {
         let summary = summarize(&certificate, &chain_pem)?;
         let certificate_pem = String::from_utf8_lossy(&certificate.to_pem()?).into_owned();
         if summary.not_after <= OffsetDateTime::now_utc() {
@@ -292,7 +301,14 @@ impl Identity {
         passphrase: &Passphrase,
         issuer: Option<&Identity>,
     ) -> Result<Identity, PkiError> {
-        for name in [CERT_FILE, CERT_FILE_ALT, CSR_FILE, KEY_FILE, PUBLIC_KEY_FILE, CHAIN_FILE] {
+        for name in [
+            CERT_FILE,
+            CERT_FILE_ALT,
+            CSR_FILE,
+            KEY_FILE,
+            PUBLIC_KEY_FILE,
+            CHAIN_FILE,
+        ] {
             if dir.join(name).exists() {
                 return Err(PkiError::IdentityExists(dir.to_owned()));
             }
@@ -303,7 +319,9 @@ impl Identity {
             ));
         }
         if request.validity.as_seconds() <= 0 {
-            return Err(PkiError::InvalidParameter("validity must be positive".into()));
+            return Err(PkiError::InvalidParameter(
+                "validity must be positive".into(),
+            ));
         }
         let key = request.key.generate()?;
         let subject = request.subject.to_x509_name()?;
@@ -344,7 +362,13 @@ impl Identity {
             basic.pathlen(path_len);
         }
         builder.append_extension(basic.build()?)?;
-        builder.append_extension(KuBuilder::new().critical().key_cert_sign().crl_sign().build()?)?;
+        builder.append_extension(
+            KuBuilder::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
         let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
         builder.append_extension(ski)?;
         let (signing_key, chain_tail) = match issuer {
@@ -405,6 +429,8 @@ impl Identity {
         policy: &SigningPolicy,
         now: OffsetDateTime,
     ) -> CertificateTemplate {
+        // Certificates carry whole seconds; the template does too, so responses match the DER.
+        let now = now.replace_nanosecond(0).unwrap_or(now);
         let not_before = (now - policy.backdate.as_duration()).max(self.summary.not_before);
         let not_after = (now + policy.default_validity.as_duration()).min(self.summary.not_after);
         CertificateTemplate {
@@ -481,14 +507,16 @@ impl Identity {
         if !template.subject_alt_names.is_empty() {
             // RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
             let oid = Asn1Object::from_str("2.5.29.17")?;
-            let value = Asn1OctetString::new_from_bytes(&general_names_der(&template.subject_alt_names))?;
+            let value =
+                Asn1OctetString::new_from_bytes(&general_names_der(&template.subject_alt_names))?;
             builder.append_extension(X509Extension::new_from_der(
                 &oid,
                 template.subject.is_empty(),
                 &value,
             )?)?;
         }
-        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(Some(&self.certificate), None))?;
+        let ski = SubjectKeyIdentifier::new()
+            .build(&builder.x509v3_context(Some(&self.certificate), None))?;
         builder.append_extension(ski)?;
         let aki = AuthorityKeyIdentifier::new()
             .keyid(true)
@@ -551,7 +579,8 @@ fn eku_extension(purposes: &[ExtendedKeyUsage]) -> Result<X509Extension, PkiErro
 fn create_dir_private(dir: &Path) -> Result<(), PkiError> {
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(|e| PkiError::io(dir, e))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| PkiError::io(dir, e))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| PkiError::io(dir, e))?;
     }
     Ok(())
 }
@@ -563,6 +592,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
         .mode(mode)
         .open(path)
         .map_err(|e| PkiError::io(path, e))?;
-    file.write_all(contents).map_err(|e| PkiError::io(path, e))?;
+    file.write_all(contents)
+        .map_err(|e| PkiError::io(path, e))?;
     file.sync_all().map_err(|e| PkiError::io(path, e))
 }

@@ -207,7 +207,9 @@ mod tests {
 
     #[test]
     fn key_specs_parse_and_display() {
-        for text in ["rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384", "ed25519"] {
+        for text in [
+            "rsa:2048", "rsa:3072", "rsa:4096", "ec:p256", "ec:p384", "ed25519",
+        ] {
             let spec: KeySpec = text.parse().expect(text);
             assert_eq!(spec.to_string(), text);
         }
@@ -225,15 +227,24 @@ mod tests {
             (KeySpec::Rsa(2048), KeyAlgorithm::Rsa),
         ] {
             let key = spec.generate().expect("keygen");
-            assert_eq!(classify_public_key(&key).expect("policy").algorithm, algorithm);
+            assert_eq!(
+                classify_public_key(&key).expect("policy").algorithm,
+                algorithm
+            );
         }
     }
 
     #[test]
     fn policy_refuses_small_rsa_and_other_curves() {
         let small = PKey::from_rsa(Rsa::generate(1024).expect("rsa")).expect("pkey");
-        assert!(matches!(classify_public_key(&small), Err(PkiError::WeakKey(_))));
+        assert!(matches!(
+            classify_public_key(&small),
+            Err(PkiError::WeakKey(_))
+        ));
         let k1 = ec_key(Nid::SECP256K1).expect("secp256k1");
-        assert!(matches!(classify_public_key(&k1), Err(PkiError::WeakKey(_))));
+        assert!(matches!(
+            classify_public_key(&k1),
+            Err(PkiError::WeakKey(_))
+        ));
     }
 }

@@ -56,9 +56,7 @@ pub struct DistinguishedName {
 impl DistinguishedName {
     /// Builds a name from `(short name, value)` pairs, e.g. `[("CN", "Example CA")]`. Only the
     /// fields `identity create` documents are accepted, so a typo is an error and not an odd OID.
-    pub fn from_fields<K: AsRef<str>, V: AsRef<str>>(
-        fields: &[(K, V)],
-    ) -> Result<Self, PkiError> {
+    pub fn from_fields<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> Result<Self, PkiError> {
         let mut attributes = Vec::with_capacity(fields.len());
         for (key, value) in fields {
             let key = key.as_ref();
@@ -127,7 +125,12 @@ impl fmt::Display for DistinguishedName {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}={}", attribute.label(), attribute.value.escape_debug())?;
+            write!(
+                f,
+                "{}={}",
+                attribute.label(),
+                attribute.value.escape_debug()
+            )?;
         }
         Ok(())
     }

@@ -48,8 +48,7 @@ impl Passphrase {
 
 impl PartialEq for Passphrase {
     fn eq(&self, other: &Self) -> bool {
-        openssl::memcmp::eq(self.0.as_bytes(), other.0.as_bytes())
-            && self.0.len() == other.0.len()
+        openssl::memcmp::eq(self.0.as_bytes(), other.0.as_bytes()) && self.0.len() == other.0.len()
     }
 }
 
@@ -73,9 +72,24 @@ mod tests {
 
     #[test]
     fn one_trailing_newline_is_dropped_and_empty_is_refused() {
-        assert_eq!(Passphrase::new("abc\n".into()).expect("valid").expose_secret(), "abc");
-        assert_eq!(Passphrase::new("abc\r\n".into()).expect("valid").expose_secret(), "abc");
-        assert_eq!(Passphrase::new("abc\n\n".into()).expect("valid").expose_secret(), "abc\n");
+        assert_eq!(
+            Passphrase::new("abc\n".into())
+                .expect("valid")
+                .expose_secret(),
+            "abc"
+        );
+        assert_eq!(
+            Passphrase::new("abc\r\n".into())
+                .expect("valid")
+                .expose_secret(),
+            "abc"
+        );
+        assert_eq!(
+            Passphrase::new("abc\n\n".into())
+                .expect("valid")
+                .expose_secret(),
+            "abc\n"
+        );
         assert!(Passphrase::new("\n".into()).is_err());
         assert!(Passphrase::new(String::new()).is_err());
     }

@@ -152,12 +152,25 @@ mod tests {
 
     #[test]
     fn dns_names() {
-        for ok in ["app.internal", "*.example.org", "a", "xn--bcher-kva.example", "_svc.x"] {
+        for ok in [
+            "app.internal",
+            "*.example.org",
+            "a",
+            "xn--bcher-kva.example",
+            "_svc.x",
+        ] {
             SubjectAltName::dns(ok).expect(ok);
         }
         let long_label = "a".repeat(64);
         for bad in [
-            "", "a..b", "a.*.b", "a b", "a,IP:1.2.3.4", "é.example", "a\0b", &long_label,
+            "",
+            "a..b",
+            "a.*.b",
+            "a b",
+            "a,IP:1.2.3.4",
+            "é.example",
+            "a\0b",
+            &long_label,
         ] {
             assert!(SubjectAltName::dns(bad).is_err(), "{bad:?}");
         }
@@ -179,7 +192,13 @@ mod tests {
 
     #[test]
     fn tagged_form_round_trips() {
-        for text in ["DNS:a.example", "IP:10.0.0.7", "IP:::1", "email:a@b.c", "URI:https://x/y"] {
+        for text in [
+            "DNS:a.example",
+            "IP:10.0.0.7",
+            "IP:::1",
+            "email:a@b.c",
+            "URI:https://x/y",
+        ] {
             let san = SubjectAltName::parse_tagged(text).expect(text);
             assert_eq!(san.to_string(), text);
         }

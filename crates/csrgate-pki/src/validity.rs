@@ -106,7 +106,17 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for text in ["", "y", "10", "10w", "-1d", "1.5d", "99999999999999y", "1é", "d10"] {
+        for text in [
+            "",
+            "y",
+            "10",
+            "10w",
+            "-1d",
+            "1.5d",
+            "99999999999999y",
+            "1é",
+            "d10",
+        ] {
             assert!(text.parse::<ValidityPeriod>().is_err(), "{text:?} parsed");
         }
     }

@@ -39,7 +39,11 @@ fn csr_der(key_spec: &str) -> Vec<u8> {
     let mut builder = X509ReqBuilder::new().expect("req");
     builder.set_pubkey(&key).expect("pubkey");
     builder.set_subject_name(&name.build()).expect("subject");
-    let digest = if key_spec == "ed25519" { MessageDigest::null() } else { MessageDigest::sha256() };
+    let digest = if key_spec == "ed25519" {
+        MessageDigest::null()
+    } else {
+        MessageDigest::sha256()
+    };
     builder.sign(&key, digest).expect("sign");
     builder.build().to_der().expect("der")
 }
@@ -65,13 +69,23 @@ fn verify_chain(leaf_pem: &str, chain_pem: &str) -> bool {
 fn root_and_intermediate_sign_verifiable_leaves() {
     let tmp = tempfile::tempdir().expect("tmp");
     let root_dir = tmp.path().join("root");
-    let root = Identity::create(&root_dir, &request("Root", KeySpec::EcP384, 10), &passphrase("root-pass"), None)
-        .expect("root");
+    let root = Identity::create(
+        &root_dir,
+        &request("Root", KeySpec::EcP384, 10),
+        &passphrase("root-pass"),
+        None,
+    )
+    .expect("root");
     let mut inter_request = request("Intermediate", KeySpec::EcP256, 20);
     inter_request.path_len = Some(0);
     let inter_dir = tmp.path().join("inter");
-    let intermediate = Identity::create(&inter_dir, &inter_request, &passphrase("inter-pass"), Some(&root))
-        .expect("intermediate");
+    let intermediate = Identity::create(
+        &inter_dir,
+        &inter_request,
+        &passphrase("inter-pass"),
+        Some(&root),
+    )
+    .expect("intermediate");
     // An intermediate never outlives its issuer.
     assert!(intermediate.summary().not_after <= root.summary().not_after);
     assert_eq!(intermediate.summary().chain_length, 2);
@@ -82,7 +96,10 @@ fn root_and_intermediate_sign_verifiable_leaves() {
             let csr = ValidatedCsr::parse(&csr_der(key)).expect("csr");
             let template = identity.template_for(&csr, &policy, time::OffsetDateTime::now_utc());
             let issued = identity.sign(&csr, &template, &policy).expect("sign");
-            assert!(verify_chain(&issued.pem, identity.chain_pem()), "{key} leaf does not verify");
+            assert!(
+                verify_chain(&issued.pem, identity.chain_pem()),
+                "{key} leaf does not verify"
+            );
             assert!(issued.serial.as_bytes().len() <= 20);
         }
     }
@@ -91,14 +108,18 @@ fn root_and_intermediate_sign_verifiable_leaves() {
     let files = IdentityFiles::open(&inter_dir).expect("open");
     assert!(files.key_is_encrypted());
     assert!(matches!(
-        IdentityFiles::open(&inter_dir).expect("open").unlock(Some(&passphrase("nope"))),
+        IdentityFiles::open(&inter_dir)
+            .expect("open")
+            .unlock(Some(&passphrase("nope"))),
         Err(PkiError::WrongPassphrase(_))
     ));
     assert!(matches!(
         IdentityFiles::open(&inter_dir).expect("open").unlock(None),
         Err(PkiError::PassphraseRequired(_))
     ));
-    let reloaded = files.unlock(Some(&passphrase("inter-pass"))).expect("unlock");
+    let reloaded = files
+        .unlock(Some(&passphrase("inter-pass")))
+        .expect("unlock");
     assert_eq!(reloaded.chain_pem(), intermediate.chain_pem());
     assert!(!format!("{reloaded:?}").contains("PRIVATE"));
 
@@ -113,9 +134,19 @@ fn root_and_intermediate_sign_verifiable_leaves() {
 fn key_file_is_encrypted_pkcs8_and_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().expect("tmp");
-    Identity::create(tmp.path(), &request("CA", KeySpec::Ed25519, 1), &passphrase("pw"), None).expect("create");
+    Identity::create(
+        tmp.path(),
+        &request("CA", KeySpec::Ed25519, 1),
+        &passphrase("pw"),
+        None,
+    )
+    .expect("create");
     let key_path = tmp.path().join("ca.private_key.pem");
-    let mode = std::fs::metadata(&key_path).expect("meta").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&key_path)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let text = std::fs::read_to_string(&key_path).expect("read");
     assert!(text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
@@ -128,8 +159,13 @@ fn key_file_is_encrypted_pkcs8_and_private() {
 #[test]
 fn templates_past_the_ca_or_policy_are_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let ca = Identity::create(tmp.path(), &request("CA", KeySpec::EcP256, 1), &passphrase("pw"), None)
-        .expect("create");
+    let ca = Identity::create(
+        tmp.path(),
+        &request("CA", KeySpec::EcP256, 1),
+        &passphrase("pw"),
+        None,
+    )
+    .expect("create");
     let policy = SigningPolicy::default();
     let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
     let now = time::OffsetDateTime::now_utc();
@@ -138,12 +174,24 @@ fn templates_past_the_ca_or_policy_are_refused() {
 
     let mut past_ca = template.clone();
     past_ca.not_after = ca.summary().not_after + time::Duration::days(1);
-    assert!(matches!(ca.sign(&csr, &past_ca, &policy), Err(PkiError::InvalidTemplate(_))));
+    assert!(matches!(
+        ca.sign(&csr, &past_ca, &policy),
+        Err(PkiError::InvalidTemplate(_))
+    ));
 
     let mut inverted = template.clone();
     inverted.not_before = inverted.not_after;
-    assert!(matches!(ca.sign(&csr, &inverted, &policy), Err(PkiError::InvalidTemplate(_))));
+    assert!(matches!(
+        ca.sign(&csr, &inverted, &policy),
+        Err(PkiError::InvalidTemplate(_))
+    ));
 
-    let strict = SigningPolicy { max_validity: ValidityPeriod::days(30), ..policy.clone() };
-    assert!(matches!(ca.sign(&csr, &template, &strict), Err(PkiError::InvalidTemplate(_))));
+    let strict = SigningPolicy {
+        max_validity: ValidityPeriod::days(30),
+        ..policy.clone()
+    };
+    assert!(matches!(
+        ca.sign(&csr, &template, &strict),
+        Err(PkiError::InvalidTemplate(_))
+    ));
 }

@@ -37,7 +37,17 @@ mod tests {
             assert!(ClientHash::parse(ok).is_some(), "{ok}");
         }
         let too_long = "a".repeat(129);
-        for bad in ["", "a/b", "..", "ab-c", "a b", "é", "a%41", "abc\0", too_long.as_str()] {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "ab-c",
+            "a b",
+            "é",
+            "a%41",
+            "abc\0",
+            too_long.as_str(),
+        ] {
             assert!(ClientHash::parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -101,7 +101,12 @@ impl ServerConfig {
             .and_then(|b| b.set_default("data", "data"))
             .and_then(|b| b.set_default("dev", false))
             .and_then(|b| b.set_default("max_body_bytes", 64 * 1024))
-            .and_then(|b| b.set_default("signing.default_validity", defaults.default_validity.to_string()))
+            .and_then(|b| {
+                b.set_default(
+                    "signing.default_validity",
+                    defaults.default_validity.to_string(),
+                )
+            })
             .and_then(|b| b.set_default("signing.max_validity", defaults.max_validity.to_string()))
             .and_then(|b| b.set_default("signing.backdate", defaults.backdate.to_string()))
             .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
@@ -113,7 +118,8 @@ impl ServerConfig {
                     file.display()
                 )));
             }
-            builder = builder.add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
+            builder = builder
+                .add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
         }
         builder = builder.add_source(
             config::Environment::with_prefix("CSRGATE")
@@ -163,10 +169,14 @@ impl RawSettings {
             .listen
             .iter()
             .map(|text| {
-                text.trim().parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
-                    key: "listen",
-                    reason: format!("{text:?} is not IP:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)"),
-                })
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "listen",
+                        reason: format!(
+                            "{text:?} is not IP:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)"
+                        ),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if !(1..=MAX_BODY_LIMIT).contains(&self.max_body_bytes) {
@@ -176,20 +186,23 @@ impl RawSettings {
             });
         }
         let period = |key: &'static str, text: &str| {
-            text.parse::<ValidityPeriod>().map_err(|e| ConfigError::Invalid {
-                key,
-                reason: e.to_string(),
-            })
+            text.parse::<ValidityPeriod>()
+                .map_err(|e| ConfigError::Invalid {
+                    key,
+                    reason: e.to_string(),
+                })
         };
         let extended_key_usage = self
             .signing
             .extended_key_usage
             .iter()
             .map(|text| {
-                text.trim().parse::<ExtendedKeyUsage>().map_err(|e| ConfigError::Invalid {
-                    key: "signing.extended_key_usage",
-                    reason: e.to_string(),
-                })
+                text.trim()
+                    .parse::<ExtendedKeyUsage>()
+                    .map_err(|e| ConfigError::Invalid {
+                        key: "signing.extended_key_usage",
+                        reason: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let policy = SigningPolicy {
@@ -227,7 +240,10 @@ mod tests {
     use std::io::Write as _;
 
     fn file_with(contents: &str) -> tempfile::NamedTempFile {
-        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("tmp");
+        let mut file = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("tmp");
         file.write_all(contents.as_bytes()).expect("write");
         file
     }
@@ -235,7 +251,10 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let config = ServerConfig::load(&SettingsSources::default()).expect("defaults");
-        assert_eq!(config.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!(
+            config.listen,
+            vec!["127.0.0.1:8080".parse::<SocketAddr>().expect("addr")]
+        );
         assert_eq!(config.max_body_bytes, 65_536);
         assert!(!config.dev);
         assert_eq!(config.policy, SigningPolicy::default());
@@ -255,11 +274,17 @@ mod tests {
         assert_eq!(config.listen.len(), 2);
         assert_eq!(config.max_body_bytes, 1000);
         assert_eq!(config.policy.default_validity, ValidityPeriod::days(30));
-        assert_eq!(config.policy.extended_key_usage, vec![ExtendedKeyUsage::ClientAuth]);
+        assert_eq!(
+            config.policy.extended_key_usage,
+            vec![ExtendedKeyUsage::ClientAuth]
+        );
         sources.listen = vec!["127.0.0.1:0".into()];
         sources.data = Some("/tmp/elsewhere".into());
         let config = ServerConfig::load(&sources).expect("flags");
-        assert_eq!(config.listen, vec!["127.0.0.1:0".parse::<SocketAddr>().expect("addr")]);
+        assert_eq!(
+            config.listen,
+            vec!["127.0.0.1:0".parse::<SocketAddr>().expect("addr")]
+        );
         assert_eq!(config.data_dir, PathBuf::from("/tmp/elsewhere"));
     }
 
@@ -269,9 +294,15 @@ mod tests {
             ("lissen = [\"127.0.0.1:1\"]", "lissen"),
             ("listen = [\"localhost\"]", "listen"),
             ("max_body_bytes = 0", "max_body_bytes"),
-            ("[signing]\ndefault_validity = \"3 weeks\"", "default_validity"),
+            (
+                "[signing]\ndefault_validity = \"3 weeks\"",
+                "default_validity",
+            ),
             ("[signing]\ndefault_validity = \"900d\"", "maximum"),
-            ("[signing]\nextended_key_usage = [\"anyThing\"]", "extended key usage"),
+            (
+                "[signing]\nextended_key_usage = [\"anyThing\"]",
+                "extended key usage",
+            ),
             ("listen = ", "configuration"),
         ];
         for (text, expected) in cases {

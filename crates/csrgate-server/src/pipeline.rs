@@ -72,7 +72,10 @@ impl Gateway {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::internal("signing failed", &"repeated serial collision"))
+        Err(ApiError::internal(
+            "signing failed",
+            &"repeated serial collision",
+        ))
     }
 }
 

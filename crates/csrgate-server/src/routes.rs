@@ -50,7 +50,10 @@ async fn issue(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let segment = path.into_inner();
-    let Some(client_hash) = ClientHash::parse(&segment) else {
+    // The grammar has no '%': a percent-encoded hash is refused rather than decoded, so one
+    // client has exactly one spelling in logs and records.
+    let raw_path_is_plain = !request.uri().path().contains('%');
+    let Some(client_hash) = ClientHash::parse(&segment).filter(|_| raw_path_is_plain) else {
         tracing::info!(status = 404, code = "not_found", "rejected client hash");
         return Err(ApiError::not_found(
             "the client hash must be 1 to 128 ASCII letters or digits",
@@ -90,9 +93,11 @@ fn wants_pem_chain(request: &HttpRequest) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| {
-            accept
-                .split(',')
-                .any(|part| part.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(PEM_CHAIN)))
+            accept.split(',').any(|part| {
+                part.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case(PEM_CHAIN))
+            })
         })
 }
 
@@ -120,7 +125,11 @@ async fn read_body(
     let mut body = Vec::with_capacity(declared.map_or(4096, |len| len as usize));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("cannot read the request body: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("cannot read the request body: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());

@@ -14,13 +14,18 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<TcpListener>> {
         .listen
         .iter()
         .map(|addr| {
-            TcpListener::bind(addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+            TcpListener::bind(addr)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
         })
         .collect()
 }
 
 /// Serves the API on `listeners` until SIGTERM or SIGINT; in-flight requests get up to 30 s to finish.
-pub fn run(config: &ServerConfig, gateway: Gateway, listeners: Vec<TcpListener>) -> std::io::Result<()> {
+pub fn run(
+    config: &ServerConfig,
+    gateway: Gateway,
+    listeners: Vec<TcpListener>,
+) -> std::io::Result<()> {
     let gateway = web::Data::from(Arc::new(gateway));
     let limits = web::Data::new(routes::Limits {
         max_body_bytes: config.max_body_bytes,

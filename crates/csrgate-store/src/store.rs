@@ -139,7 +139,11 @@ impl Store {
     }
 
     /// Serials whose not-after falls in `[from, until)` (Unix seconds), soonest first.
-    pub fn serials_expiring_between(&self, from: i64, until: i64) -> Result<Vec<String>, StoreError> {
+    pub fn serials_expiring_between(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let start = order_preserving(from).to_be_bytes();
         let end = order_preserving(until).to_be_bytes();
         let mut serials = Vec::new();
@@ -220,12 +224,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let store = Store::open(dir.path()).expect("open");
-            store.insert_certificate(&record("0a", "abc", 100, 1_000)).await.expect("insert");
-            store.insert_certificate(&record("0b", "abc", 200, 500)).await.expect("insert");
-            store.insert_certificate(&record("0c", "abd", 300, -5)).await.expect("insert");
+            store
+                .insert_certificate(&record("0a", "abc", 100, 1_000))
+                .await
+                .expect("insert");
+            store
+                .insert_certificate(&record("0b", "abc", 200, 500))
+                .await
+                .expect("insert");
+            store
+                .insert_certificate(&record("0c", "abd", 300, -5))
+                .await
+                .expect("insert");
         }
         let store = Store::open(dir.path()).expect("reopen");
-        assert_eq!(store.certificate("0a").expect("get"), Some(record("0a", "abc", 100, 1_000)));
+        assert_eq!(
+            store.certificate("0a").expect("get"),
+            Some(record("0a", "abc", 100, 1_000))
+        );
         let for_abc: Vec<String> = store
             .certificates_for_client("abc")
             .expect("scan")
@@ -233,10 +249,17 @@ mod tests {
             .map(|r| r.serial)
             .collect();
         assert_eq!(for_abc, ["0a", "0b"]);
-        assert_eq!(store.serials_expiring_between(-10, 600).expect("range"), ["0c", "0b"]);
+        assert_eq!(
+            store.serials_expiring_between(-10, 600).expect("range"),
+            ["0c", "0b"]
+        );
         assert_eq!(
             store.stats(),
-            StoreStats { certificates: 3, client_index_entries: 3, expiry_index_entries: 3 }
+            StoreStats {
+                certificates: 3,
+                client_index_entries: 3,
+                expiry_index_entries: 3
+            }
         );
     }
 
@@ -244,11 +267,21 @@ mod tests {
     async fn duplicate_serial_writes_nothing() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(dir.path()).expect("open");
-        store.insert_certificate(&record("0a", "abc", 1, 2)).await.expect("insert");
+        store
+            .insert_certificate(&record("0a", "abc", 1, 2))
+            .await
+            .expect("insert");
         let again = store.insert_certificate(&record("0a", "other", 5, 9)).await;
         assert!(matches!(again, Err(StoreError::DuplicateSerial(_))));
         assert_eq!(store.stats().client_index_entries, 1);
-        assert_eq!(store.certificate("0a").expect("get").expect("some").client_hash, "abc");
+        assert_eq!(
+            store
+                .certificate("0a")
+                .expect("get")
+                .expect("some")
+                .client_hash,
+            "abc"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +292,9 @@ mod tests {
         for i in 0..200 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.insert_certificate(&record(&format!("{i:x}"), "c", i, i)).await
+                store
+                    .insert_certificate(&record(&format!("{i:x}"), "c", i, i))
+                    .await
             }));
         }
         for task in tasks {
@@ -273,14 +308,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let _first = Store::open(dir.path()).expect("open");
         // sled takes an exclusive file lock; a second daemon on the same data dir must not start.
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::Open { .. })));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Open { .. })
+        ));
     }
 
     #[test]
     fn order_preserving_keys_sort_numerically() {
         let values = [i64::MIN, -5, -1, 0, 1, 5, i64::MAX];
         for pair in values.windows(2) {
-            assert!(order_preserving(pair[0]).to_be_bytes() < order_preserving(pair[1]).to_be_bytes());
+            assert!(
+                order_preserving(pair[0]).to_be_bytes() < order_preserving(pair[1]).to_be_bytes()
+            );
         }
     }
 }

@@ -6,7 +6,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use csrgate_pki::{DistinguishedName, Identity, IdentityFiles, IdentityRequest, KeySpec, Passphrase, ValidityPeriod};
+use csrgate_pki::{
+    DistinguishedName, Identity, IdentityFiles, IdentityRequest, KeySpec, Passphrase,
+    ValidityPeriod,
+};
 
 /// The development passphrase file inside an identity directory.
 pub fn passphrase_file(identity_dir: &Path) -> PathBuf {
@@ -20,7 +23,10 @@ pub fn ensure(identity_dir: &Path) -> anyhow::Result<()> {
     }
     let passphrase = Passphrase::generate()?;
     let request = IdentityRequest {
-        subject: DistinguishedName::from_fields(&[("CN", "csrgate development CA"), ("O", "csrgate (dev)")])?,
+        subject: DistinguishedName::from_fields(&[
+            ("CN", "csrgate development CA"),
+            ("O", "csrgate (dev)"),
+        ])?,
         validity: ValidityPeriod::days(10 * 365),
         key: KeySpec::EcP256,
         path_len: Some(0),

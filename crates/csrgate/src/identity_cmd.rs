@@ -69,7 +69,8 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
                 .chunks_exact(2)
                 .map(|pair| (&pair[0], &pair[1]))
                 .collect();
-            let subject = DistinguishedName::from_fields(&pairs).map_err(|e| Failure::new(code::CONFIG, e))?;
+            let subject = DistinguishedName::from_fields(&pairs)
+                .map_err(|e| Failure::new(code::CONFIG, e))?;
             let request = IdentityRequest {
                 subject,
                 validity,
@@ -80,10 +81,14 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
                 .map(|dir| unlock_issuer(&dir, issuer_passphrase_file.as_deref()))
                 .transpose()?;
             if IdentityFiles::exists(&dir) {
-                return Err(Failure::new(code::CANT_CREATE, PkiError::IdentityExists(dir)));
+                return Err(Failure::new(
+                    code::CANT_CREATE,
+                    PkiError::IdentityExists(dir),
+                ));
             }
-            let secret = passphrase::resolve(passphrase.passphrase_file.as_deref(), None, Prompt::Twice)
-                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let secret =
+                passphrase::resolve(passphrase.passphrase_file.as_deref(), None, Prompt::Twice)
+                    .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
             let identity = Identity::create(&dir, &request, &secret, issuer.as_ref())
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
             println!("created identity in {}", dir.display());
@@ -92,9 +97,18 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
         }
         IdentityCommand::Show { dir } => {
             let files = IdentityFiles::open(&dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
-            let summary = files.summary().map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let summary = files
+                .summary()
+                .map_err(|e| Failure::new(code::NO_INPUT, e))?;
             print_summary(&summary);
-            println!("key encrypted: {}", if files.key_is_encrypted() { "yes" } else { "NO" });
+            println!(
+                "key encrypted: {}",
+                if files.key_is_encrypted() {
+                    "yes"
+                } else {
+                    "NO"
+                }
+            );
             Ok(())
         }
     }

@@ -62,7 +62,8 @@ pub fn resolve(
 
 fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
     let bytes = Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
     );
     let text = std::str::from_utf8(&bytes)
         .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
@@ -70,10 +71,13 @@ fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
 }
 
 fn prompt_on_terminal(prompt: Prompt) -> anyhow::Result<Passphrase> {
-    let first = Passphrase::new(rpassword::prompt_password("CA passphrase: ").context("cannot read from the terminal")?)?;
+    let first = Passphrase::new(
+        rpassword::prompt_password("CA passphrase: ").context("cannot read from the terminal")?,
+    )?;
     if prompt == Prompt::Twice {
         let second = Passphrase::new(
-            rpassword::prompt_password("CA passphrase (again): ").context("cannot read from the terminal")?,
+            rpassword::prompt_password("CA passphrase (again): ")
+                .context("cannot read from the terminal")?,
         )?;
         if first != second {
             return Err(anyhow!("the two passphrases differ"));

@@ -52,14 +52,22 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let config = ServerConfig::load(&sources).map_err(|e| Failure::new(code::CONFIG, e))?;
 
     if config.dev {
-        dev_identity::ensure(&config.identity_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+        dev_identity::ensure(&config.identity_dir)
+            .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
     }
-    let files = IdentityFiles::open(&config.identity_dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+    let files =
+        IdentityFiles::open(&config.identity_dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
     let secret = if files.key_is_encrypted() {
-        let dev_file = config.dev.then(|| dev_identity::passphrase_file(&config.identity_dir));
+        let dev_file = config
+            .dev
+            .then(|| dev_identity::passphrase_file(&config.identity_dir));
         Some(
-            passphrase::resolve(config.passphrase_file.as_deref(), dev_file.as_deref(), Prompt::Once)
-                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+            passphrase::resolve(
+                config.passphrase_file.as_deref(),
+                dev_file.as_deref(),
+                Prompt::Once,
+            )
+            .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
         )
     } else {
         None
@@ -74,8 +82,15 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(dir = %config.data_dir.display(), "creating the data directory");
     }
     let store = Store::open(&config.data_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
-    let listeners = csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
-    let gateway = Gateway::new(identity, config.policy.clone(), Hooks::default(), store.clone());
-    csrgate_server::run(&config, gateway, listeners).map_err(|e| Failure::new(code::SOFTWARE, e))?;
+    let listeners =
+        csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
+    let gateway = Gateway::new(
+        identity,
+        config.policy.clone(),
+        Hooks::default(),
+        store.clone(),
+    );
+    csrgate_server::run(&config, gateway, listeners)
+        .map_err(|e| Failure::new(code::SOFTWARE, e))?;
     store.flush().map_err(|e| Failure::new(code::IO, e))
 }

@@ -42,13 +42,20 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             Ok(())
         }
         StoreCommand::Show { data, serial } => {
-            let serial: csrgate_pki::Serial = serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;
+            let serial: csrgate_pki::Serial =
+                serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;
             let store = open(data)?;
             let record = store
                 .certificate(&serial.to_string())
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?
-                .ok_or_else(|| Failure::new(code::NO_INPUT, anyhow::anyhow!("no certificate with serial {serial}")))?;
-            let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::new(code::SOFTWARE, e))?;
+                .ok_or_else(|| {
+                    Failure::new(
+                        code::NO_INPUT,
+                        anyhow::anyhow!("no certificate with serial {serial}"),
+                    )
+                })?;
+            let text = serde_json::to_string_pretty(&record)
+                .map_err(|e| Failure::new(code::SOFTWARE, e))?;
             println!("{text}");
             Ok(())
         }
@@ -57,7 +64,10 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
 
 fn open(data: PathBuf) -> Result<Store, Failure> {
     if !data.exists() {
-        return Err(Failure::new(code::NO_INPUT, anyhow::anyhow!("{} does not exist", data.display())));
+        return Err(Failure::new(
+            code::NO_INPUT,
+            anyhow::anyhow!("{} does not exist", data.display()),
+        ));
     }
     Store::open(&data).map_err(|e| Failure::new(code::CANT_CREATE, e))
 }

@@ -1,0 +1,205 @@
+//! End-to-end: start-up refuses to run without a usable passphrase, identity or configuration, and
+//! binds nothing when it refuses; a restart keeps every record, even after SIGKILL.
+
+mod support;
+
+use std::net::TcpListener;
+
+use support::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn assert_not_listening(port: u16) {
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} is bound"
+    );
+}
+
+#[test]
+fn wrong_or_missing_passphrase_exits_without_listening() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "E2E Root", None);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+
+    let wrong = csrgate()
+        .args(["serve", "--listen", &listen, "--identity"])
+        .arg(&identity)
+        .arg("--data")
+        .arg(ws.path("data"))
+        .env("CA_PASSPHRASE", "not the passphrase")
+        .output()
+        .expect("run");
+    assert_eq!(wrong.status.code(), Some(77), "{}", text(&wrong.stderr));
+    assert!(text(&wrong.stderr).contains("passphrase"));
+    assert!(!text(&wrong.stderr).contains("listening"));
+    assert!(
+        !text(&wrong.stderr).contains("not the passphrase"),
+        "the passphrase was echoed"
+    );
+    assert_not_listening(port);
+    assert!(
+        !ws.path("data").exists(),
+        "the store must not be opened before the key is unlocked"
+    );
+
+    let missing = csrgate()
+        .args(["serve", "--listen", &listen, "--identity"])
+        .arg(&identity)
+        .arg("--data")
+        .arg(ws.path("data"))
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(77), "{}", text(&missing.stderr));
+    let message = text(&missing.stderr);
+    for way in [
+        "CREDENTIALS_DIRECTORY",
+        "--passphrase-file",
+        "CA_PASSPHRASE",
+        "terminal",
+    ] {
+        assert!(
+            message.contains(way),
+            "the message does not name {way}: {message}"
+        );
+    }
+    assert_not_listening(port);
+}
+
+#[test]
+fn passphrase_sources_in_order() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "E2E Root", None);
+    let good_file = ws.write("good-pass", format!("{PASSPHRASE}\n").as_bytes());
+    let credentials = ws.path("creds");
+    std::fs::create_dir(&credentials).expect("mkdir");
+    std::fs::write(credentials.join("ca-passphrase"), PASSPHRASE).expect("write");
+    let bad_file = ws.write("bad-pass", b"wrong");
+
+    // --passphrase-file wins over a wrong CA_PASSPHRASE.
+    let daemon = Daemon::try_start(
+        &identity,
+        &ws.path("data1"),
+        &["--passphrase-file", good_file.to_str().expect("utf8")],
+        &[("CA_PASSPHRASE", "wrong")],
+    )
+    .expect("file beats env");
+    daemon.stop();
+    // The systemd credential wins over a wrong --passphrase-file.
+    let credentials_dir = credentials.to_str().expect("utf8");
+    let daemon = Daemon::try_start(
+        &identity,
+        &ws.path("data2"),
+        &["--passphrase-file", bad_file.to_str().expect("utf8")],
+        &[("CREDENTIALS_DIRECTORY", credentials_dir)],
+    )
+    .expect("credential beats file");
+    assert!(daemon.log().contains("systemd credential"));
+    daemon.stop();
+}
+
+#[test]
+fn missing_identity_and_bad_config_are_distinct_failures() {
+    let ws = Workspace::new();
+    let nothing = csrgate()
+        .args(["serve", "--listen", "127.0.0.1:0", "--identity"])
+        .arg(ws.path("absent"))
+        .arg("--data")
+        .arg(ws.path("data"))
+        .env("CA_PASSPHRASE", PASSPHRASE)
+        .output()
+        .expect("run");
+    assert_eq!(nothing.status.code(), Some(66), "{}", text(&nothing.stderr));
+    assert!(text(&nothing.stderr).contains("identity create"));
+
+    let config = ws.write(
+        "bad.toml",
+        b"listen = [\"127.0.0.1:0\"]\nmax_body_byte = 10\n",
+    );
+    let bad = csrgate()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(78), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("max_body_byte"));
+}
+
+#[test]
+fn records_survive_sigkill_and_restart() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "E2E Root", None);
+    let data = ws.path("data");
+    let csr = ws.csr("leaf", P256, "/CN=durable", &[]);
+
+    let daemon = Daemon::start(&identity, &data, &[]);
+    let mut serials = Vec::new();
+    for client in ["one", "two", "three"] {
+        let (status, body) = daemon.put_file(&format!("/{client}"), &csr, &[]);
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        serials.push(json["serial"].as_str().expect("serial").to_owned());
+    }
+    // SIGKILL right after the answers: only what was flushed before the 200 can survive.
+    daemon.kill();
+
+    for serial in &serials {
+        let show = csrgate()
+            .args(["store", "show", "--data"])
+            .arg(&data)
+            .arg(serial)
+            .output()
+            .expect("run");
+        assert!(
+            show.status.success(),
+            "serial {serial} lost: {}",
+            text(&show.stderr)
+        );
+        let record: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+        assert_eq!(record["serial"], serial.as_str());
+        assert_eq!(record["status"], "valid");
+        assert_eq!(record["public_key_sha1"].as_str().map(str::len), Some(40));
+    }
+
+    let daemon = Daemon::start(&identity, &data, &[]);
+    let (status, body) = daemon.put_file("/four", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(daemon.stop().success());
+    assert_eq!(stored_certificates(&data), 4);
+}
+
+#[test]
+fn dev_mode_creates_identity_and_data_once() {
+    let ws = Workspace::new();
+    let identity = ws.path("identity");
+    let data = ws.path("data");
+    let daemon = Daemon::try_start(&identity, &data, &["--dev"], &[]).expect("dev start");
+    assert!(daemon.log().contains("DEVELOPMENT CA"));
+    let csr = ws.csr("leaf", P256, "/CN=dev", &[]);
+    let (status, body) = daemon.put_file("/dev1", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    daemon.stop();
+
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&identity.join("dev-passphrase")), 0o600);
+    assert_eq!(mode(&identity.join("ca.private_key.pem")), 0o600);
+    let fingerprint = openssl_x509(&identity.join("ca.cert.pem"), &["-fingerprint", "-sha256"]);
+
+    // Second start reuses the identity rather than making a new one.
+    let daemon = Daemon::try_start(&identity, &data, &["--dev"], &[]).expect("dev restart");
+    assert!(!daemon.log().contains("DEVELOPMENT CA"));
+    daemon.stop();
+    assert_eq!(
+        fingerprint,
+        openssl_x509(&identity.join("ca.cert.pem"), &["-fingerprint", "-sha256"])
+    );
+}

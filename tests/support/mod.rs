@@ -1,0 +1,317 @@
+//! Test harness for the end-to-end tests: temp workspaces, identities made with the real
+//! `csrgate identity create`, CSRs made with `openssl req`, a daemon spawned on 127.0.0.1:0 and
+//! driven with `curl`. Nothing is mocked.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+pub const BIN: &str = env!("CARGO_BIN_EXE_csrgate");
+
+/// A temporary directory for one test.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `csrgate identity create` with the test passphrase; `issuer` names another identity here.
+    pub fn create_identity(
+        &self,
+        name: &str,
+        key: &str,
+        cn: &str,
+        issuer: Option<&str>,
+    ) -> PathBuf {
+        let dir = self.path(name);
+        let mut command = csrgate();
+        command
+            .args(["identity", "create", "--dir"])
+            .arg(&dir)
+            .args([
+                "-f",
+                "CN",
+                cn,
+                "-f",
+                "O",
+                "csrgate e2e",
+                "--key",
+                key,
+                "-v",
+                "5y",
+            ])
+            .env("CA_PASSPHRASE", PASSPHRASE)
+            .env("CA_ISSUER_PASSPHRASE", PASSPHRASE);
+        if let Some(issuer) = issuer {
+            command
+                .arg("--issuer")
+                .arg(self.path(issuer))
+                .args(["--path-len", "0"]);
+        }
+        let output = command.output().expect("run identity create");
+        assert!(
+            output.status.success(),
+            "identity create failed: {}",
+            text(&output.stderr)
+        );
+        dir
+    }
+
+    /// A CSR made by `openssl req`. `key` is an `-newkey` argument list, e.g. `["ec", "-pkeyopt",
+    /// "ec_paramgen_curve:P-256"]`; `extra` goes to the end of the command line.
+    pub fn csr(&self, name: &str, key: &[&str], subject: &str, extra: &[&str]) -> PathBuf {
+        let csr = self.path(&format!("{name}.csr"));
+        let output = Command::new("openssl")
+            .args(["req", "-new", "-nodes", "-newkey"])
+            .args(key)
+            .arg("-keyout")
+            .arg(self.path(&format!("{name}.key")))
+            .args(["-subj", subject, "-out"])
+            .arg(&csr)
+            .args(extra)
+            .output()
+            .expect("run openssl req");
+        assert!(
+            output.status.success(),
+            "openssl req failed: {}",
+            text(&output.stderr)
+        );
+        csr
+    }
+
+    pub fn write(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+}
+
+pub const P256: &[&str] = &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+pub const P384: &[&str] = &["ec", "-pkeyopt", "ec_paramgen_curve:P-384"];
+pub const RSA2048: &[&str] = &["rsa:2048"];
+pub const RSA1024: &[&str] = &["rsa:1024"];
+pub const ED25519: &[&str] = &["ed25519"];
+
+pub fn csrgate() -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .stdin(Stdio::null())
+        .env_remove("CA_PASSPHRASE")
+        .env_remove("CREDENTIALS_DIRECTORY");
+    command.env("RUST_LOG", "info");
+    command
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `csrgate serve`.
+pub struct Daemon {
+    child: Option<Child>,
+    pub base_url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// How a daemon start ended when it did not reach "listening".
+#[derive(Debug)]
+pub struct StartFailure {
+    pub status: ExitStatus,
+    pub log: String,
+}
+
+impl Daemon {
+    /// Starts `csrgate serve --listen 127.0.0.1:0 --identity I --data D` with the test passphrase.
+    pub fn start(identity: &Path, data: &Path, extra: &[&str]) -> Daemon {
+        Daemon::try_start(identity, data, extra, &[("CA_PASSPHRASE", PASSPHRASE)])
+            .expect("daemon starts")
+    }
+
+    pub fn try_start(
+        identity: &Path,
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Daemon, StartFailure> {
+        let mut command = csrgate();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--identity"])
+            .arg(identity)
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn csrgate serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains(" listening ")
+                    && let Some(address) = line.split("address=").nth(1)
+                {
+                    let _ = address_tx.send(address.trim().to_owned());
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        // The daemon either logs its address or exits; both are bounded by this timeout.
+        match address_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => Ok(Daemon {
+                child: Some(child),
+                base_url: format!("http://{address}"),
+                log,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().expect("wait");
+                std::thread::sleep(Duration::from_millis(50));
+                let log = log.lock().expect("log lock").join("\n");
+                Err(StartFailure { status, log })
+            }
+        }
+    }
+
+    /// `curl -X PUT --data-binary @file`, returning (status, body).
+    pub fn put_file(&self, path: &str, file: &Path, headers: &[&str]) -> (u16, String) {
+        let mut args: Vec<String> = vec![
+            "-X".into(),
+            "PUT".into(),
+            "--data-binary".into(),
+            format!("@{}", file.display()),
+        ];
+        for header in headers {
+            args.push("-H".into());
+            args.push((*header).into());
+        }
+        self.curl(path, &args)
+    }
+
+    /// Runs curl against `path` (appended verbatim, `--path-as-is`) and returns (status, body).
+    pub fn curl(&self, path: &str, args: &[String]) -> (u16, String) {
+        let output = Command::new("curl")
+            .args([
+                "-sS",
+                "--path-as-is",
+                "--max-time",
+                "30",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args(args)
+            .arg(format!("{}{}", self.base_url, path))
+            .output()
+            .expect("run curl");
+        let out = text(&output.stdout);
+        let (body, status) = out.rsplit_once('\n').unwrap_or(("", &out));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("wait")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The JSON body of an error answer: (code, message).
+pub fn error_code(body: &str) -> String {
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+    value["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+        .to_owned()
+}
+
+/// `csrgate store stats --data D` on a stopped daemon's data directory.
+pub fn stored_certificates(data: &Path) -> u64 {
+    let output = csrgate()
+        .args(["store", "stats", "--data"])
+        .arg(data)
+        .output()
+        .expect("store stats");
+    assert!(
+        output.status.success(),
+        "store stats: {}",
+        text(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    value["certificates"].as_u64().expect("count")
+}
+
+/// `openssl verify -CAfile root [-untrusted chain] leaf`.
+pub fn openssl_verify(root: &Path, untrusted: Option<&Path>, leaf: &Path) -> Output {
+    let mut command = Command::new("openssl");
+    command.arg("verify").arg("-CAfile").arg(root);
+    if let Some(chain) = untrusted {
+        command.arg("-untrusted").arg(chain);
+    }
+    command.arg(leaf).output().expect("run openssl verify")
+}
+
+/// `openssl x509 -noout -text` (plus extra flags) of a PEM file.
+pub fn openssl_x509(file: &Path, flags: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args(["x509", "-noout", "-in"])
+        .arg(file)
+        .args(flags)
+        .output()
+        .expect("run openssl x509");
+    assert!(
+        output.status.success(),
+        "openssl x509: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
