@@ -51,11 +51,13 @@ impl Store {
             reason,
         };
         std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("sled"))
             .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| open_error(e.to_string()))?;
+            // Durability is ours (group commit); sled's own timer thread would also keep the file
+            // lock alive for a moment after the store is dropped.
+            .flush_every_ms(None);
+        let db = open_with_lock_retry(&config).map_err(|e| open_error(e.to_string()))?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema_version")? {
             None => {
@@ -167,6 +169,24 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
         Ok(())
+    }
+}
+
+/// sled's I/O threads release the directory lock a moment after the last handle is dropped, so a
+/// store reopened right after it was closed (a restart, a test) may find it still held. Retry for up
+/// to a second before concluding that another process owns the directory.
+fn open_with_lock_retry(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 20 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
