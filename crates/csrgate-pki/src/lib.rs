@@ -4,6 +4,8 @@
 //! Nothing openssl-typed crosses this crate's public API, and the CA private key never leaves it:
 //! [`Identity`] has no accessor for the key and its `Debug` output redacts it.
 
+#![forbid(unsafe_code)]
+
 mod csr;
 mod der_writer;
 mod error;

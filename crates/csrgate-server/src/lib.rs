@@ -2,6 +2,8 @@
 //! and API types, the mapping of errors to stable codes, and the signing pipeline that combines the
 //! identity (csrgate-pki), the hooks and the store (csrgate-store).
 
+#![forbid(unsafe_code)]
+
 mod api_error;
 mod client_hash;
 mod config;

@@ -4,6 +4,8 @@
 //! The API speaks plain Rust types (strings, integers, [`CertificateRecord`]), so a PostgreSQL
 //! backend for several replicas can sit behind the same [`Store`] methods.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod group_commit;
 mod record;

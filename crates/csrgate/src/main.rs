@@ -1,6 +1,8 @@
 //! csrgate: the command line. Parses arguments, sets up logging and hands each subcommand to its
 //! module; every failure leaves with a sysexits code that says which part is at fault.
 
+#![forbid(unsafe_code)]
+
 mod dev_identity;
 mod exit;
 mod identity_cmd;

@@ -1,0 +1,22 @@
+//! csrgate-hooks: the only crate that knows wasmtime. It loads hook plugins (WebAssembly
+//! components implementing `wit/v0.1.0`), runs each call in a fresh sandboxed instance with a
+//! deadline and a memory limit, and chains the calls into the authorize → presign → postsign
+//! pipeline.
+//!
+//! The public API speaks the plain types of [`model`]; no wasmtime type crosses it. Persistence of
+//! the plugins' key-value stores is the caller's, through [`KvStore`].
+
+mod bindings;
+mod compile_cache;
+mod engine;
+mod error;
+mod host_api;
+pub mod model;
+mod pipeline;
+mod spec;
+
+pub use engine::HookEngine;
+pub use error::HookError;
+pub use host_api::{KvStore, MemoryKv};
+pub use pipeline::{AuthorizeOutcome, PluginInfo, PluginSet};
+pub use spec::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Hook, MAX_MEMORY_BYTES, PluginSpec};

@@ -1,0 +1,357 @@
+//! A loaded plugin set and the three hook stages over it. Every call gets a fresh `Store` and
+//! instance (nothing leaks between requests), a deadline counted in epoch ticks and a memory
+//! limit; a trap, deadline or limit fails the call closed and the daemon carries on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::Store;
+
+use crate::bindings::{Plugin, PluginPre, wit};
+use crate::engine::TICK;
+use crate::host_api::{CallState, KvStore};
+use crate::model::{CertificateTemplate, SignedCertificate, SigningRequest};
+use crate::spec::{Hook, MAX_MEMORY_BYTES, PluginSpec};
+use crate::{HookEngine, HookError, compile_cache};
+
+/// The answer of the authorize stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizeOutcome {
+    /// Every authorize plugin allowed (or there are none).
+    Allowed,
+    /// The first plugin that denied, and its reason.
+    Denied {
+        /// Plugin name.
+        plugin: String,
+        /// The plugin's reason, for the client.
+        reason: String,
+    },
+}
+
+/// What was loaded, for logs and `csrgate plugin check`.
+#[derive(Clone, Debug)]
+pub struct PluginInfo {
+    /// Name from the configuration.
+    pub name: String,
+    /// Path of the component.
+    pub path: PathBuf,
+    /// Hooks it is attached to.
+    pub hooks: Vec<Hook>,
+    /// SHA-256 of the wasm, hex.
+    pub sha256: String,
+    /// True when compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    /// Per-call deadline.
+    pub deadline: Duration,
+    /// Memory limit in bytes.
+    pub memory_bytes: usize,
+}
+
+struct LoadedPlugin {
+    name: Arc<str>,
+    info: PluginInfo,
+    pre: PluginPre<CallState>,
+    config_json: String,
+    deadline_ticks: u64,
+}
+
+/// The plugins of one configuration generation, in configuration order.
+pub struct PluginSet {
+    engine: Option<HookEngine>,
+    kv: Option<Arc<dyn KvStore>>,
+    plugins: Vec<LoadedPlugin>,
+}
+
+impl std::fmt::Debug for PluginSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.plugins.iter().map(|p| &p.info))
+            .finish()
+    }
+}
+
+struct Call {
+    store: Store<CallState>,
+    instance: Plugin,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl PluginSet {
+    /// A set without plugins: authorize allows, presign passes the template through.
+    pub fn empty() -> Self {
+        PluginSet {
+            engine: None,
+            kv: None,
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Loads every plugin of `specs`: reads and compiles (or loads from cache) each component,
+    /// links it against the host, and calls `init` once with its configuration. Any failure
+    /// refuses the whole set, so a broken configuration never replaces a working one.
+    pub async fn load(
+        engine: &HookEngine,
+        specs: &[PluginSpec],
+        kv: Arc<dyn KvStore>,
+    ) -> Result<Self, HookError> {
+        let mut plugins = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let load_error = |reason: String| HookError::Load {
+                plugin: spec.name.clone(),
+                reason,
+            };
+            if plugins.iter().any(|p: &LoadedPlugin| *p.name == *spec.name) {
+                return Err(load_error("the name is used twice".into()));
+            }
+            if spec.hooks.is_empty() {
+                return Err(load_error("attached to no hook (set hooks = [...])".into()));
+            }
+            if spec.memory_bytes == 0 || spec.memory_bytes > MAX_MEMORY_BYTES {
+                return Err(load_error(format!(
+                    "memory must be 1 byte to {} MiB",
+                    MAX_MEMORY_BYTES >> 20
+                )));
+            }
+            if spec.deadline.is_zero() || spec.deadline > Duration::from_secs(10) {
+                return Err(load_error("deadline must be between 1 ms and 10 s".into()));
+            }
+            let wasm = std::fs::read(&spec.path)
+                .map_err(|e| load_error(format!("cannot read {}: {e}", spec.path.display())))?;
+            let started = Instant::now();
+            let (component, from_cache) = compile_cache::component(
+                &engine.inner.engine,
+                &wasm,
+                engine.inner.cache_dir.as_deref(),
+            )
+            .map_err(|e| load_error(format!("not a usable component: {e:#}")))?;
+            let instance_pre = engine
+                .inner
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| load_error(format!("does not fit csrgate:hooks@0.1.0 (or imports more than the host offers): {e:#}")))?;
+            let pre = PluginPre::new(instance_pre).map_err(|e| {
+                load_error(format!(
+                    "does not export the csrgate:hooks@0.1.0 plugin world: {e:#}"
+                ))
+            })?;
+            let deadline_ticks = (spec.deadline.as_nanos() / TICK.as_nanos()) as u64 + 1;
+            let plugin = LoadedPlugin {
+                name: Arc::from(spec.name.as_str()),
+                info: PluginInfo {
+                    name: spec.name.clone(),
+                    path: spec.path.clone(),
+                    hooks: spec.hooks.clone(),
+                    sha256: hex::encode(Sha256::digest(&wasm)),
+                    from_cache,
+                    deadline: spec.deadline,
+                    memory_bytes: spec.memory_bytes,
+                },
+                pre,
+                config_json: spec.config_json.clone(),
+                deadline_ticks,
+            };
+            tracing::info!(
+                plugin = spec.name,
+                hooks = ?spec.hooks,
+                from_cache,
+                load_ms = started.elapsed().as_millis() as u64,
+                "plugin loaded"
+            );
+            plugins.push(plugin);
+        }
+        let set = PluginSet {
+            engine: Some(engine.clone()),
+            kv: Some(kv),
+            plugins,
+        };
+        // Run `init` once per plugin so a configuration the plugin refuses is a load error.
+        for plugin in &set.plugins {
+            set.start(plugin).await.map_err(|e| HookError::Load {
+                plugin: plugin.info.name.clone(),
+                reason: match e {
+                    HookError::Failed { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// What was loaded, in order.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.plugins.iter().map(|p| p.info.clone()).collect()
+    }
+
+    /// True when no plugin is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    fn attached(&self, hook: Hook) -> impl Iterator<Item = &LoadedPlugin> {
+        self.plugins
+            .iter()
+            .filter(move |p| p.info.hooks.contains(&hook))
+    }
+
+    /// Instantiates `plugin` in a fresh store and runs its `init`. The deadline, set before
+    /// instantiation, covers instantiation, `init` and the hook together.
+    async fn start(&self, plugin: &LoadedPlugin) -> Result<Call, HookError> {
+        let failed = |reason: String| HookError::Failed {
+            plugin: plugin.info.name.clone(),
+            reason,
+        };
+        let (Some(engine), Some(kv)) = (&self.engine, &self.kv) else {
+            return Err(failed("no engine".into()));
+        };
+        let permit = Arc::clone(&engine.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| failed("the plugin engine is shutting down".into()))?;
+        let mut store = Store::new(
+            &engine.inner.engine,
+            CallState::new(
+                Arc::clone(&plugin.name),
+                Arc::clone(kv),
+                plugin.info.memory_bytes,
+            ),
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(plugin.deadline_ticks);
+        store.epoch_deadline_trap();
+        let instance = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| failed(describe(&e, plugin)))?;
+        instance
+            .call_init(&mut store, &plugin.config_json)
+            .await
+            .map_err(|e| failed(describe(&e, plugin)))?
+            .map_err(|reason| failed(format!("init refused its configuration: {reason}")))?;
+        Ok(Call {
+            store,
+            instance,
+            _permit: permit,
+        })
+    }
+
+    /// Runs the authorize plugins in order; the first denial wins.
+    pub async fn authorize(&self, request: &SigningRequest) -> Result<AuthorizeOutcome, HookError> {
+        let mut wit_request = None;
+        for plugin in self.attached(Hook::Authorize) {
+            let started = Instant::now();
+            let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
+            let mut call = self.start(plugin).await?;
+            let decision = call
+                .instance
+                .call_authorize(&mut call.store, request)
+                .await
+                .map_err(|e| failed(plugin, &e))?;
+            tracing::debug!(
+                plugin = &*plugin.name,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "authorize"
+            );
+            if let wit::Decision::Deny(reason) = decision {
+                return Ok(AuthorizeOutcome::Denied {
+                    plugin: plugin.info.name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(AuthorizeOutcome::Allowed)
+    }
+
+    /// Threads `template` through the presign plugins in order. `check` is the host's validation
+    /// of a template; it runs after every plugin so that a bad result names its plugin.
+    pub async fn presign(
+        &self,
+        request: &SigningRequest,
+        template: CertificateTemplate,
+        check: &(dyn Fn(&CertificateTemplate) -> Result<(), String> + Sync),
+    ) -> Result<CertificateTemplate, HookError> {
+        let mut template = template;
+        let mut wit_request = None;
+        for plugin in self.attached(Hook::Presign) {
+            let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
+            let mut call = self.start(plugin).await?;
+            let result = call
+                .instance
+                .call_presign(
+                    &mut call.store,
+                    request,
+                    &wit::CertificateTemplate::from(&template),
+                )
+                .await
+                .map_err(|e| failed(plugin, &e))?;
+            let next: CertificateTemplate = result
+                .map_err(|reason| HookError::PresignRefused {
+                    plugin: plugin.info.name.clone(),
+                    reason,
+                })?
+                .into();
+            check(&next).map_err(|reason| HookError::InvalidTemplate {
+                plugin: plugin.info.name.clone(),
+                reason,
+            })?;
+            template = next;
+        }
+        Ok(template)
+    }
+
+    /// Shows the certificate to every postsign plugin. Failures are returned for logging and
+    /// counting; they never undo the issuance.
+    pub async fn postsign(&self, certificate: &SignedCertificate) -> Vec<HookError> {
+        let mut failures = Vec::new();
+        let wit_certificate = wit::SignedCertificate::from(certificate);
+        for plugin in self.attached(Hook::Postsign) {
+            let outcome = match self.start(plugin).await {
+                Ok(mut call) => call
+                    .instance
+                    .call_postsign(&mut call.store, &wit_certificate)
+                    .await
+                    .map_err(|e| failed(plugin, &e)),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = outcome {
+                failures.push(error);
+            }
+        }
+        failures
+    }
+}
+
+fn failed(plugin: &LoadedPlugin, error: &wasmtime::Error) -> HookError {
+    HookError::Failed {
+        plugin: plugin.info.name.clone(),
+        reason: describe(error, plugin),
+    }
+}
+
+/// Turns a wasmtime error into a sentence an operator can act on.
+fn describe(error: &wasmtime::Error, plugin: &LoadedPlugin) -> String {
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return format!(
+            "deadline of {} ms exceeded",
+            plugin.info.deadline.as_millis()
+        );
+    }
+    let text = format!("{error:#}");
+    if text.contains("forcing trap when growing memory") || text.contains("memory allocation") {
+        return format!(
+            "memory limit of {} MiB reached",
+            plugin.info.memory_bytes >> 20
+        );
+    }
+    let mut text = text.replace('\n', " ");
+    if text.len() > 400 {
+        let mut cut = 400;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    format!("trapped: {text}")
+}

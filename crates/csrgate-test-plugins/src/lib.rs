@@ -1,0 +1,25 @@
+//! Test support: where the plugin components built by this crate's build script are. Used by
+//! csrgate-hooks' and csrgate's tests only.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+/// Path of the component built from `plugins/<crate>`, e.g. `component("allow_clients")`.
+pub fn component(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CSRGATE_TEST_PLUGINS_DIR")).join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// Path of the Python allowlist component. Panics with the reason when componentize-py was not
+/// available at build time: a missing tool is a failure, not a skipped test.
+pub fn python_allowlist() -> PathBuf {
+    let path = env!("CSRGATE_TEST_PYTHON_PLUGIN");
+    assert!(
+        !path.is_empty(),
+        "the Python plugin was not built: {}",
+        env!("CSRGATE_TEST_PYTHON_ERROR")
+    );
+    PathBuf::from(path)
+}
