@@ -30,6 +30,39 @@ pub(crate) fn sequence(content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The DER of a CRLDistributionPoints value: one DistributionPoint per URI, each a fullName
+/// holding that URI (RFC 5280 4.2.1.13).
+pub(crate) fn crl_distribution_points(uris: &[String]) -> Vec<u8> {
+    let mut points = Vec::new();
+    for uri in uris {
+        let mut general_name = Vec::new();
+        push_tlv(&mut general_name, 0x86, uri.as_bytes());
+        let mut full_name = Vec::new();
+        push_tlv(&mut full_name, 0xa0, &general_name); // fullName [0] IMPLICIT GeneralNames
+        let mut point_name = Vec::new();
+        push_tlv(&mut point_name, 0xa0, &full_name); // distributionPoint [0] (a CHOICE: explicit)
+        push_tlv(&mut points, 0x30, &point_name);
+    }
+    sequence(&points)
+}
+
+/// id-ad-ocsp (1.3.6.1.5.5.7.48.1) and id-ad-caIssuers (1.3.6.1.5.5.7.48.2), DER-encoded.
+const ID_AD_OCSP: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+const ID_AD_CA_ISSUERS: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+
+/// The DER of an AuthorityInfoAccessSyntax value (RFC 5280 4.2.2.1).
+pub(crate) fn authority_info_access(ocsp: &[String], ca_issuers: &[String]) -> Vec<u8> {
+    let mut descriptions = Vec::new();
+    for (method, uris) in [(ID_AD_OCSP, ocsp), (ID_AD_CA_ISSUERS, ca_issuers)] {
+        for uri in uris {
+            let mut description = method.to_vec();
+            push_tlv(&mut description, 0x86, uri.as_bytes());
+            push_tlv(&mut descriptions, 0x30, &description);
+        }
+    }
+    sequence(&descriptions)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

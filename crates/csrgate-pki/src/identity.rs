@@ -19,8 +19,10 @@ use openssl::x509::{X509, X509Builder, X509Extension, X509ReqBuilder};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::der_writer;
 use crate::key::{classify_public_key, signing_digest};
 use crate::san::general_names_der;
+use crate::template::check_uri;
 use crate::{
     CertificateTemplate, DistinguishedName, ExtendedKeyUsage, KeySpec, KeyUsage, NameAttribute,
     Passphrase, PkiError, PublicKeyInfo, Serial, SigningPolicy, SubjectAltName, ValidatedCsr,
@@ -106,6 +108,85 @@ pub struct IssuedCertificate {
     pub subject: DistinguishedName,
     /// The SANs as written into the certificate.
     pub subject_alt_names: Vec<SubjectAltName>,
+}
+
+impl IdentitySummary {
+    /// The template csrgate fills in for `csr` at `now` before any hook runs: the CSR's subject and
+    /// SANs, key usage fitting the key, the policy's EKU, validity from `now - backdate` to
+    /// `now + default_validity`, clamped to the CA's own validity.
+    pub fn template_for(
+        &self,
+        csr: &ValidatedCsr,
+        policy: &SigningPolicy,
+        now: OffsetDateTime,
+    ) -> CertificateTemplate {
+        // Certificates carry whole seconds; the template does too, so responses match the DER.
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let not_before = (now - policy.backdate.as_duration()).max(self.not_before);
+        let not_after = (now + policy.default_validity.as_duration()).min(self.not_after);
+        CertificateTemplate {
+            subject: csr.subject().clone(),
+            subject_alt_names: csr.subject_alt_names().to_vec(),
+            not_before,
+            not_after,
+            key_usage: KeyUsage::defaults_for(csr.public_key_info().algorithm),
+            extended_key_usage: policy.extended_key_usage.clone(),
+            crl_distribution_points: Vec::new(),
+            ocsp_urls: Vec::new(),
+            ca_issuer_urls: Vec::new(),
+            extra_extensions: Vec::new(),
+        }
+    }
+
+    /// Checks `template` against the CA and the policy; the result of every hook passes here.
+    pub fn check_template(
+        &self,
+        template: &CertificateTemplate,
+        policy: &SigningPolicy,
+    ) -> Result<(), PkiError> {
+        let bad = |why: String| Err(PkiError::InvalidTemplate(why));
+        if template.not_before >= template.not_after {
+            return bad("not-before must be earlier than not-after".into());
+        }
+        if template.not_before < self.not_before {
+            return bad(format!(
+                "not-before {} is earlier than the CA's {}",
+                template.not_before, self.not_before
+            ));
+        }
+        if template.not_after > self.not_after {
+            return bad(format!(
+                "not-after {} is later than the CA's {}",
+                template.not_after, self.not_after
+            ));
+        }
+        let longest = policy.max_validity.as_duration() + policy.backdate.as_duration();
+        if template.not_after - template.not_before > longest {
+            return bad(format!(
+                "validity exceeds the configured maximum of {}",
+                policy.max_validity
+            ));
+        }
+        if template.subject.is_empty() && template.subject_alt_names.is_empty() {
+            return bad("a certificate needs a subject or at least one SAN".into());
+        }
+        for uri in &template.crl_distribution_points {
+            check_uri("CRL distribution point", uri)?;
+        }
+        for uri in template.ocsp_urls.iter().chain(&template.ca_issuer_urls) {
+            check_uri("AIA URL", uri)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for extension in &template.extra_extensions {
+            extension.check()?;
+            if !seen.insert(extension.oid.as_str()) {
+                return bad(format!("extension {} appears twice", extension.oid));
+            }
+        }
+        // The subject must encode (lengths, types); find out now rather than while signing.
+        template.subject.to_x509_name()?;
+        Ok(())
+    }
 }
 
 impl IdentityFiles {
@@ -420,64 +501,6 @@ impl Identity {
         &self.chain_pem
     }
 
-    /// The template csrgate fills in for `csr` at `now` before any hook runs: the CSR's subject and
-    /// SANs, key usage fitting the key, the policy's EKU, validity from `now - backdate` to
-    /// `now + default_validity`, clamped to the CA's own validity.
-    pub fn template_for(
-        &self,
-        csr: &ValidatedCsr,
-        policy: &SigningPolicy,
-        now: OffsetDateTime,
-    ) -> CertificateTemplate {
-        // Certificates carry whole seconds; the template does too, so responses match the DER.
-        let now = now.replace_nanosecond(0).unwrap_or(now);
-        let not_before = (now - policy.backdate.as_duration()).max(self.summary.not_before);
-        let not_after = (now + policy.default_validity.as_duration()).min(self.summary.not_after);
-        CertificateTemplate {
-            subject: csr.subject().clone(),
-            subject_alt_names: csr.subject_alt_names().to_vec(),
-            not_before,
-            not_after,
-            key_usage: KeyUsage::defaults_for(csr.public_key_info().algorithm),
-            extended_key_usage: policy.extended_key_usage.clone(),
-        }
-    }
-
-    /// Checks `template` against the CA and the policy; the result of every hook passes here.
-    pub fn check_template(
-        &self,
-        template: &CertificateTemplate,
-        policy: &SigningPolicy,
-    ) -> Result<(), PkiError> {
-        let bad = |why: String| Err(PkiError::InvalidTemplate(why));
-        if template.not_before >= template.not_after {
-            return bad("not-before must be earlier than not-after".into());
-        }
-        if template.not_before < self.summary.not_before {
-            return bad(format!(
-                "not-before {} is earlier than the CA's {}",
-                template.not_before, self.summary.not_before
-            ));
-        }
-        if template.not_after > self.summary.not_after {
-            return bad(format!(
-                "not-after {} is later than the CA's {}",
-                template.not_after, self.summary.not_after
-            ));
-        }
-        let longest = policy.max_validity.as_duration() + policy.backdate.as_duration();
-        if template.not_after - template.not_before > longest {
-            return bad(format!(
-                "validity exceeds the configured maximum of {}",
-                policy.max_validity
-            ));
-        }
-        if template.subject.is_empty() && template.subject_alt_names.is_empty() {
-            return bad("a certificate needs a subject or at least one SAN".into());
-        }
-        Ok(())
-    }
-
     /// Signs a leaf certificate for `csr` as `template` describes it, after checking the template.
     /// The certificate is always X.509 v3, CA:FALSE, with SKI and AKI, signed with SHA-256 or
     /// stronger (never SHA-1), issued under the CA's *subject*, with a fresh random serial.
@@ -487,7 +510,7 @@ impl Identity {
         template: &CertificateTemplate,
         policy: &SigningPolicy,
     ) -> Result<IssuedCertificate, PkiError> {
-        self.check_template(template, policy)?;
+        self.summary.check_template(template, policy)?;
         let serial = Serial::random()?;
         let mut builder = X509Builder::new()?;
         builder.set_version(2)?;
@@ -506,13 +529,27 @@ impl Identity {
         }
         if !template.subject_alt_names.is_empty() {
             // RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
-            let oid = Asn1Object::from_str("2.5.29.17")?;
-            let value =
-                Asn1OctetString::new_from_bytes(&general_names_der(&template.subject_alt_names))?;
-            builder.append_extension(X509Extension::new_from_der(
-                &oid,
+            let der = general_names_der(&template.subject_alt_names);
+            builder.append_extension(raw_extension(
+                "2.5.29.17",
                 template.subject.is_empty(),
-                &value,
+                &der,
+            )?)?;
+        }
+        if !template.crl_distribution_points.is_empty() {
+            let der = der_writer::crl_distribution_points(&template.crl_distribution_points);
+            builder.append_extension(raw_extension("2.5.29.31", false, &der)?)?;
+        }
+        if !template.ocsp_urls.is_empty() || !template.ca_issuer_urls.is_empty() {
+            let der =
+                der_writer::authority_info_access(&template.ocsp_urls, &template.ca_issuer_urls);
+            builder.append_extension(raw_extension("1.3.6.1.5.5.7.1.1", false, &der)?)?;
+        }
+        for extension in &template.extra_extensions {
+            builder.append_extension(raw_extension(
+                &extension.oid,
+                extension.critical,
+                &extension.value,
             )?)?;
         }
         let ski = SubjectKeyIdentifier::new()
@@ -544,6 +581,12 @@ impl fmt::Debug for Identity {
             .field("key", &"<redacted>")
             .finish_non_exhaustive()
     }
+}
+
+fn raw_extension(oid: &str, critical: bool, der: &[u8]) -> Result<X509Extension, PkiError> {
+    let oid = Asn1Object::from_str(oid)?;
+    let value = Asn1OctetString::new_from_bytes(der)?;
+    Ok(X509Extension::new_from_der(&oid, critical, &value)?)
 }
 
 fn key_usage_extension(usages: &[KeyUsage]) -> Result<X509Extension, PkiError> {

@@ -26,5 +26,5 @@ pub use name::{DistinguishedName, NameAttribute};
 pub use passphrase::Passphrase;
 pub use san::SubjectAltName;
 pub use serial::Serial;
-pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, SigningPolicy};
+pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, RawExtension, SigningPolicy};
 pub use validity::ValidityPeriod;

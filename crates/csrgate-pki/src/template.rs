@@ -151,4 +151,80 @@ pub struct CertificateTemplate {
     pub key_usage: Vec<KeyUsage>,
     /// extendedKeyUsage purposes (omitted when empty).
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// CRL distribution point URIs (omitted when empty).
+    pub crl_distribution_points: Vec<String>,
+    /// Authority information access: OCSP responder URIs.
+    pub ocsp_urls: Vec<String>,
+    /// Authority information access: CA issuer certificate URIs.
+    pub ca_issuer_urls: Vec<String>,
+    /// Any other extension, as raw DER; checked by [`crate::Identity::check_template`].
+    pub extra_extensions: Vec<RawExtension>,
+}
+
+/// An extension given as OID and DER value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawExtension {
+    /// Dotted OID.
+    pub oid: String,
+    /// Critical flag.
+    pub critical: bool,
+    /// The DER inside the extension's OCTET STRING.
+    pub value: Vec<u8>,
+}
+
+/// Extensions the CA sets itself (or forbids): a template's extra extensions may not carry them.
+const CA_CONTROLLED_OIDS: &[(&str, &str)] = &[
+    ("2.5.29.14", "subjectKeyIdentifier"),
+    ("2.5.29.15", "keyUsage"),
+    ("2.5.29.17", "subjectAltName"),
+    ("2.5.29.19", "basicConstraints"),
+    ("2.5.29.30", "nameConstraints"),
+    ("2.5.29.31", "cRLDistributionPoints"),
+    ("2.5.29.35", "authorityKeyIdentifier"),
+    ("2.5.29.36", "policyConstraints"),
+    ("2.5.29.37", "extKeyUsage"),
+    ("2.5.29.54", "inhibitAnyPolicy"),
+    ("1.3.6.1.5.5.7.1.1", "authorityInfoAccess"),
+];
+
+impl RawExtension {
+    /// Refuses an extension the CA controls, a malformed OID, or a value that is not exactly one
+    /// well-formed DER element.
+    pub(crate) fn check(&self) -> Result<(), PkiError> {
+        let bad = |why: String| {
+            Err(PkiError::InvalidTemplate(format!(
+                "extension {}: {why}",
+                self.oid
+            )))
+        };
+        let arcs: Vec<&str> = self.oid.split('.').collect();
+        let numeric = arcs.len() >= 2
+            && arcs
+                .iter()
+                .all(|a| !a.is_empty() && a.len() <= 10 && a.bytes().all(|b| b.is_ascii_digit()))
+            && matches!(arcs[0], "0" | "1" | "2");
+        if !numeric {
+            return bad("not a dotted OID".into());
+        }
+        if let Some((_, name)) = CA_CONTROLLED_OIDS.iter().find(|(oid, _)| *oid == self.oid) {
+            return bad(format!(
+                "{name} is set by the CA and cannot be given as an extra extension"
+            ));
+        }
+        if self.value.len() > 16 * 1024 {
+            return bad("value larger than 16 KiB".into());
+        }
+        match x509_parser::der_parser::parse_der(&self.value) {
+            Ok(([], _)) => Ok(()),
+            Ok(_) => bad("trailing bytes after the DER value".into()),
+            Err(_) => bad("value is not well-formed DER".into()),
+        }
+    }
+}
+
+/// Checks a URI used in CDP or AIA: ASCII, no spaces, with a scheme.
+pub(crate) fn check_uri(kind: &str, uri: &str) -> Result<(), PkiError> {
+    crate::SubjectAltName::uri(uri).map(drop).map_err(|_| {
+        PkiError::InvalidTemplate(format!("{kind} {uri:?} is not an ASCII URI with a scheme"))
+    })
 }

@@ -94,7 +94,10 @@ fn root_and_intermediate_sign_verifiable_leaves() {
     for identity in [&root, &intermediate] {
         for key in ["ec", "rsa", "ed25519"] {
             let csr = ValidatedCsr::parse(&csr_der(key)).expect("csr");
-            let template = identity.template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+            let template =
+                identity
+                    .summary()
+                    .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
             let issued = identity.sign(&csr, &template, &policy).expect("sign");
             assert!(
                 verify_chain(&issued.pem, identity.chain_pem()),
@@ -169,7 +172,7 @@ fn templates_past_the_ca_or_policy_are_refused() {
     let policy = SigningPolicy::default();
     let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
     let now = time::OffsetDateTime::now_utc();
-    let template = ca.template_for(&csr, &policy, now);
+    let template = ca.summary().template_for(&csr, &policy, now);
     assert!(template.not_after <= ca.summary().not_after);
 
     let mut past_ca = template.clone();
@@ -192,6 +195,78 @@ fn templates_past_the_ca_or_policy_are_refused() {
     };
     assert!(matches!(
         ca.sign(&csr, &template, &strict),
+        Err(PkiError::InvalidTemplate(_))
+    ));
+}
+
+#[test]
+fn cdp_aia_and_extra_extensions_are_encoded_and_checked() {
+    use csrgate_pki::RawExtension;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ca = Identity::create(
+        tmp.path(),
+        &request("CA", KeySpec::EcP256, 1),
+        &passphrase("pw"),
+        None,
+    )
+    .expect("create");
+    let policy = SigningPolicy::default();
+    let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
+    let mut template = ca
+        .summary()
+        .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+    template.crl_distribution_points = vec!["http://ca.example/crl".into()];
+    template.ocsp_urls = vec!["http://ocsp.example".into()];
+    template.ca_issuer_urls = vec!["http://ca.example/ca.pem".into()];
+    template.extra_extensions = vec![RawExtension {
+        oid: "1.3.6.1.4.1.99999.7".into(),
+        critical: false,
+        value: vec![0x0c, 0x02, b'h', b'i'],
+    }];
+    let issued = ca.sign(&csr, &template, &policy).expect("sign");
+    let text = String::from_utf8(
+        X509::from_der(&issued.der)
+            .expect("der")
+            .to_text()
+            .expect("text"),
+    )
+    .expect("utf8");
+    assert!(text.contains("X509v3 CRL Distribution Points"), "{text}");
+    assert!(text.contains("URI:http://ca.example/crl"), "{text}");
+    assert!(text.contains("OCSP - URI:http://ocsp.example"), "{text}");
+    assert!(
+        text.contains("CA Issuers - URI:http://ca.example/ca.pem"),
+        "{text}"
+    );
+    assert!(text.contains("1.3.6.1.4.1.99999.7"), "{text}");
+    assert!(verify_chain(&issued.pem, ca.chain_pem()));
+
+    let refused = [
+        ("2.5.29.19", vec![0x30, 0x03, 0x01, 0x01, 0xff]),
+        ("1.3.6.1.5.5.7.1.1", vec![0x30, 0x00]),
+        ("1.2.3", vec![0x30, 0x05, 0x01]),
+        ("1.2.3", vec![0x05, 0x00, 0x00]),
+        ("not.an.oid", vec![0x05, 0x00]),
+    ];
+    for (oid, value) in refused {
+        let mut bad = template.clone();
+        bad.extra_extensions = vec![RawExtension {
+            oid: oid.into(),
+            critical: false,
+            value,
+        }];
+        assert!(
+            matches!(
+                ca.sign(&csr, &bad, &policy),
+                Err(PkiError::InvalidTemplate(_))
+            ),
+            "{oid} accepted"
+        );
+    }
+    let mut bad_uri = template.clone();
+    bad_uri.crl_distribution_points = vec!["not a uri".into()];
+    assert!(matches!(
+        ca.sign(&csr, &bad_uri, &policy),
         Err(PkiError::InvalidTemplate(_))
     ));
 }

@@ -45,6 +45,17 @@ impl ApiError {
         )
     }
 
+    /// An authorize plugin said no: 403 with the plugin's own reason as the message.
+    pub(crate) fn denied(plugin: &str, reason: String) -> Self {
+        tracing::info!(plugin, %reason, "denied by plugin");
+        ApiError::new(StatusCode::FORBIDDEN, "denied", reason)
+    }
+
+    /// The message sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
@@ -95,6 +106,39 @@ impl From<PkiError> for ApiError {
                 error.to_string(),
             ),
             other => ApiError::internal("signing failed", &other),
+        }
+    }
+}
+
+impl From<csrgate_hooks::HookError> for ApiError {
+    fn from(error: csrgate_hooks::HookError) -> Self {
+        use csrgate_hooks::HookError;
+        match &error {
+            HookError::Failed { .. } => {
+                tracing::warn!(%error, "plugin failed; request refused");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "plugin_failed",
+                    error.to_string(),
+                )
+            }
+            HookError::PresignRefused { .. } => {
+                tracing::warn!(%error, "presign plugin refused");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "plugin_presign_refused",
+                    error.to_string(),
+                )
+            }
+            HookError::InvalidTemplate { .. } => {
+                tracing::warn!(%error, "presign plugin produced an invalid template");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "plugin_invalid_template",
+                    error.to_string(),
+                )
+            }
+            _ => ApiError::internal("plugin engine failed", &error),
         }
     }
 }

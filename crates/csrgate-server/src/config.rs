@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use csrgate_hooks::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Hook, PluginSpec};
 use csrgate_pki::{ExtendedKeyUsage, SigningPolicy, ValidityPeriod};
 use serde::Deserialize;
 
@@ -52,6 +53,21 @@ struct RawSettings {
     passphrase_file: Option<PathBuf>,
     max_body_bytes: u64,
     signing: RawSigning,
+    plugin_cache: Option<PathBuf>,
+    #[serde(default)]
+    plugins: Vec<RawPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    name: String,
+    path: PathBuf,
+    hooks: Vec<String>,
+    deadline: Option<String>,
+    memory: Option<String>,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +96,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Rules for leaf certificates.
     pub policy: SigningPolicy,
+    /// Where compiled plugins are cached (default `<data>/plugin-cache`).
+    pub plugin_cache: PathBuf,
+    /// Plugins in configuration order.
+    pub plugins: Vec<PluginSpec>,
 }
 
 /// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
@@ -215,8 +235,24 @@ impl RawSettings {
             key: "signing",
             reason: e.to_string(),
         })?;
+        let plugins = self
+            .plugins
+            .into_iter()
+            .map(RawPlugin::validate)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names = std::collections::HashSet::new();
+        if let Some(twice) = plugins.iter().find(|p| !names.insert(p.name.clone())) {
+            return Err(ConfigError::Invalid {
+                key: "plugins",
+                reason: format!("the name {:?} is used twice", twice.name),
+            });
+        }
         Ok(ServerConfig {
             listen,
+            plugin_cache: self
+                .plugin_cache
+                .unwrap_or_else(|| self.data.join("plugin-cache")),
+            plugins,
             identity_dir: self.identity,
             data_dir: self.data,
             dev: self.dev,
@@ -225,6 +261,83 @@ impl RawSettings {
             policy,
         })
     }
+}
+
+impl RawPlugin {
+    fn validate(self) -> Result<PluginSpec, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "plugins",
+            reason: format!("plugin {:?}: {reason}", self.name),
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(invalid(
+                "name must be 1 to 64 letters, digits, '-' or '_'".into(),
+            ));
+        }
+        let hooks = self
+            .hooks
+            .iter()
+            .map(|h| h.parse::<Hook>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        if hooks.is_empty() {
+            return Err(invalid(
+                "hooks is empty: list authorize, presign and/or postsign".into(),
+            ));
+        }
+        let deadline = match &self.deadline {
+            None => DEFAULT_DEADLINE,
+            Some(text) => parse_millis(text)
+                .ok_or_else(|| invalid(format!("deadline {text:?}: use e.g. 50ms or 2s")))?,
+        };
+        let memory_bytes = match &self.memory {
+            None => DEFAULT_MEMORY_BYTES,
+            Some(text) => parse_bytes(text)
+                .ok_or_else(|| invalid(format!("memory {text:?}: use e.g. 32MiB")))?,
+        };
+        let config = self.config.unwrap_or_else(|| serde_json::json!({}));
+        if !config.is_object() {
+            return Err(invalid("config must be a table".into()));
+        }
+        Ok(PluginSpec {
+            path: self.path,
+            hooks,
+            config_json: config.to_string(),
+            deadline,
+            memory_bytes,
+            name: self.name,
+        })
+    }
+}
+
+/// `50ms`, `2s` → a duration (whole milliseconds).
+fn parse_millis(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        return None;
+    };
+    let value: u64 = number.trim().parse().ok()?;
+    Some(std::time::Duration::from_millis(value.checked_mul(scale)?))
+}
+
+/// `32MiB`, `512KiB`, `1GiB`, or plain bytes.
+fn parse_bytes(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (number, scale) = [("GiB", 1usize << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        .iter()
+        .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((text, 1));
+    number.trim().parse::<usize>().ok()?.checked_mul(scale)
 }
 
 impl ServerConfig {
@@ -289,6 +402,33 @@ mod tests {
     }
 
     #[test]
+    fn plugins_are_parsed_in_order_with_defaults() {
+        let file = file_with(
+            "[[plugins]]\nname = \"allow\"\npath = \"a.wasm\"\nhooks = [\"authorize\"]\n\
+             [plugins.config]\nclients = [\"abc\"]\n\
+             [[plugins]]\nname = \"cdp\"\npath = \"b.wasm\"\nhooks = [\"presign\", \"postsign\"]\n\
+             deadline = \"2s\"\nmemory = \"64MiB\"\n",
+        );
+        let sources = SettingsSources {
+            config_file: Some(file.path().to_owned()),
+            ..SettingsSources::default()
+        };
+        let config = ServerConfig::load(&sources).expect("plugins");
+        assert_eq!(config.plugins.len(), 2);
+        assert_eq!(config.plugins[0].name, "allow");
+        assert_eq!(config.plugins[0].config_json, r#"{"clients":["abc"]}"#);
+        assert_eq!(config.plugins[0].deadline, DEFAULT_DEADLINE);
+        assert_eq!(config.plugins[1].hooks, vec![Hook::Presign, Hook::Postsign]);
+        assert_eq!(
+            config.plugins[1].deadline,
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(config.plugins[1].memory_bytes, 64 << 20);
+        assert_eq!(config.plugins[1].config_json, "{}");
+        assert_eq!(config.plugin_cache, PathBuf::from("data/plugin-cache"));
+    }
+
+    #[test]
     fn mistakes_are_reported_before_anything_starts() {
         let cases = [
             ("lissen = [\"127.0.0.1:1\"]", "lissen"),
@@ -304,6 +444,26 @@ mod tests {
                 "extended key usage",
             ),
             ("listen = ", "configuration"),
+            (
+                "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = [\"sign\"]",
+                "unknown hook",
+            ),
+            (
+                "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = []",
+                "hooks is empty",
+            ),
+            (
+                "[[plugins]]\nname = \"x y\"\npath = \"x.wasm\"\nhooks = [\"presign\"]",
+                "name must be",
+            ),
+            (
+                "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = [\"presign\"]\ndeadline = \"fast\"",
+                "deadline",
+            ),
+            (
+                "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = [\"presign\"]\n[[plugins]]\nname = \"x\"\npath = \"y.wasm\"\nhooks = [\"presign\"]",
+                "used twice",
+            ),
         ];
         for (text, expected) in cases {
             let file = file_with(text);

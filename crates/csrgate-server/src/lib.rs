@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod api_error;
+mod bridge;
 mod client_hash;
 mod config;
 mod hooks;
@@ -12,8 +13,10 @@ mod pipeline;
 mod routes;
 mod runtime;
 
+pub use api_error::ApiError;
+pub use bridge::template_json;
 pub use client_hash::ClientHash;
 pub use config::{ConfigError, ServerConfig, SettingsSources};
-pub use hooks::Hooks;
-pub use pipeline::Gateway;
-pub use runtime::{bind, run};
+pub use hooks::{Hooks, PluginLoader};
+pub use pipeline::{Gateway, Prepared, prepare};
+pub use runtime::{Reload, bind, run};

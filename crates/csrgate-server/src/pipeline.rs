@@ -1,25 +1,74 @@
 //! The signing pipeline, one stage per step: intake → authorize → template → presign → sign →
 //! persist → postsign. The 200 is only possible after persist returned, i.e. after the flush.
+//! `prepare` (everything before signing) is shared with `csrgate plugin run`.
 
-use csrgate_pki::{Identity, IssuedCertificate, SigningPolicy, ValidatedCsr};
+use std::sync::Arc;
+
+use csrgate_hooks::{AuthorizeOutcome, PluginSet};
+use csrgate_pki::{
+    CertificateTemplate, Identity, IdentitySummary, IssuedCertificate, SigningPolicy, ValidatedCsr,
+};
 use csrgate_store::{CertificateRecord, CertificateStatus, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::api_error::ApiError;
-use crate::{ClientHash, Hooks};
+use crate::{ClientHash, Hooks, bridge};
 
 /// Everything a request needs: the unlocked CA, the policy, the hooks and the store.
 #[derive(Debug)]
 pub struct Gateway {
     identity: Identity,
     policy: SigningPolicy,
-    hooks: Hooks,
+    hooks: Arc<Hooks>,
     store: Store,
+}
+
+/// The outcome of the stages before signing.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The checked CSR.
+    pub csr: ValidatedCsr,
+    /// The template after every presign plugin, checked.
+    pub template: CertificateTemplate,
+}
+
+/// Intake, authorize, template and presign: everything up to (not including) signing.
+pub async fn prepare(
+    ca: &IdentitySummary,
+    policy: &SigningPolicy,
+    plugins: &PluginSet,
+    client_hash: &ClientHash,
+    body: &[u8],
+) -> Result<Prepared, ApiError> {
+    let csr = ValidatedCsr::parse(body)?;
+    if csr.requests_ca() {
+        tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
+    }
+    let template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
+    if plugins.is_empty() {
+        return Ok(Prepared { csr, template });
+    }
+    let request = bridge::signing_request(client_hash, &csr);
+    if let AuthorizeOutcome::Denied { plugin, reason } = plugins.authorize(&request).await? {
+        return Err(ApiError::denied(&plugin, reason));
+    }
+    let check = |candidate: &csrgate_hooks::model::CertificateTemplate| {
+        let parsed = bridge::template_from_model(candidate.clone())?;
+        ca.check_template(&parsed, policy)
+            .map_err(|e| e.to_string())
+    };
+    let presigned = plugins
+        .presign(&request, bridge::template_to_model(&template), &check)
+        .await?;
+    let template = bridge::template_from_model(presigned).map_err(|reason| {
+        ApiError::internal("presign result unreadable after its check", &reason)
+    })?;
+    Ok(Prepared { csr, template })
 }
 
 impl Gateway {
     /// Assembles the gateway from its parts.
-    pub fn new(identity: Identity, policy: SigningPolicy, hooks: Hooks, store: Store) -> Self {
+    pub fn new(identity: Identity, policy: SigningPolicy, hooks: Arc<Hooks>, store: Store) -> Self {
         Gateway {
             identity,
             policy,
@@ -33,23 +82,34 @@ impl Gateway {
         &self.identity
     }
 
+    /// The hooks, for reloading.
+    pub fn hooks(&self) -> &Arc<Hooks> {
+        &self.hooks
+    }
+
     /// Runs one CSR through every stage and returns the durable, signed certificate.
     pub(crate) async fn issue(
         &self,
         client_hash: &ClientHash,
         body: &[u8],
     ) -> Result<IssuedCertificate, ApiError> {
-        let csr = ValidatedCsr::parse(body)?;
-        if csr.requests_ca() {
-            tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
-        }
-        self.hooks.authorize(client_hash, &csr).await?;
-        let template = self
-            .identity
-            .template_for(&csr, &self.policy, OffsetDateTime::now_utc());
-        let template = self.hooks.presign(client_hash, &csr, template).await?;
+        let plugins = self.hooks.current();
+        let Prepared { csr, template } = prepare(
+            self.identity.summary(),
+            &self.policy,
+            &plugins,
+            client_hash,
+            body,
+        )
+        .await?;
         let issued = self.sign_and_persist(client_hash, &csr, &template).await?;
-        self.hooks.postsign(client_hash, &issued).await;
+        if !plugins.is_empty() {
+            let certificate = bridge::signed_certificate(client_hash, &issued);
+            for failure in plugins.postsign(&certificate).await {
+                self.hooks.count_postsign_failure();
+                tracing::warn!(%client_hash, serial = %issued.serial, error = %failure, "postsign hook failed; the certificate stands");
+            }
+        }
         Ok(issued)
     }
 
@@ -57,7 +117,7 @@ impl Gateway {
         &self,
         client_hash: &ClientHash,
         csr: &ValidatedCsr,
-        template: &csrgate_pki::CertificateTemplate,
+        template: &CertificateTemplate,
     ) -> Result<IssuedCertificate, ApiError> {
         // A serial collision among 2^159 values means a broken RNG or a replayed store write, not
         // bad luck; one retry with a fresh serial tells those apart in the log.

@@ -4,6 +4,7 @@
 //! - `certificates`: serial (hex) → JSON [`CertificateRecord`]
 //! - `by_client`: client hash, 0x00, issued_at (BE), serial → ()   (newest last)
 //! - `by_expiry`: not_after (order-preserving BE), serial → ()
+//! - `plugin_kv`: plugin name, 0x00, key → value   (the plugins' private key-value stores)
 //! - `meta`: `schema_version` → decimal text
 
 use std::path::Path;
@@ -40,6 +41,7 @@ struct Inner {
     certificates: sled::Tree,
     by_client: sled::Tree,
     by_expiry: sled::Tree,
+    plugin_kv: sled::Tree,
     commit: GroupCommit,
 }
 
@@ -76,6 +78,7 @@ impl Store {
             certificates: db.open_tree("certificates")?,
             by_client: db.open_tree("by_client")?,
             by_expiry: db.open_tree("by_expiry")?,
+            plugin_kv: db.open_tree("plugin_kv")?,
             commit: GroupCommit::start(db.clone())?,
             db,
         };
@@ -165,6 +168,44 @@ impl Store {
         }
     }
 
+    /// Reads `key` from `plugin`'s key-value namespace.
+    pub fn plugin_kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .inner
+            .plugin_kv
+            .get(plugin_key(plugin, key))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Writes `key` in `plugin`'s namespace. Not flushed on its own: it becomes durable with the
+    /// next certificate's group commit, or at shutdown.
+    pub fn plugin_kv_set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner
+            .plugin_kv
+            .insert(plugin_key(plugin, key), value)?;
+        Ok(())
+    }
+
+    /// Removes `key` from `plugin`'s namespace.
+    pub fn plugin_kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.plugin_kv.remove(plugin_key(plugin, key))?;
+        Ok(())
+    }
+
+    /// Every entry of `plugin`'s namespace, by key.
+    pub fn plugin_kv_entries(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let prefix = plugin_key(plugin, "");
+        let mut entries = Vec::new();
+        for entry in self.inner.plugin_kv.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            entries.push((
+                String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
+                value.to_vec(),
+            ));
+        }
+        Ok(entries)
+    }
+
     /// Flushes everything to disk now (used at shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
@@ -200,6 +241,14 @@ fn decode(key: &str, bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
 /// Maps i64 onto u64 so that big-endian byte order is numeric order (negative times included).
 fn order_preserving(value: i64) -> u64 {
     (value as u64) ^ (1 << 63)
+}
+
+fn plugin_key(plugin: &str, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plugin.len() + 1 + key.len());
+    out.extend_from_slice(plugin.as_bytes());
+    out.push(0);
+    out.extend_from_slice(key.as_bytes());
+    out
 }
 
 fn client_key(client_hash: &str, issued_at: i64, serial: &str) -> Vec<u8> {
@@ -321,6 +370,28 @@ mod tests {
             task.await.expect("join").expect("insert");
         }
         assert_eq!(store.stats().certificates, 200);
+    }
+
+    #[test]
+    fn plugin_namespaces_are_separate() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        store.plugin_kv_set("a", "k", b"1").expect("set");
+        store.plugin_kv_set("ab", "k", b"2").expect("set");
+        assert_eq!(
+            store.plugin_kv_get("a", "k").expect("get"),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            store.plugin_kv_entries("a").expect("scan"),
+            vec![("k".to_owned(), b"1".to_vec())]
+        );
+        store.plugin_kv_delete("a", "k").expect("delete");
+        assert_eq!(store.plugin_kv_get("a", "k").expect("get"), None);
+        assert_eq!(
+            store.plugin_kv_get("ab", "k").expect("get"),
+            Some(b"2".to_vec())
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct Failure {
 
 /// Exit codes, documented in `csrgate serve --help` and the systemd README.
 pub mod code {
+    /// The input was refused (a dry run whose request would not be signed).
+    pub const DATA_ERROR: u8 = 65;
     /// A required input (the identity) is missing.
     pub const NO_INPUT: u8 = 66;
     /// Binding a socket failed.

@@ -7,6 +7,7 @@ mod dev_identity;
 mod exit;
 mod identity_cmd;
 mod passphrase;
+mod plugin_cmd;
 mod serve_cmd;
 mod store_cmd;
 
@@ -32,6 +33,9 @@ enum Command {
     Identity(identity_cmd::IdentityCommand),
     /// Run the signing daemon.
     Serve(serve_cmd::ServeArgs),
+    /// Check a plugin component, or run a CSR through the configured plugins offline.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCommand),
     /// Inspect a stopped daemon's data directory offline.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Identity(command) => identity_cmd::run(command),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Plugin(command) => plugin_cmd::run(command),
         Command::Store(command) => store_cmd::run(command),
     };
     match result {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use csrgate_pki::IdentityFiles;
-use csrgate_server::{Gateway, Hooks, ServerConfig, SettingsSources};
+use std::sync::Arc;
+
+use csrgate_server::{Gateway, Hooks, PluginLoader, Reload, ServerConfig, SettingsSources};
 use csrgate_store::Store;
 
 use crate::exit::{Failure, code};
@@ -16,8 +18,12 @@ use crate::{PassphraseArgs, dev_identity};
 /// e.g. CSRGATE_SIGNING__DEFAULT_VALIDITY=30d; lists comma-separated, e.g.
 /// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
 ///
+/// Plugins are listed in the config file ([[plugins]], see plugins/README.md); SIGHUP re-reads
+/// the file and swaps in the new plugin set without dropping requests (a set that fails to load
+/// is refused and the running one stays).
+///
 /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
-/// missing or wrong, 78 invalid configuration, 70 anything else.
+/// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML configuration file (see examples/csrgate.toml).
@@ -50,6 +56,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         passphrase_file: args.passphrase.passphrase_file,
     };
     let config = ServerConfig::load(&sources).map_err(|e| Failure::new(code::CONFIG, e))?;
+    let reload_sources = sources.clone();
 
     if config.dev {
         dev_identity::ensure(&config.identity_dir)
@@ -82,15 +89,19 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(dir = %config.data_dir.display(), "creating the data directory");
     }
     let store = Store::open(&config.data_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    let loader = PluginLoader::for_store(Some(config.plugin_cache.clone()), store.clone());
+    let plugins = loader
+        .load_blocking(&config.plugins)
+        .map_err(|e| Failure::new(code::CONFIG, e))?;
+    let hooks = Arc::new(Hooks::new(plugins));
     let listeners =
         csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
-    let gateway = Gateway::new(
-        identity,
-        config.policy.clone(),
-        Hooks::default(),
-        store.clone(),
-    );
-    csrgate_server::run(&config, gateway, listeners)
+    let gateway = Gateway::new(identity, config.policy.clone(), hooks, store.clone());
+    let reload = Reload {
+        sources: reload_sources,
+        loader,
+    };
+    csrgate_server::run(&config, gateway, listeners, reload)
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;
     store.flush().map_err(|e| Failure::new(code::IO, e))
 }

@@ -16,6 +16,14 @@ pub enum StoreCommand {
         #[arg(long, value_name = "DIR", default_value = "data")]
         data: PathBuf,
     },
+    /// Print a plugin's key-value entries as JSON (values as UTF-8 text where they are).
+    Kv {
+        /// The data directory.
+        #[arg(long, value_name = "DIR", default_value = "data")]
+        data: PathBuf,
+        /// The plugin name from the configuration.
+        plugin: String,
+    },
     /// Print one certificate record as JSON.
     Show {
         /// The data directory.
@@ -39,6 +47,24 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
                     "expiry_index_entries": stats.expiry_index_entries,
                 })
             );
+            Ok(())
+        }
+        StoreCommand::Kv { data, plugin } => {
+            let store = open(data)?;
+            let entries = store
+                .plugin_kv_entries(&plugin)
+                .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+            let map: serde_json::Map<String, serde_json::Value> = entries
+                .into_iter()
+                .map(|(k, v)| {
+                    let value = match String::from_utf8(v) {
+                        Ok(text) => serde_json::Value::String(text),
+                        Err(e) => serde_json::Value::from(e.into_bytes()),
+                    };
+                    (k, value)
+                })
+                .collect();
+            println!("{}", serde_json::Value::Object(map));
             Ok(())
         }
         StoreCommand::Show { data, serial } => {

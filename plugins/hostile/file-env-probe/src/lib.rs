@@ -3,14 +3,26 @@
 
 use csrgate_hook_sdk::{Decision, Plugin, SigningRequest};
 
-struct FileEnvProbe;
+/// Configuration: `only_for = "<client hash>"` limits the misbehaviour to that client (others
+/// are allowed), so one daemon can host every fixture; without it, every request is hit.
+#[derive(serde::Deserialize)]
+struct FileEnvProbe {
+    only_for: Option<String>,
+}
 
 impl Plugin for FileEnvProbe {
-    fn init(_config: &str) -> Result<Self, String> {
-        Ok(FileEnvProbe)
+    fn init(config: &str) -> Result<Self, String> {
+        csrgate_hook_sdk::parse_config(config)
     }
 
-    fn authorize(&self, _request: &SigningRequest) -> Decision {
+    fn authorize(&self, request: &SigningRequest) -> Decision {
+        if self
+            .only_for
+            .as_ref()
+            .is_some_and(|c| *c != request.client_hash)
+        {
+            return Decision::Allow;
+        }
         let file = match std::fs::read("/etc/passwd") {
             Ok(bytes) => format!("read {} bytes", bytes.len()),
             Err(_) => "error".to_owned(),

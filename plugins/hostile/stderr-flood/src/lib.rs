@@ -5,14 +5,26 @@ use std::io::Write as _;
 
 use csrgate_hook_sdk::{Decision, Plugin, SigningRequest};
 
-struct StderrFlood;
+/// Configuration: `only_for = "<client hash>"` limits the misbehaviour to that client (others
+/// are allowed), so one daemon can host every fixture; without it, every request is hit.
+#[derive(serde::Deserialize)]
+struct StderrFlood {
+    only_for: Option<String>,
+}
 
 impl Plugin for StderrFlood {
-    fn init(_config: &str) -> Result<Self, String> {
-        Ok(StderrFlood)
+    fn init(config: &str) -> Result<Self, String> {
+        csrgate_hook_sdk::parse_config(config)
     }
 
-    fn authorize(&self, _request: &SigningRequest) -> Decision {
+    fn authorize(&self, request: &SigningRequest) -> Decision {
+        if self
+            .only_for
+            .as_ref()
+            .is_some_and(|c| *c != request.client_hash)
+        {
+            return Decision::Allow;
+        }
         let line = [b'x'; 1024];
         for _ in 0..1024 {
             let _ = std::io::stderr().write_all(&line);

@@ -1,0 +1,625 @@
+//! End-to-end: the daemon with real WebAssembly plugins, driven with curl and checked with
+//! openssl. Example plugins do their jobs, hostile ones fail closed without hurting the daemon,
+//! and SIGHUP swaps plugin sets under load without a failed request.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use csrgate_test_plugins::component;
+use support::*;
+
+/// A compiled-plugin cache shared by every test of this run, so each component compiles once.
+fn shared_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
+fn plugin_toml(name: &str, wasm: &Path, hooks: &str, extra: &str, config: &str) -> String {
+    format!(
+        "[[plugins]]\nname = \"{name}\"\npath = \"{}\"\nhooks = [{hooks}]\n{extra}\n[plugins.config]\n{config}\n",
+        wasm.display()
+    )
+}
+
+fn config_file(ws: &Workspace, name: &str, plugins: &[String]) -> PathBuf {
+    let mut text = format!("plugin_cache = \"{}\"\n", shared_cache().display());
+    for plugin in plugins {
+        text.push_str(plugin);
+    }
+    ws.write(name, text.as_bytes())
+}
+
+fn start_with(ws: &Workspace, identity: &Path, config: &Path) -> Daemon {
+    Daemon::start(
+        identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+    )
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+fn message(body: &str) -> String {
+    json(body)["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn example_plugins_authorize_extend_and_record() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Plugin CA", None);
+    let config = config_file(
+        &ws,
+        "csrgate.toml",
+        &[
+            plugin_toml(
+                "allow",
+                &component("allow_clients"),
+                "\"authorize\"",
+                "",
+                "clients = [\"abc123\", \"short7\"]",
+            ),
+            plugin_toml(
+                "sans",
+                &component("san_policy"),
+                "\"authorize\"",
+                "",
+                "dns_suffixes = [\"internal\"]\nip_networks = [\"10.0.0.0/8\"]",
+            ),
+            plugin_toml(
+                "cdp",
+                &component("cdp_aia"),
+                "\"presign\"",
+                "",
+                "crl_url = \"http://ca.example.internal/crl\"\nocsp_url = \"http://ocsp.example.internal\"\n\
+                 ca_issuers_url = \"http://ca.example.internal/ca.pem\"\nvalidity_days = { short7 = 7 }",
+            ),
+            plugin_toml(
+                "ledger",
+                &component("fingerprint_ledger"),
+                "\"postsign\"",
+                "",
+                "",
+            ),
+        ],
+    );
+    let daemon = start_with(&ws, &identity, &config);
+    let good = ws.csr(
+        "good",
+        P256,
+        "/CN=app.internal",
+        &["-addext", "subjectAltName=DNS:app.internal,IP:10.0.0.7"],
+    );
+    let foreign = ws.csr(
+        "foreign",
+        P256,
+        "/CN=evil",
+        &["-addext", "subjectAltName=DNS:app.internal,DNS:evil.com"],
+    );
+
+    let (status, body) = daemon.put_file("/abc123", &good, &[]);
+    assert_eq!(status, 200, "{body}");
+    let issued = json(&body);
+    let leaf = ws.write(
+        "leaf.pem",
+        issued["signed_x509_pem"].as_str().expect("pem").as_bytes(),
+    );
+    assert!(
+        openssl_verify(&identity.join("ca.cert.pem"), None, &leaf)
+            .status
+            .success()
+    );
+    let dump = openssl_x509(&leaf, &["-text"]);
+    assert!(dump.contains("X509v3 CRL Distribution Points"), "{dump}");
+    assert!(
+        dump.contains("URI:http://ca.example.internal/crl"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("OCSP - URI:http://ocsp.example.internal"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("CA Issuers - URI:http://ca.example.internal/ca.pem"),
+        "{dump}"
+    );
+
+    let (status, body) = daemon.put_file("/zzz", &good, &[]);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "denied"),
+        "{body}"
+    );
+    assert_eq!(message(&body), "client zzz is not on the allowlist");
+
+    let (status, body) = daemon.put_file("/abc123", &foreign, &[]);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "denied"),
+        "{body}"
+    );
+    assert_eq!(
+        message(&body),
+        "SAN DNS:evil.com is outside the allowed names"
+    );
+
+    let (status, body) = daemon.put_file("/short7", &good, &[]);
+    assert_eq!(status, 200, "{body}");
+    let short = ws.write(
+        "short.pem",
+        json(&body)["signed_x509_pem"]
+            .as_str()
+            .expect("pem")
+            .as_bytes(),
+    );
+    let seconds = |flag: &str| {
+        let out = Command::new("date")
+            .args([
+                "-u",
+                "-d",
+                openssl_x509(&short, &[flag])
+                    .split('=')
+                    .nth(1)
+                    .expect("date")
+                    .trim(),
+                "+%s",
+            ])
+            .output()
+            .expect("date");
+        text(&out.stdout).trim().parse::<i64>().expect("seconds")
+    };
+    assert_eq!(seconds("-enddate") - seconds("-startdate"), 7 * 86_400);
+
+    assert!(!daemon.log().contains("panicked"));
+    assert!(daemon.stop().success());
+    let kv = csrgate()
+        .args(["store", "kv", "--data"])
+        .arg(ws.path("data"))
+        .arg("ledger")
+        .output()
+        .expect("kv");
+    assert!(kv.status.success(), "{}", text(&kv.stderr));
+    let ledger = json(&text(&kv.stdout));
+    let fingerprint = openssl_x509(&leaf, &["-fingerprint", "-sha256"])
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fp")
+        .replace(':', "")
+        .to_lowercase();
+    let serial = issued["serial"].as_str().expect("serial");
+    assert_eq!(
+        ledger[format!("serial:{serial}")],
+        fingerprint.as_str(),
+        "{ledger}"
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn hostile_plugins_fail_closed_and_the_daemon_carries_on() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Hostile CA", None);
+    let hostile = [
+        ("loop", "infinite_loop"),
+        ("bomb", "memory_bomb"),
+        ("trap", "trap"),
+        ("flood", "stderr_flood"),
+        ("probe", "file_env_probe"),
+    ];
+    let plugins: Vec<String> = hostile
+        .iter()
+        .map(|(trigger, wasm)| {
+            // The flood's megabytes of output take longer than 50 ms in a debug build on a busy
+            // machine; its point is that writing is harmless, not how fast it is.
+            let deadline = if *trigger == "flood" { "2s" } else { "50ms" };
+            plugin_toml(
+                wasm,
+                &component(wasm),
+                "\"authorize\"",
+                &format!("deadline = \"{deadline}\"\nmemory = \"32MiB\""),
+                &format!("only_for = \"{trigger}\""),
+            )
+        })
+        .collect();
+    let config = config_file(&ws, "hostile.toml", &plugins);
+    let daemon = start_with(&ws, &identity, &config);
+    let csr = ws.csr("leaf", P256, "/CN=victim", &[]);
+
+    let (status, body) = daemon.put_file("/calm", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let baseline_rss = rss_kib(daemon.pid());
+
+    for round in 0..10 {
+        for (trigger, plugin, status_code, code, text_part) in [
+            (
+                "loop",
+                "infinite_loop",
+                503,
+                "plugin_failed",
+                "deadline of 50 ms exceeded",
+            ),
+            (
+                "bomb",
+                "memory_bomb",
+                503,
+                "plugin_failed",
+                "memory limit of 32 MiB reached",
+            ),
+            ("trap", "trap", 503, "plugin_failed", "trapped"),
+        ] {
+            let started = Instant::now();
+            let (status, body) = daemon.put_file(&format!("/{trigger}"), &csr, &[]);
+            let elapsed = started.elapsed();
+            assert_eq!(
+                (status, error_code(&body).as_str()),
+                (status_code, code),
+                "{trigger}: {body}"
+            );
+            let said = message(&body);
+            assert!(
+                said.contains(plugin) && said.contains(text_part),
+                "{trigger}: {said}"
+            );
+            // 50 ms deadline; curl, CSR checks and a busy 2-core machine get the rest.
+            assert!(
+                elapsed < Duration::from_millis(1500),
+                "{trigger} took {elapsed:?} (round {round})"
+            );
+            // The very next normal request is served.
+            let (status, body) = daemon.put_file("/calm", &csr, &[]);
+            assert_eq!(status, 200, "after {trigger}: {body}");
+        }
+    }
+    let (status, body) = daemon.put_file("/flood", &csr, &[]);
+    assert_eq!(status, 200, "writing to stderr is harmless: {body}");
+    let (status, body) = daemon.put_file("/probe", &csr, &[]);
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (403, "probe: file=error; dir=error; env=0; args=0"),
+        "{body}"
+    );
+
+    let grown = rss_kib(daemon.pid()).saturating_sub(baseline_rss);
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew by {grown} KiB over 10 memory bombs"
+    );
+    let log = daemon.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        !log.contains("xxxxxxxxxxxxxxxx"),
+        "plugin stderr reached the daemon's log"
+    );
+}
+
+#[test]
+fn presign_results_are_rechecked_by_the_host() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Check CA", None);
+    let csr = ws.csr("leaf", P256, "/CN=escalate", &[]);
+    for (mode, expected) in [
+        ("ca", "basicConstraints is set by the CA"),
+        ("validity", "later than the CA's"),
+        ("garbage", "not well-formed DER"),
+    ] {
+        let config = config_file(
+            &ws,
+            &format!("{mode}.toml"),
+            &[plugin_toml(
+                "escalate",
+                &component("ca_escalation"),
+                "\"presign\"",
+                "",
+                &format!("mode = \"{mode}\""),
+            )],
+        );
+        let data = ws.path(&format!("data-{mode}"));
+        let daemon = Daemon::start(
+            &identity,
+            &data,
+            &["--config", config.to_str().expect("utf8")],
+        );
+        let (status, body) = daemon.put_file("/abc", &csr, &[]);
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (500, "plugin_invalid_template"),
+            "{mode}: {body}"
+        );
+        let said = message(&body);
+        assert!(
+            said.contains("escalate") && said.contains(expected),
+            "{mode}: {said}"
+        );
+        assert!(daemon.stop().success());
+        assert_eq!(
+            stored_certificates(&data),
+            0,
+            "{mode}: a refused template must not be signed"
+        );
+    }
+}
+
+#[test]
+fn python_plugin_allows_and_denies() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Python CA", None);
+    let config = config_file(
+        &ws,
+        "python.toml",
+        &[plugin_toml(
+            "python-allowlist",
+            &csrgate_test_plugins::python_allowlist(),
+            "\"authorize\"",
+            "memory = \"128MiB\"\ndeadline = \"2s\"",
+            "clients = [\"abc123\"]",
+        )],
+    );
+    let daemon = start_with(&ws, &identity, &config);
+    let csr = ws.csr("leaf", P256, "/CN=py", &[]);
+    let (status, body) = daemon.put_file("/abc123", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = daemon.put_file("/nope", &csr, &[]);
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (403, "client nope is not on the allowlist"),
+        "{body}"
+    );
+}
+
+#[test]
+fn sighup_swaps_plugin_sets_under_load_without_a_failure() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Reload CA", None);
+    let allow = |clients: &str| {
+        plugin_toml(
+            "allow",
+            &component("allow_clients"),
+            "\"authorize\"",
+            "",
+            clients,
+        )
+    };
+    let config = config_file(&ws, "csrgate.toml", &[allow("clients = [\"abc123\"]")]);
+    let daemon = Arc::new(start_with(&ws, &identity, &config));
+    let csr = ws.csr("leaf", P256, "/CN=reload", &[]);
+    let (status, _) = daemon.put_file("/newclient", &csr, &[]);
+    assert_eq!(status, 403, "not yet allowed");
+
+    // Bounded load: 4 clients, each until told to stop or 400 requests.
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (daemon, stop, done, failures, csr) = (
+                Arc::clone(&daemon),
+                Arc::clone(&stop),
+                Arc::clone(&done),
+                Arc::clone(&failures),
+                csr.clone(),
+            );
+            std::thread::spawn(move || {
+                for _ in 0..400 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (status, body) = daemon.put_file("/abc123", &csr, &[]);
+                    if status != 200 {
+                        failures
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{status} {body}"));
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+
+    let wait_for_log = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !daemon.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let hup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+
+    let wait_for_requests = |at_least: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while done.load(Ordering::SeqCst) < at_least {
+            assert!(Instant::now() < deadline, "the load stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for_requests(20);
+
+    // A broken set is refused and the old one stays.
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_cache = \"{}\"\n{}",
+            shared_cache().display(),
+            plugin_toml(
+                "allow",
+                Path::new("/nonexistent/plugin.wasm"),
+                "\"authorize\"",
+                "",
+                "clients = []"
+            )
+        ),
+    )
+    .expect("write");
+    hup();
+    wait_for_log("reload refused");
+
+    // A good new set: newclient allowed, CDP added.
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_cache = \"{}\"\n{}{}",
+            shared_cache().display(),
+            allow("clients = [\"abc123\", \"newclient\"]"),
+            plugin_toml(
+                "cdp",
+                &component("cdp_aia"),
+                "\"presign\"",
+                "",
+                "crl_url = \"http://new.example/crl\""
+            )
+        ),
+    )
+    .expect("write");
+    hup();
+    wait_for_log("generation=2");
+    let at_swap = done.load(Ordering::SeqCst);
+    let (status, body) = daemon.put_file("/newclient", &csr, &[]);
+    assert_eq!(status, 200, "new behaviour after the swap: {body}");
+    let leaf = ws.write(
+        "new.pem",
+        json(&body)["signed_x509_pem"]
+            .as_str()
+            .expect("pem")
+            .as_bytes(),
+    );
+    assert!(openssl_x509(&leaf, &["-text"]).contains("URI:http://new.example/crl"));
+
+    // Keep the load on well past the swap, so requests ran before, across and after it.
+    wait_for_requests(at_swap + 40);
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    let failures = failures.lock().expect("lock");
+    let total = done.load(Ordering::SeqCst);
+    println!(
+        "reload under load: {total} requests ({at_swap} before the swap completed), {} failed",
+        failures.len()
+    );
+    assert!(total > 0);
+    assert!(
+        failures.is_empty(),
+        "{} of {total} requests failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}
+
+#[test]
+fn plugin_check_and_run_work_offline() {
+    let ws = Workspace::new();
+    let check = csrgate()
+        .args(["plugin", "check", "--plugin-config", r#"{"clients":["a"]}"#])
+        .arg(component("allow_clients"))
+        .output()
+        .expect("run");
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("csrgate:hooks@0.1.0"));
+
+    let bad_config = csrgate()
+        .args(["plugin", "check"])
+        .arg(component("allow_clients"))
+        .output()
+        .expect("run");
+    assert!(
+        !bad_config.status.success(),
+        "init must refuse a missing clients list"
+    );
+    assert!(
+        text(&bad_config.stderr).contains("clients"),
+        "{}",
+        text(&bad_config.stderr)
+    );
+
+    let junk = ws.write("junk.wasm", b"\0asm\x01\0\0\0");
+    let not_component = csrgate()
+        .args(["plugin", "check"])
+        .arg(&junk)
+        .output()
+        .expect("run");
+    assert!(!not_component.status.success());
+
+    let identity = ws.create_identity("ca", "ec:p256", "Dry CA", None);
+    let config = ws.write(
+        "run.toml",
+        format!(
+            "identity = \"{}\"\n{}{}",
+            identity.display(),
+            plugin_toml(
+                "allow",
+                &component("allow_clients"),
+                "\"authorize\"",
+                "",
+                "clients = [\"abc123\"]"
+            ),
+            plugin_toml(
+                "cdp",
+                &component("cdp_aia"),
+                "\"presign\"",
+                "",
+                "crl_url = \"http://dry.example/crl\""
+            ),
+        )
+        .as_bytes(),
+    );
+    let csr = ws.csr(
+        "leaf",
+        P256,
+        "/CN=dry",
+        &["-addext", "subjectAltName=DNS:dry.internal"],
+    );
+    let run = |client: &str| {
+        csrgate()
+            .args(["plugin", "run", "--config"])
+            .arg(&config)
+            .args(["--client-hash", client])
+            .arg(&csr)
+            .output()
+            .expect("run")
+    };
+    let allowed = run("abc123");
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
+    let report = json(&text(&allowed.stdout));
+    assert_eq!(report["decision"], "allow");
+    assert_eq!(
+        report["template"]["crl_distribution_points"][0],
+        "http://dry.example/crl"
+    );
+    assert_eq!(
+        report["template"]["subject_alt_names"][0]["value"],
+        "dry.internal"
+    );
+    let denied = run("other");
+    assert_eq!(denied.status.code(), Some(65));
+    let report = json(&text(&denied.stdout));
+    assert_eq!(report["code"], "denied");
+    // Nothing was written anywhere: plugin run has no data directory.
+    assert!(!ws.path("data").exists());
+}
