@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
 
 pub(crate) use csrgate::hooks::types as wit;
 
+/// The contract version these bindings implement (the WIT package version).
+pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
+
 impl From<&model::SubjectAltName> for wit::SubjectAltName {
     fn from(san: &model::SubjectAltName) -> Self {
         match san {

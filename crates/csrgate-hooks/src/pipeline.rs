@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use wasmtime::Store;
 
-use crate::bindings::{Plugin, PluginPre, wit};
+use crate::bindings::{CONTRACT_VERSION, Plugin, PluginPre, wit};
 use crate::engine::TICK;
 use crate::host_api::{CallState, KvStore};
 use crate::model::{CertificateTemplate, SignedCertificate, SigningRequest};
@@ -47,6 +47,8 @@ pub struct PluginInfo {
     pub deadline: Duration,
     /// Memory limit in bytes.
     pub memory_bytes: usize,
+    /// The contract version the component was linked against, e.g. "0.1.0".
+    pub contract: &'static str,
 }
 
 struct LoadedPlugin {
@@ -130,10 +132,10 @@ impl PluginSet {
                 .inner
                 .linker
                 .instantiate_pre(&component)
-                .map_err(|e| load_error(format!("does not fit csrgate:hooks@0.1.0 (or imports more than the host offers): {e:#}")))?;
+                .map_err(|e| load_error(format!("does not fit csrgate:hooks@{CONTRACT_VERSION} (or imports more than the host offers): {e:#}")))?;
             let pre = PluginPre::new(instance_pre).map_err(|e| {
                 load_error(format!(
-                    "does not export the csrgate:hooks@0.1.0 plugin world: {e:#}"
+                    "does not export the csrgate:hooks@{CONTRACT_VERSION} plugin world: {e:#}"
                 ))
             })?;
             let deadline_ticks = (spec.deadline.as_nanos() / TICK.as_nanos()) as u64 + 1;
@@ -147,6 +149,7 @@ impl PluginSet {
                     from_cache,
                     deadline: spec.deadline,
                     memory_bytes: spec.memory_bytes,
+                    contract: CONTRACT_VERSION,
                 },
                 pre,
                 config_json: spec.config_json.clone(),

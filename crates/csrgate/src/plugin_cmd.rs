@@ -86,7 +86,10 @@ fn check(wasm: PathBuf, plugin_config: String, memory_mib: usize) -> Result<(), 
         println!("plugin:    {}", info.name);
         println!("file:      {}", info.path.display());
         println!("sha256:    {}", info.sha256);
-        println!("contract:  csrgate:hooks@0.1.0 (init, authorize, presign, postsign)");
+        println!(
+            "contract:  csrgate:hooks@{} (init, authorize, presign, postsign)",
+            info.contract
+        );
         println!("init:      accepted the configuration");
         println!("load time: {} ms", started.elapsed().as_millis());
     }
