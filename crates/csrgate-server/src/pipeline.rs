@@ -160,5 +160,7 @@ fn record_of(
         issued_at: OffsetDateTime::now_utc().unix_timestamp(),
         status: CertificateStatus::Valid,
         der: issued.der.clone(),
+        revocation: None,
+        deleted: false,
     }
 }

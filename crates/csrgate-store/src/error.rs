@@ -24,6 +24,15 @@ pub enum StoreError {
     /// A record with this serial exists already (a CSPRNG collision, or a replayed write).
     #[error("a certificate with serial {0} is already stored")]
     DuplicateSerial(String),
+    /// No certificate with this serial (or it was deleted).
+    #[error("no certificate with serial {0}")]
+    NotFound(String),
+    /// The certificate was revoked already.
+    #[error("certificate {0} is already revoked")]
+    AlreadyRevoked(String),
+    /// The audit chain does not verify.
+    #[error("audit chain broken: {0}")]
+    AuditBroken(String),
     /// Reading, writing or flushing failed: the disk is full, read-only or failing.
     #[error("store unavailable: {0}")]
     Unavailable(String),

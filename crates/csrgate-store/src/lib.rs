@@ -6,11 +6,13 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod error;
 mod group_commit;
 mod record;
 mod store;
 
+pub use audit::{AuditEntry, AuditEvent, verify_chain};
 pub use error::StoreError;
-pub use record::{CertificateRecord, CertificateStatus};
+pub use record::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry};
 pub use store::{Store, StoreStats};

@@ -40,6 +40,42 @@ pub struct CertificateRecord {
     /// The certificate DER (base64 in the stored form).
     #[serde(with = "base64_bytes")]
     pub der: Vec<u8>,
+    /// Set when the certificate was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
+    /// Deleted from listings by an operator. A revoked certificate stays in the CRL regardless.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// Why and when a certificate was revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// When, Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name, e.g. `keyCompromise`.
+    pub reason: String,
+    /// When the key is known or suspected to have been compromised, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidity_date: Option<i64>,
+    /// Who revoked it.
+    pub actor: String,
+}
+
+/// One entry of the CRL as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedEntry {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// When, Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name.
+    pub reason: String,
+    /// Invalidity date, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidity_date: Option<i64>,
+    /// The certificate's not-after: the entry leaves the CRL after it.
+    pub not_after: i64,
 }
 
 mod base64_bytes {

@@ -5,7 +5,9 @@
 //! - `by_client`: client hash, 0x00, issued_at (BE), serial → ()   (newest last)
 //! - `by_expiry`: not_after (order-preserving BE), serial → ()
 //! - `plugin_kv`: plugin name, 0x00, key → value   (the plugins' private key-value stores)
-//! - `meta`: `schema_version` → decimal text
+//! - `revoked`: serial → JSON [`RevokedEntry`]   (what the CRL lists, kept even after delete)
+//! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
+//! - `meta`: `schema_version` → decimal text, `audit_head` → JSON, `crl_number` → BE u64
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +15,9 @@ use std::sync::Arc;
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, GENESIS, verify_chain};
 use crate::group_commit::GroupCommit;
-use crate::{CertificateRecord, StoreError};
+use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, StoreError};
 
 const SCHEMA_VERSION: u32 = 1;
 
@@ -42,6 +45,9 @@ struct Inner {
     by_client: sled::Tree,
     by_expiry: sled::Tree,
     plugin_kv: sled::Tree,
+    revoked: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
     commit: GroupCommit,
 }
 
@@ -79,6 +85,9 @@ impl Store {
             by_client: db.open_tree("by_client")?,
             by_expiry: db.open_tree("by_expiry")?,
             plugin_kv: db.open_tree("plugin_kv")?,
+            revoked: db.open_tree("revoked")?,
+            audit: db.open_tree("audit")?,
+            meta,
             commit: GroupCommit::start(db.clone())?,
             db,
         };
@@ -87,33 +96,236 @@ impl Store {
         })
     }
 
-    /// Stores a new record with its index entries atomically and returns once it is on disk.
-    /// A record whose serial exists already is refused and nothing is written.
+    /// Stores a new record with its index entries and an `issue` audit entry (actor `client`)
+    /// atomically, and returns once it is on disk. A record whose serial exists already is refused
+    /// and nothing is written.
     pub async fn insert_certificate(&self, record: &CertificateRecord) -> Result<(), StoreError> {
-        self.insert_in_memory(record)?;
+        self.insert_certificate_as(record, "issue", "client").await
+    }
+
+    /// Like [`Store::insert_certificate`] with another audit action (`renew`, `rotate`) and actor.
+    pub async fn insert_certificate_as(
+        &self,
+        record: &CertificateRecord,
+        action: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.insert_in_memory(record, action, actor)?;
         self.inner.commit.durable().await
     }
 
-    fn insert_in_memory(&self, record: &CertificateRecord) -> Result<(), StoreError> {
+    fn insert_in_memory(
+        &self,
+        record: &CertificateRecord,
+        action: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         let value = serde_json::to_vec(record)
             .map_err(|e| StoreError::Unavailable(format!("cannot encode record: {e}")))?;
         let client_key = client_key(&record.client_hash, record.issued_at, &record.serial);
         let expiry_key = expiry_key(record.not_after, &record.serial);
+        let event = AuditEvent {
+            action: action.to_owned(),
+            serial: record.serial.clone(),
+            client_hash: record.client_hash.clone(),
+            actor: actor.to_owned(),
+        };
         let inner = &self.inner;
-        (&inner.certificates, &inner.by_client, &inner.by_expiry)
-            .transaction(|(certificates, by_client, by_expiry)| {
+        (
+            &inner.certificates,
+            &inner.by_client,
+            &inner.by_expiry,
+            &inner.audit,
+            &inner.meta,
+        )
+            .transaction(|(certificates, by_client, by_expiry, audit, meta)| {
                 if certificates.get(record.serial.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::DuplicateSerial(record.serial.clone()),
+                    ));
                 }
                 certificates.insert(record.serial.as_bytes(), value.as_slice())?;
                 by_client.insert(client_key.as_slice(), &[])?;
                 by_expiry.insert(expiry_key.as_slice(), &[])?;
+                append_audit(audit, meta, record.issued_at, &event)?;
                 Ok(())
             })
-            .map_err(|e| match e {
-                TransactionError::Abort(()) => StoreError::DuplicateSerial(record.serial.clone()),
-                TransactionError::Storage(e) => StoreError::from(e),
+            .map_err(transaction_error)
+    }
+
+    /// Revokes `serial` with an RFC 5280 reason name, durably, and appends a `revoke` audit entry.
+    /// Returns the updated record.
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        reason: &str,
+        invalidity_date: Option<i64>,
+        actor: &str,
+        now: i64,
+    ) -> Result<CertificateRecord, StoreError> {
+        let inner = &self.inner;
+        let updated = (
+            &inner.certificates,
+            &inner.revoked,
+            &inner.audit,
+            &inner.meta,
+        )
+            .transaction(|(certificates, revoked, audit, meta)| {
+                let Some(bytes) = certificates.get(serial.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
+                        serial.to_owned(),
+                    )));
+                };
+                let mut record =
+                    decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                if record.revocation.is_some() {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::AlreadyRevoked(serial.to_owned()),
+                    ));
+                }
+                record.status = CertificateStatus::Revoked;
+                record.revocation = Some(Revocation {
+                    revoked_at: now,
+                    reason: reason.to_owned(),
+                    invalidity_date,
+                    actor: actor.to_owned(),
+                });
+                let entry = RevokedEntry {
+                    serial: serial.to_owned(),
+                    revoked_at: now,
+                    reason: reason.to_owned(),
+                    invalidity_date,
+                    not_after: record.not_after,
+                };
+                certificates.insert(
+                    serial.as_bytes(),
+                    encode(&record).map_err(ConflictableTransactionError::Abort)?,
+                )?;
+                revoked.insert(
+                    serial.as_bytes(),
+                    encode(&entry).map_err(ConflictableTransactionError::Abort)?,
+                )?;
+                let event = AuditEvent {
+                    action: "revoke".into(),
+                    serial: serial.to_owned(),
+                    client_hash: record.client_hash.clone(),
+                    actor: actor.to_owned(),
+                };
+                append_audit(audit, meta, now, &event)?;
+                Ok(record)
             })
+            .map_err(transaction_error)?;
+        self.inner.commit.durable().await?;
+        Ok(updated)
+    }
+
+    /// Hides `serial` from listings, durably, with a `delete` audit entry. A revoked certificate
+    /// stays in the CRL until it expires: the `revoked` tree is not touched.
+    pub async fn delete(
+        &self,
+        serial: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<CertificateRecord, StoreError> {
+        let inner = &self.inner;
+        let updated = (&inner.certificates, &inner.audit, &inner.meta)
+            .transaction(|(certificates, audit, meta)| {
+                let Some(bytes) = certificates.get(serial.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
+                        serial.to_owned(),
+                    )));
+                };
+                let mut record =
+                    decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                if record.deleted {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
+                        serial.to_owned(),
+                    )));
+                }
+                record.deleted = true;
+                certificates.insert(
+                    serial.as_bytes(),
+                    encode(&record).map_err(ConflictableTransactionError::Abort)?,
+                )?;
+                let event = AuditEvent {
+                    action: "delete".into(),
+                    serial: serial.to_owned(),
+                    client_hash: record.client_hash.clone(),
+                    actor: actor.to_owned(),
+                };
+                append_audit(audit, meta, now, &event)?;
+                Ok(record)
+            })
+            .map_err(transaction_error)?;
+        self.inner.commit.durable().await?;
+        Ok(updated)
+    }
+
+    /// Every revoked certificate whose not-after is later than `now`: the CRL's entries.
+    pub fn revoked_entries(&self, now: i64) -> Result<Vec<RevokedEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for item in self.inner.revoked.iter() {
+            let (key, value) = item?;
+            let entry: RevokedEntry =
+                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: e.to_string(),
+                })?;
+            if entry.not_after > now {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The next CRL number (1, 2, 3, ...), durably recorded before it is returned so a CRL number
+    /// is never issued twice, even across a crash.
+    pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
+        let updated = self.inner.meta.update_and_fetch("crl_number", |old| {
+            let current = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some((current + 1).to_be_bytes().to_vec())
+        })?;
+        let number = updated
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(1, u64::from_be_bytes);
+        self.inner.commit.durable().await?;
+        Ok(number)
+    }
+
+    /// Audit entries with `seq > after`, oldest first, at most `limit`.
+    pub fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let start = (after.saturating_add(1)).to_be_bytes();
+        let mut entries = Vec::new();
+        for item in self.inner.audit.range(start..).take(limit) {
+            let (key, value) = item?;
+            entries.push(
+                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                    key: format!(
+                        "audit {}",
+                        u64::from_be_bytes(<[u8; 8]>::try_from(key.as_ref()).unwrap_or_default())
+                    ),
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(entries)
+    }
+
+    /// Walks the whole audit chain; `Ok(count)` when intact, else where it breaks.
+    pub fn verify_audit(&self) -> Result<u64, StoreError> {
+        let entries = self.audit_entries(0, usize::MAX)?;
+        let count = verify_chain(&entries).map_err(StoreError::AuditBroken)?;
+        let head = self.inner.meta.get("audit_head")?;
+        let head: Option<AuditHead> = head.and_then(|b| serde_json::from_slice(&b).ok());
+        match (head, entries.last()) {
+            (None, None) => Ok(count),
+            (Some(head), Some(last)) if head.seq == last.seq && head.hash == last.hash => Ok(count),
+            _ => Err(StoreError::AuditBroken(
+                "the newest entries were removed (the chain head does not match)".into(),
+            )),
+        }
     }
 
     /// The record with this serial (lower-case hex without leading zeros), if stored.
@@ -231,6 +443,52 @@ fn open_with_lock_retry(config: &sled::Config) -> sled::Result<sled::Db> {
     }
 }
 
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Unavailable(format!("cannot encode: {e}")))
+}
+
+fn transaction_error(error: TransactionError<StoreError>) -> StoreError {
+    match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => StoreError::from(error),
+    }
+}
+
+/// Appends one audit entry inside a transaction; the head key in `meta` serialises appends.
+fn append_audit(
+    audit: &sled::transaction::TransactionalTree,
+    meta: &sled::transaction::TransactionalTree,
+    time: i64,
+    event: &AuditEvent,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let head: AuditHead = match meta.get("audit_head")? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            ConflictableTransactionError::Abort(StoreError::Corrupt {
+                key: "audit_head".into(),
+                reason: e.to_string(),
+            })
+        })?,
+        None => AuditHead {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        },
+    };
+    let entry = AuditEntry::new(head.seq + 1, time, event.clone(), head.hash);
+    audit.insert(
+        &entry.seq.to_be_bytes(),
+        encode(&entry).map_err(ConflictableTransactionError::Abort)?,
+    )?;
+    let new_head = AuditHead {
+        seq: entry.seq,
+        hash: entry.hash,
+    };
+    meta.insert(
+        "audit_head",
+        encode(&new_head).map_err(ConflictableTransactionError::Abort)?,
+    )?;
+    Ok(())
+}
+
 fn decode(key: &str, bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
@@ -270,7 +528,6 @@ fn expiry_key(not_after: i64, serial: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CertificateStatus;
 
     fn record(serial: &str, client: &str, issued_at: i64, not_after: i64) -> CertificateRecord {
         CertificateRecord {
@@ -285,6 +542,8 @@ mod tests {
             issued_at,
             status: CertificateStatus::Valid,
             der: vec![0x30, 0x00, 0xff],
+            revocation: None,
+            deleted: false,
         }
     }
 
@@ -370,6 +629,105 @@ mod tests {
             task.await.expect("join").expect("insert");
         }
         assert_eq!(store.stats().certificates, 200);
+    }
+
+    #[tokio::test]
+    async fn revoke_delete_crl_numbers_and_audit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            store
+                .insert_certificate(&record("0a", "abc", 100, 1_000))
+                .await
+                .expect("insert");
+            store
+                .insert_certificate(&record("0b", "abc", 100, 50))
+                .await
+                .expect("insert");
+            let revoked = store
+                .revoke("0a", "keyCompromise", Some(90), "ops", 200)
+                .await
+                .expect("revoke");
+            assert_eq!(revoked.status, CertificateStatus::Revoked);
+            assert!(matches!(
+                store.revoke("0a", "superseded", None, "ops", 201).await,
+                Err(StoreError::AlreadyRevoked(_))
+            ));
+            assert!(matches!(
+                store.revoke("ff", "superseded", None, "ops", 201).await,
+                Err(StoreError::NotFound(_))
+            ));
+            store
+                .revoke("0b", "superseded", None, "ops", 202)
+                .await
+                .expect("revoke");
+            // Deleting keeps the CRL entry.
+            store.delete("0a", "ops", 203).await.expect("delete");
+            assert!(matches!(
+                store.delete("0a", "ops", 204).await,
+                Err(StoreError::NotFound(_))
+            ));
+            let entries = store.revoked_entries(60).expect("entries");
+            assert_eq!(
+                entries.len(),
+                1,
+                "0b expired at 50, 0a stays though deleted"
+            );
+            assert_eq!(entries[0].serial, "0a");
+            assert_eq!(entries[0].reason, "keyCompromise");
+            assert_eq!(entries[0].invalidity_date, Some(90));
+            assert_eq!(store.next_crl_number().await.expect("n"), 1);
+            assert_eq!(store.next_crl_number().await.expect("n"), 2);
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.next_crl_number().await.expect("n"),
+            3,
+            "CRL numbers survive restarts"
+        );
+        assert_eq!(store.verify_audit().expect("intact"), 5);
+        let actions: Vec<String> = store
+            .audit_entries(0, 100)
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.event.action)
+            .collect();
+        assert_eq!(actions, ["issue", "issue", "revoke", "revoke", "delete"]);
+        assert_eq!(store.audit_entries(3, 100).expect("after").len(), 2);
+
+        // Edit one entry: verification names it.
+        let key = 2u64.to_be_bytes();
+        let mut entry: AuditEntry =
+            serde_json::from_slice(&store.inner.audit.get(key).expect("get").expect("some"))
+                .expect("json");
+        entry.event.actor = "someone else".into();
+        store
+            .inner
+            .audit
+            .insert(key, serde_json::to_vec(&entry).expect("json"))
+            .expect("insert");
+        let error = store.verify_audit().expect_err("tampered");
+        assert!(error.to_string().contains("entry 2"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn removing_the_newest_audit_entry_is_detected() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        store
+            .insert_certificate(&record("0a", "abc", 1, 2))
+            .await
+            .expect("insert");
+        store
+            .insert_certificate(&record("0b", "abc", 1, 2))
+            .await
+            .expect("insert");
+        store
+            .inner
+            .audit
+            .remove(2u64.to_be_bytes())
+            .expect("remove");
+        assert!(store.verify_audit().is_err());
     }
 
     #[test]
