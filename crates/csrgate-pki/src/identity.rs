@@ -491,6 +491,14 @@ impl Identity {
         &self.summary
     }
 
+    pub(crate) fn certificate_ref(&self) -> &X509 {
+        &self.certificate
+    }
+
+    pub(crate) fn key_ref(&self) -> &PKey<Private> {
+        &self.key
+    }
+
     /// The CA certificate in PEM.
     pub fn certificate_pem(&self) -> &str {
         &self.certificate_pem
@@ -638,4 +646,10 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     file.write_all(contents)
         .map_err(|e| PkiError::io(path, e))?;
     file.sync_all().map_err(|e| PkiError::io(path, e))
+}
+
+/// PEM of a certificate given as DER (for records that keep DER only).
+pub fn certificate_pem_from_der(der: &[u8]) -> Result<String, PkiError> {
+    let certificate = X509::from_der(der)?;
+    Ok(String::from_utf8_lossy(&certificate.to_pem()?).into_owned())
 }

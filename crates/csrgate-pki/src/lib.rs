@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod crl;
 mod csr;
 mod der_writer;
 mod error;
@@ -18,9 +19,13 @@ mod serial;
 mod template;
 mod validity;
 
+pub use crl::{Crl, CrlEntry, RevocationReason};
 pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;
-pub use identity::{Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate};
+pub use identity::{
+    Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate,
+    certificate_pem_from_der,
+};
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};
 pub use passphrase::Passphrase;

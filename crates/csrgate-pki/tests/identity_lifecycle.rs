@@ -270,3 +270,79 @@ fn cdp_aia_and_extra_extensions_are_encoded_and_checked() {
         Err(PkiError::InvalidTemplate(_))
     ));
 }
+
+#[test]
+fn crls_verify_for_every_ca_key_type_and_list_their_entries() {
+    use csrgate_pki::{CrlEntry, RevocationReason, Serial};
+    use openssl::x509::X509Crl;
+    for key in [
+        KeySpec::EcP256,
+        KeySpec::EcP384,
+        KeySpec::Rsa(2048),
+        KeySpec::Ed25519,
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let ca = Identity::create(
+            tmp.path(),
+            &request("CRL CA", key, 1),
+            &passphrase("pw"),
+            None,
+        )
+        .expect("create");
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("ns");
+        let entries: Vec<CrlEntry> = (0..50)
+            .map(|i| CrlEntry {
+                serial: Serial::random().expect("serial"),
+                revoked_at: now,
+                reason: if i % 2 == 0 {
+                    RevocationReason::KeyCompromise
+                } else {
+                    RevocationReason::Unspecified
+                },
+                invalidity_date: (i % 3 == 0).then_some(now - time::Duration::days(1)),
+            })
+            .collect();
+        let crl = ca
+            .sign_crl(&entries, 7, now, now + time::Duration::days(7))
+            .expect("sign");
+        let parsed = X509Crl::from_der(&crl.der).expect("openssl parses our CRL");
+        let ca_cert = X509::from_pem(ca.certificate_pem().as_bytes()).expect("ca");
+        assert!(
+            parsed
+                .verify(&ca_cert.public_key().expect("key"))
+                .expect("verify"),
+            "{key:?}"
+        );
+        assert_eq!(parsed.get_revoked().map(|r| r.len()), Some(50));
+        assert_eq!(
+            X509Crl::from_pem(crl.pem.as_bytes())
+                .expect("pem")
+                .to_der()
+                .expect("der"),
+            crl.der
+        );
+        let der_path = tmp.path().join("crl.der");
+        std::fs::write(&der_path, &crl.der).expect("write");
+        let out = std::process::Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+            .arg(&der_path)
+            .output()
+            .expect("openssl crl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("utf8");
+        assert!(text.contains("Version 2"), "{text}");
+        assert!(
+            text.contains("X509v3 CRL Number") && text.contains("7"),
+            "{text}"
+        );
+        assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");
+        assert!(text.contains("Key Compromise"), "{text}");
+        assert!(text.contains("Invalidity Date"), "{text}");
+    }
+}

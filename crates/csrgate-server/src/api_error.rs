@@ -64,6 +64,10 @@ impl ApiError {
         self.status.as_u16()
     }
 
+    pub(crate) fn error_response_public(&self) -> HttpResponse {
+        ResponseError::error_response(self)
+    }
+
     /// The stable code, e.g. `invalid_csr`.
     pub fn code(&self) -> &'static str {
         self.code
@@ -154,6 +158,14 @@ impl From<StoreError> for ApiError {
                     "the certificate could not be recorded durably; nothing was issued, retry later",
                 )
             }
+            StoreError::NotFound(serial) => {
+                ApiError::not_found(format!("no certificate with serial {serial}"))
+            }
+            StoreError::AlreadyRevoked(serial) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_revoked",
+                format!("certificate {serial} is already revoked"),
+            ),
             other => ApiError::internal("store write failed", &other),
         }
     }

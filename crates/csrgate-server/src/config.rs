@@ -56,6 +56,14 @@ struct RawSettings {
     plugin_cache: Option<PathBuf>,
     #[serde(default)]
     plugins: Vec<RawPlugin>,
+    admin_tokens_file: Option<PathBuf>,
+    crl: RawCrl,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrl {
+    validity: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +108,10 @@ pub struct ServerConfig {
     pub plugin_cache: PathBuf,
     /// Plugins in configuration order.
     pub plugins: Vec<PluginSpec>,
+    /// File of admin tokens (`NAME TOKEN` per line); the credential `admin-tokens` wins over it.
+    pub admin_tokens_file: Option<PathBuf>,
+    /// nextUpdate − thisUpdate of every CRL.
+    pub crl_validity: ValidityPeriod,
 }
 
 /// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
@@ -130,6 +142,7 @@ impl ServerConfig {
             .and_then(|b| b.set_default("signing.max_validity", defaults.max_validity.to_string()))
             .and_then(|b| b.set_default("signing.backdate", defaults.backdate.to_string()))
             .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
+            .and_then(|b| b.set_default("crl.validity", "7d"))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -247,8 +260,17 @@ impl RawSettings {
                 reason: format!("the name {:?} is used twice", twice.name),
             });
         }
+        let crl_validity = period("crl.validity", &self.crl.validity)?;
+        if crl_validity.as_seconds() < 3600 {
+            return Err(ConfigError::Invalid {
+                key: "crl.validity",
+                reason: "must be at least 1h".into(),
+            });
+        }
         Ok(ServerConfig {
             listen,
+            admin_tokens_file: self.admin_tokens_file,
+            crl_validity,
             plugin_cache: self
                 .plugin_cache
                 .unwrap_or_else(|| self.data.join("plugin-cache")),

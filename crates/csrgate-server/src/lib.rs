@@ -4,15 +4,19 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
+mod admin_routes;
 mod api_error;
 mod bridge;
 mod client_hash;
 mod config;
+mod crl_publisher;
 mod hooks;
 mod pipeline;
 mod routes;
 mod runtime;
 
+pub use admin::AdminTokens;
 pub use api_error::ApiError;
 pub use bridge::template_json;
 pub use client_hash::ClientHash;

@@ -11,16 +11,21 @@ use csrgate_pki::{
 use csrgate_store::{CertificateRecord, CertificateStatus, Store, StoreError};
 use time::OffsetDateTime;
 
+use crate::admin::AdminTokens;
 use crate::api_error::ApiError;
+use crate::crl_publisher::CrlPublisher;
 use crate::{ClientHash, Hooks, bridge};
 
-/// Everything a request needs: the unlocked CA, the policy, the hooks and the store.
+/// Everything a request needs: the unlocked CA, the policy, the hooks, the store, the CRL and
+/// the admin tokens.
 #[derive(Debug)]
 pub struct Gateway {
     identity: Identity,
     policy: SigningPolicy,
     hooks: Arc<Hooks>,
     store: Store,
+    crl: CrlPublisher,
+    admin: AdminTokens,
 }
 
 /// The outcome of the stages before signing.
@@ -68,13 +73,46 @@ pub async fn prepare(
 
 impl Gateway {
     /// Assembles the gateway from its parts.
-    pub fn new(identity: Identity, policy: SigningPolicy, hooks: Arc<Hooks>, store: Store) -> Self {
+    pub fn new(
+        identity: Identity,
+        policy: SigningPolicy,
+        hooks: Arc<Hooks>,
+        store: Store,
+        admin: AdminTokens,
+        crl_validity: csrgate_pki::ValidityPeriod,
+    ) -> Self {
         Gateway {
             identity,
             policy,
             hooks,
             store,
+            crl: CrlPublisher::new(crl_validity),
+            admin,
         }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn crl(&self) -> &CrlPublisher {
+        &self.crl
+    }
+
+    pub(crate) fn admin(&self) -> &AdminTokens {
+        &self.admin
+    }
+
+    pub(crate) fn crl_refresh_in(&self) -> std::time::Duration {
+        self.crl.refresh_in()
+    }
+
+    /// Builds and publishes a fresh CRL.
+    pub async fn rebuild_crl(&self) -> Result<(), String> {
+        self.crl
+            .rebuild(&self.identity, &self.store)
+            .await
+            .map(drop)
     }
 
     /// The CA identity (public parts are served at `/ca.pem`).

@@ -25,6 +25,7 @@ const PEM_CHAIN: &str = "application/pem-certificate-chain";
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/health", web::get().to(health))
+        .configure(crate::admin_routes::configure)
         .route("/ca.pem", web::get().to(ca_pem))
         .route("/api/csr/{client_hash}", web::put().to(issue))
         .route("/{client_hash}", web::put().to(issue))
@@ -152,6 +153,6 @@ async fn health() -> HttpResponse {
 async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
     tracing::debug!(method = %request.method(), path = %request.path(), "no route");
     Err(ApiError::not_found(
-        "no such endpoint: PUT /<client_hash> with a CSR, GET /ca.pem, GET /health",
+        "no such endpoint: PUT /<client_hash> with a CSR, GET /ca.pem, GET /crl, GET /health",
     ))
 }

@@ -39,7 +39,9 @@ pub fn run(
     reload: Reload,
 ) -> std::io::Result<()> {
     let hooks = Arc::clone(gateway.hooks());
-    let gateway = web::Data::from(Arc::new(gateway));
+    let gateway = Arc::new(gateway);
+    let refresher = Arc::clone(&gateway);
+    let gateway = web::Data::from(gateway);
     let limits = web::Data::new(routes::Limits {
         max_body_bytes: config.max_body_bytes,
     });
@@ -47,6 +49,12 @@ pub fn run(
         // Installed before the server starts: SIGHUP's default action would end the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         actix_web::rt::spawn(reload_on_hangup(hangups, reload, hooks));
+        // The first CRL is published before the first request is accepted.
+        refresher
+            .rebuild_crl()
+            .await
+            .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
+        actix_web::rt::spawn(refresh_crl(refresher));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(gateway.clone())
@@ -65,6 +73,18 @@ pub fn run(
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Rebuilds the CRL at half its validity, forever; a failure is retried a minute later.
+async fn refresh_crl(gateway: Arc<Gateway>) {
+    loop {
+        let wait = gateway.crl_refresh_in();
+        actix_web::rt::time::sleep(wait).await;
+        if let Err(error) = gateway.rebuild_crl().await {
+            tracing::error!(%error, "scheduled CRL rebuild failed; retrying in a minute");
+            actix_web::rt::time::sleep(Duration::from_secs(60)).await;
+        }
+    }
 }
 
 async fn reload_on_hangup(

@@ -39,6 +39,19 @@ enum Command {
     /// Inspect a stopped daemon's data directory offline.
     #[command(subcommand)]
     Store(store_cmd::StoreCommand),
+    /// The audit chain of a stopped daemon's data directory.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the chain: exit 0 when intact, 65 naming the first broken entry otherwise.
+    Verify {
+        /// The data directory.
+        #[arg(long, value_name = "DIR", default_value = "data")]
+        data: PathBuf,
+    },
 }
 
 /// Flags shared by every command that needs the CA passphrase.
@@ -59,6 +72,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Store(command) => store_cmd::run(command),
+        Command::Audit(AuditCommand::Verify { data }) => {
+            store_cmd::run(store_cmd::StoreCommand::VerifyAudit { data })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,9 @@ use clap::Args;
 use csrgate_pki::IdentityFiles;
 use std::sync::Arc;
 
-use csrgate_server::{Gateway, Hooks, PluginLoader, Reload, ServerConfig, SettingsSources};
+use csrgate_server::{
+    AdminTokens, Gateway, Hooks, PluginLoader, Reload, ServerConfig, SettingsSources,
+};
 use csrgate_store::Store;
 
 use crate::exit::{Failure, code};
@@ -96,7 +98,21 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let hooks = Arc::new(Hooks::new(plugins));
     let listeners =
         csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
-    let gateway = Gateway::new(identity, config.policy.clone(), hooks, store.clone());
+    let admin = AdminTokens::load(config.admin_tokens_file.as_deref())
+        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
+    if admin.is_empty() {
+        tracing::warn!(
+            "no admin tokens configured (admin_tokens_file or the admin-tokens credential): the admin API refuses everyone"
+        );
+    }
+    let gateway = Gateway::new(
+        identity,
+        config.policy.clone(),
+        hooks,
+        store.clone(),
+        admin,
+        config.crl_validity,
+    );
     let reload = Reload {
         sources: reload_sources,
         loader,

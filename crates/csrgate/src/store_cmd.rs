@@ -24,6 +24,12 @@ pub enum StoreCommand {
         /// The plugin name from the configuration.
         plugin: String,
     },
+    /// Verify the audit chain: every entry links to the one before and none was edited or removed.
+    VerifyAudit {
+        /// The data directory.
+        #[arg(long, value_name = "DIR", default_value = "data")]
+        data: PathBuf,
+    },
     /// Print one certificate record as JSON.
     Show {
         /// The data directory.
@@ -65,6 +71,14 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
                 })
                 .collect();
             println!("{}", serde_json::Value::Object(map));
+            Ok(())
+        }
+        StoreCommand::VerifyAudit { data } => {
+            let store = open(data)?;
+            let count = store
+                .verify_audit()
+                .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
+            println!("audit chain intact: {count} entries");
             Ok(())
         }
         StoreCommand::Show { data, serial } => {

@@ -1,0 +1,253 @@
+//! Admin endpoints (bearer token) and the public CRL endpoints.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use csrgate_pki::{RevocationReason, Serial};
+use csrgate_store::{CertificateRecord, CertificateStatus};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Gateway;
+use crate::api_error::ApiError;
+
+pub(crate) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/crl", web::get().to(crl_der))
+        .route("/crl.pem", web::get().to(crl_pem))
+        .route("/audit", web::get().to(audit))
+        .route("/certificates/{serial}", web::get().to(show))
+        .route("/certificates/{serial}", web::delete().to(delete))
+        .route("/certificates/{serial}/revoke", web::post().to(revoke));
+}
+
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A certificate as the admin API shows it; `status` is computed on read.
+#[derive(Debug, Serialize)]
+struct CertificateView {
+    serial: String,
+    client_hash: String,
+    status: &'static str,
+    subject: String,
+    subject_alt_names: Vec<String>,
+    not_before: String,
+    not_after: String,
+    issued_at: String,
+    sha256_fingerprint: String,
+    public_key_sha1: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation: Option<RevocationView>,
+    deleted: bool,
+    pem: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RevocationView {
+    reason: String,
+    revoked_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invalidity_date: Option<String>,
+    actor: String,
+}
+
+fn view(record: CertificateRecord) -> CertificateView {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let status = match record.status {
+        CertificateStatus::Revoked => "revoked",
+        _ if record.not_after <= now => "expired",
+        _ => "valid",
+    };
+    CertificateView {
+        status,
+        pem: csrgate_pki::certificate_pem_from_der(&record.der).unwrap_or_default(),
+        not_before: rfc3339(record.not_before),
+        not_after: rfc3339(record.not_after),
+        issued_at: rfc3339(record.issued_at),
+        revocation: record.revocation.map(|r| RevocationView {
+            reason: r.reason,
+            revoked_at: rfc3339(r.revoked_at),
+            invalidity_date: r.invalidity_date.map(rfc3339),
+            actor: r.actor,
+        }),
+        serial: record.serial,
+        client_hash: record.client_hash,
+        subject: record.subject,
+        subject_alt_names: record.subject_alt_names,
+        sha256_fingerprint: record.sha256_fingerprint,
+        public_key_sha1: record.public_key_sha1,
+        deleted: record.deleted,
+    }
+}
+
+fn parse_serial(text: &str) -> Result<String, ApiError> {
+    text.parse::<Serial>().map(|s| s.to_string()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_serial",
+            format!("{text:?} is not a serial number in hex"),
+        )
+    })
+}
+
+async fn show(
+    request: HttpRequest,
+    path: web::Path<String>,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    let serial = parse_serial(&path)?;
+    let record = gateway
+        .store()
+        .certificate(&serial)?
+        .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+    Ok(HttpResponse::Ok().json(view(record)))
+}
+
+/// Body of `POST /certificates/{serial}/revoke`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    /// RFC 5280 reason name; default `unspecified`.
+    #[serde(default)]
+    reason: Option<String>,
+    /// RFC 3339 time the key is known or suspected to have been compromised.
+    #[serde(default)]
+    invalidity_date: Option<String>,
+}
+
+async fn revoke(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = gateway.admin().authenticate(&request)?;
+    let serial = parse_serial(&path)?;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+    let body: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody {
+            reason: None,
+            invalidity_date: None,
+        }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            bad(format!(
+                "the body must be JSON {{\"reason\": ..., \"invalidity_date\": ...}}: {e}"
+            ))
+        })?
+    };
+    let reason = body
+        .reason
+        .as_deref()
+        .unwrap_or("unspecified")
+        .parse::<RevocationReason>()
+        .map_err(|e| bad(e.to_string()))?;
+    let invalidity_date = body
+        .invalidity_date
+        .as_deref()
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339)
+                .map(|t| t.unix_timestamp())
+                .map_err(|_| bad(format!("invalidity_date {text:?} is not RFC 3339")))
+        })
+        .transpose()?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let record = gateway
+        .store()
+        .revoke(&serial, reason.name(), invalidity_date, &actor, now)
+        .await?;
+    tracing::info!(%serial, reason = reason.name(), actor, "certificate revoked");
+    if let Err(error) = gateway.rebuild_crl().await {
+        // The revocation is durable; the background refresher will publish it.
+        tracing::error!(%error, "CRL rebuild after revocation failed");
+    }
+    Ok(HttpResponse::Ok().json(view(record)))
+}
+
+async fn delete(
+    request: HttpRequest,
+    path: web::Path<String>,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = gateway.admin().authenticate(&request)?;
+    let serial = parse_serial(&path)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let record = gateway.store().delete(&serial, &actor, now).await?;
+    tracing::info!(%serial, actor, "certificate deleted from listings");
+    Ok(HttpResponse::Ok().json(view(record)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn audit(
+    request: HttpRequest,
+    query: web::Query<AuditQuery>,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = gateway.store().audit_entries(query.after, limit)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": entries })))
+}
+
+async fn crl_der(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+    serve_crl(&request, &gateway, "application/pkix-crl", |crl| {
+        crl.der.clone()
+    })
+}
+
+async fn crl_pem(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+    serve_crl(&request, &gateway, "application/x-pem-file", |crl| {
+        crl.pem.clone().into_bytes()
+    })
+}
+
+fn serve_crl(
+    request: &HttpRequest,
+    gateway: &Gateway,
+    content_type: &str,
+    body: impl Fn(&crate::crl_publisher::PublishedCrl) -> Vec<u8>,
+) -> HttpResponse {
+    let Some(crl) = gateway.crl().current() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "crl_unavailable",
+            "no CRL has been built yet",
+        )
+        .error_response_public();
+    };
+    let max_age = (crl.next_update - OffsetDateTime::now_utc())
+        .whole_seconds()
+        .clamp(0, 3600);
+    let not_modified = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == crl.etag));
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, crl.etag.clone()))
+        .insert_header((header::LAST_MODIFIED, crl.last_modified.clone()))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")));
+    if not_modified {
+        return response.finish();
+    }
+    response.content_type(content_type).body(body(&crl))
+}
