@@ -257,3 +257,245 @@ fn revoke_publishes_a_crl_that_openssl_enforces() {
     let restarted = fetch_crl(&ws, &daemon, "crl3.pem");
     assert!(crl_number(&restarted) > n2);
 }
+
+fn start_admin_daemon(
+    ws: &Workspace,
+    extra_config: &str,
+) -> (Daemon, std::path::PathBuf, std::path::PathBuf) {
+    let identity = ws.create_identity("ca", "ec:p256", "Lifecycle CA", None);
+    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
+    let config = ws.write(
+        "csrgate.toml",
+        format!(
+            "admin_tokens_file = \"{}\"\n{extra_config}",
+            tokens.display()
+        )
+        .as_bytes(),
+    );
+    let data = ws.path("data");
+    let daemon = Daemon::start(
+        &identity,
+        &data,
+        &["--config", config.to_str().expect("utf8")],
+    );
+    (daemon, identity, data)
+}
+
+fn pubkey_of(pem: &std::path::Path) -> String {
+    text(
+        &Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(pem)
+            .output()
+            .expect("x509")
+            .stdout,
+    )
+}
+
+#[test]
+fn renew_rotate_list_and_expiring() {
+    let ws = Workspace::new();
+    let (daemon, identity, data) = start_admin_daemon(&ws, "");
+    let ca = identity.join("ca.cert.pem");
+    let (old, old_pem) = issue(&ws, &daemon, "renewme");
+
+    // Renew: same key and subject, new serial, stored and linked, 30 days.
+    let (status, body) = admin(
+        &daemon,
+        "POST",
+        &format!("/certificates/{old}/renew"),
+        Some(TOKEN),
+        Some(r#"{"validity":"30d"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let renewed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let new = renewed["serial"].as_str().expect("serial").to_owned();
+    assert_ne!(new, old);
+    assert_eq!(renewed["replaces"], old.as_str());
+    let new_pem = ws.write(
+        "renewed.pem",
+        renewed["pem"].as_str().expect("pem").as_bytes(),
+    );
+    assert!(openssl_verify(&ca, None, &new_pem).status.success());
+    assert_eq!(
+        pubkey_of(&new_pem),
+        pubkey_of(&old_pem),
+        "renewal keeps the public key"
+    );
+    assert_eq!(
+        openssl_x509(&new_pem, &["-subject"]),
+        openssl_x509(&old_pem, &["-subject"])
+    );
+    let (_, body) = admin(
+        &daemon,
+        "GET",
+        &format!("/certificates/{old}"),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["replaced_by"],
+        new.as_str()
+    );
+
+    // Rotation: a new key for the same client, the old one revoked as superseded.
+    let csr = ws.csr("rotated", P256, "/CN=renewme.internal", &[]);
+    let (status, body) = daemon.put_file(&format!("/client1?replaces={new}"), &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let rotated: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (_, body) = admin(
+        &daemon,
+        "GET",
+        &format!("/certificates/{new}"),
+        Some(TOKEN),
+        None,
+    );
+    let superseded: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(superseded["status"], "revoked");
+    assert_eq!(superseded["revocation"]["reason"], "superseded");
+    assert_eq!(superseded["replaced_by"], rotated["serial"]);
+    // Only the owner may rotate; a revoked certificate can be neither rotated nor renewed.
+    let (status, body) = daemon.put_file(
+        &format!(
+            "/someoneelse?replaces={}",
+            rotated["serial"].as_str().expect("s")
+        ),
+        &csr,
+        &[],
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "replace_forbidden"),
+        "{body}"
+    );
+    let (status, body) = daemon.put_file(&format!("/client1?replaces={new}"), &csr, &[]);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (409, "already_revoked"),
+        "{body}"
+    );
+    let (status, _) = admin(
+        &daemon,
+        "POST",
+        &format!("/certificates/{new}/renew"),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 409);
+    // The superseded certificate is in the CRL.
+    let crl = fetch_crl(&ws, &daemon, "rotated-crl.pem");
+    let dump = text(
+        &Command::new("openssl")
+            .args(["crl", "-noout", "-text", "-in"])
+            .arg(&crl)
+            .output()
+            .expect("crl")
+            .stdout,
+    );
+    assert!(
+        dump.contains(&new.to_uppercase()) && dump.contains("Superseded"),
+        "{dump}"
+    );
+
+    // Listing, newest first, with filters and pagination.
+    for i in 0..5 {
+        issue(&ws, &daemon, &format!("bulk{i}"));
+    }
+    let (status, body) = admin(
+        &daemon,
+        "GET",
+        "/certificates?limit=1000",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let all: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let all: Vec<String> = all["certificates"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["serial"].as_str().expect("s").to_owned())
+        .collect();
+    assert_eq!(all.len(), 8);
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/certificates?limit=3&cursor={c}"),
+            None => "/certificates?limit=3".to_owned(),
+        };
+        let (status, body) = admin(&daemon, "GET", &path, Some(TOKEN), None);
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+        paged.extend(
+            page["certificates"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|c| c["serial"].as_str().expect("s").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "pages visit every certificate once, in order");
+    let (_, body) = admin(
+        &daemon,
+        "GET",
+        "/certificates?status=revoked",
+        Some(TOKEN),
+        None,
+    );
+    let revoked: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(revoked["certificates"].as_array().expect("array").len(), 1);
+    let (status, body) = admin(
+        &daemon,
+        "GET",
+        "/certificates?limit=5000",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "invalid_request")
+    );
+
+    // Expiring: the 30-day renewal is the only one within 31 days.
+    let (status, body) = admin(
+        &daemon,
+        "GET",
+        "/certificates/expiring?within=31d",
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let soon: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let soon: Vec<&str> = soon["certificates"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["serial"].as_str().expect("s"))
+        .collect();
+    assert!(
+        soon.is_empty(),
+        "the renewal was revoked by the rotation: {soon:?}"
+    );
+    let (_, body) = admin(
+        &daemon,
+        "GET",
+        "/certificates/expiring?within=100d",
+        Some(TOKEN),
+        None,
+    );
+    let later: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(later["certificates"].as_array().expect("array").len(), 7);
+
+    assert!(daemon.stop().success());
+    let verify = csrgate()
+        .args(["audit", "verify", "--data"])
+        .arg(&data)
+        .output()
+        .expect("audit");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+}

@@ -113,6 +113,43 @@ impl ValidatedCsr {
         })
     }
 
+    /// The request that renewing an issued certificate amounts to: its public key, subject and
+    /// SANs, read from the certificate. `der()` then returns the certificate's DER (there is no
+    /// CSR); hooks see it as `csr-der`.
+    pub fn from_certificate(der: &[u8]) -> Result<Self, PkiError> {
+        let certificate = openssl::x509::X509::from_der(der)
+            .map_err(|_| PkiError::InvalidParameter("stored certificate does not parse".into()))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(der)
+            .map_err(|_| PkiError::InvalidParameter("stored certificate does not parse".into()))?;
+        let public_key = certificate.public_key()?;
+        let public_key_info = classify_public_key(&public_key)?;
+        let mut attributes = Vec::new();
+        for attribute in parsed.subject().iter_attributes() {
+            attributes.push(NameAttribute {
+                oid: attribute.attr_type().to_id_string(),
+                value: attribute
+                    .as_str()
+                    .map_err(|_| PkiError::InvalidParameter("subject is not text".into()))?
+                    .to_owned(),
+            });
+        }
+        let mut subject_alt_names = Vec::new();
+        if let Ok(Some(san)) = parsed.subject_alternative_name() {
+            for name in &san.value.general_names {
+                subject_alt_names.push(san_of(name)?);
+            }
+        }
+        Ok(ValidatedCsr {
+            der: der.to_vec(),
+            public_key,
+            public_key_info,
+            public_key_sha1: hex::encode(Sha1::digest(parsed.public_key().raw)),
+            subject: DistinguishedName { attributes },
+            subject_alt_names,
+            requested_extensions: Vec::new(),
+        })
+    }
+
     /// The request as DER.
     pub fn der(&self) -> &[u8] {
         &self.der

@@ -17,7 +17,10 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .route("/crl", web::get().to(crl_der))
         .route("/crl.pem", web::get().to(crl_pem))
         .route("/audit", web::get().to(audit))
+        .route("/certificates", web::get().to(list))
+        .route("/certificates/expiring", web::get().to(expiring))
         .route("/certificates/{serial}", web::get().to(show))
+        .route("/certificates/{serial}/renew", web::post().to(renew))
         .route("/certificates/{serial}", web::delete().to(delete))
         .route("/certificates/{serial}/revoke", web::post().to(revoke));
 }
@@ -45,6 +48,10 @@ struct CertificateView {
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation: Option<RevocationView>,
     deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<String>,
     pem: String,
 }
 
@@ -58,13 +65,10 @@ struct RevocationView {
 }
 
 fn view(record: CertificateRecord) -> CertificateView {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let status = match record.status {
-        CertificateStatus::Revoked => "revoked",
-        _ if record.not_after <= now => "expired",
-        _ => "valid",
-    };
+    let status = status_of(&record, OffsetDateTime::now_utc().unix_timestamp());
     CertificateView {
+        replaces: record.replaces.clone(),
+        replaced_by: record.replaced_by.clone(),
         status,
         pem: csrgate_pki::certificate_pem_from_der(&record.der).unwrap_or_default(),
         not_before: rfc3339(record.not_before),
@@ -164,10 +168,7 @@ async fn revoke(
         .revoke(&serial, reason.name(), invalidity_date, &actor, now)
         .await?;
     tracing::info!(%serial, reason = reason.name(), actor, "certificate revoked");
-    if let Err(error) = gateway.rebuild_crl().await {
-        // The revocation is durable; the background refresher will publish it.
-        tracing::error!(%error, "CRL rebuild after revocation failed");
-    }
+    gateway.rebuild_crl_logged().await;
     Ok(HttpResponse::Ok().json(view(record)))
 }
 
@@ -181,6 +182,150 @@ async fn delete(
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let record = gateway.store().delete(&serial, &actor, now).await?;
     tracing::info!(%serial, actor, "certificate deleted from listings");
+    Ok(HttpResponse::Ok().json(view(record)))
+}
+
+/// Query of `GET /certificates`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    client_hash: Option<String>,
+    expiring_within: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn status_of(record: &CertificateRecord, now: i64) -> &'static str {
+    match record.status {
+        CertificateStatus::Revoked => "revoked",
+        _ if record.not_after <= now => "expired",
+        _ => "valid",
+    }
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+fn period(text: &str) -> Result<i64, ApiError> {
+    text.parse::<csrgate_pki::ValidityPeriod>()
+        .map(|p| p.as_seconds())
+        .map_err(|e| bad_request(e.to_string()))
+}
+
+async fn list(request: HttpRequest, gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    let query = web::Query::<ListQuery>::from_query(request.query_string())
+        .map_err(|e| bad_request(format!("query: {e}")))?
+        .into_inner();
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad_request("limit is 1 to 1000".into()));
+    }
+    let wanted_status = match query.status.as_deref() {
+        None => None,
+        Some(s @ ("valid" | "revoked" | "expired")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "status {other:?}: use valid, revoked or expired"
+            )));
+        }
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let horizon = query
+        .expiring_within
+        .as_deref()
+        .map(period)
+        .transpose()?
+        .map(|s| now + s);
+    let keep = |record: &CertificateRecord| {
+        wanted_status
+            .as_deref()
+            .is_none_or(|s| status_of(record, now) == s)
+            && horizon.is_none_or(|h| record.not_after > now && record.not_after <= h)
+    };
+    let page = gateway.store().list_certificates(
+        query.client_hash.as_deref(),
+        query.cursor.as_deref(),
+        limit,
+        &keep,
+    )?;
+    let certificates: Vec<CertificateView> = page.records.into_iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "certificates": certificates,
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpiringQuery {
+    within: Option<String>,
+}
+
+async fn expiring(
+    request: HttpRequest,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    let query = web::Query::<ExpiringQuery>::from_query(request.query_string())
+        .map_err(|e| bad_request(format!("query: {e}")))?;
+    let within = period(query.within.as_deref().unwrap_or("30d"))?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut certificates = Vec::new();
+    for serial in gateway
+        .store()
+        .serials_expiring_between(now + 1, now + within + 1)?
+    {
+        if let Some(record) = gateway.store().certificate(&serial)?
+            && !record.deleted
+            && record.revocation.is_none()
+        {
+            certificates.push(view(record));
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "certificates": certificates })))
+}
+
+/// Body of `POST /certificates/{serial}/renew`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    validity: Option<String>,
+}
+
+async fn renew(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = gateway.admin().authenticate(&request)?;
+    let serial = parse_serial(&path)?;
+    let body: RenewBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RenewBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            bad_request(format!(
+                "the body must be JSON {{\"validity\": \"90d\"}}: {e}"
+            ))
+        })?
+    };
+    let validity = body
+        .validity
+        .as_deref()
+        .map(|text| {
+            text.parse::<csrgate_pki::ValidityPeriod>()
+                .map_err(|e| bad_request(e.to_string()))
+        })
+        .transpose()?;
+    let (issued, _client) = gateway.renew(&serial, validity, &actor).await?;
+    tracing::info!(old = %serial, new = %issued.serial, actor, "certificate renewed");
+    let record = gateway
+        .store()
+        .certificate(&issued.serial.to_string())?
+        .ok_or_else(|| ApiError::internal("renewed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
 

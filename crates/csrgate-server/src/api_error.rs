@@ -161,6 +161,16 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(serial) => {
                 ApiError::not_found(format!("no certificate with serial {serial}"))
             }
+            StoreError::ClientMismatch(serial) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "replace_forbidden",
+                format!("certificate {serial} was issued to another client hash"),
+            ),
+            StoreError::InvalidCursor(cursor) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_cursor",
+                format!("cursor {cursor:?} was not handed out by this server"),
+            ),
             StoreError::AlreadyRevoked(serial) => ApiError::new(
                 StatusCode::CONFLICT,
                 "already_revoked",

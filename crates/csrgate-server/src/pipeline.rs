@@ -8,7 +8,7 @@ use csrgate_hooks::{AuthorizeOutcome, PluginSet};
 use csrgate_pki::{
     CertificateTemplate, Identity, IdentitySummary, IssuedCertificate, SigningPolicy, ValidatedCsr,
 };
-use csrgate_store::{CertificateRecord, CertificateStatus, Store, StoreError};
+use csrgate_store::{CertificateRecord, CertificateStatus, Predecessor, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::admin::AdminTokens;
@@ -49,12 +49,38 @@ pub async fn prepare(
     if csr.requests_ca() {
         tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
     }
-    let template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
+    prepare_validated(ca, policy, plugins, client_hash, csr, None, true).await
+}
+
+/// The stages after intake. `validity` overrides the policy's default (renewals); `authorize`
+/// is false for operator-initiated renewals, which only pass presign (and postsign).
+async fn prepare_validated(
+    ca: &IdentitySummary,
+    policy: &SigningPolicy,
+    plugins: &PluginSet,
+    client_hash: &ClientHash,
+    csr: ValidatedCsr,
+    validity: Option<csrgate_pki::ValidityPeriod>,
+    authorize: bool,
+) -> Result<Prepared, ApiError> {
+    let mut template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
+    if let Some(validity) = validity {
+        template.not_after = template.not_before + validity.as_duration();
+        ca.check_template(&template, policy).map_err(|e| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_validity",
+                e.to_string(),
+            )
+        })?;
+    }
     if plugins.is_empty() {
         return Ok(Prepared { csr, template });
     }
     let request = bridge::signing_request(client_hash, &csr);
-    if let AuthorizeOutcome::Denied { plugin, reason } = plugins.authorize(&request).await? {
+    if authorize
+        && let AuthorizeOutcome::Denied { plugin, reason } = plugins.authorize(&request).await?
+    {
         return Err(ApiError::denied(&plugin, reason));
     }
     let check = |candidate: &csrgate_hooks::model::CertificateTemplate| {
@@ -125,11 +151,14 @@ impl Gateway {
         &self.hooks
     }
 
-    /// Runs one CSR through every stage and returns the durable, signed certificate.
+    /// Runs one CSR through every stage and returns the durable, signed certificate. With
+    /// `replaces`, the new certificate rotates that one: it is revoked as superseded in the same
+    /// write, and only if it was issued to the same client hash.
     pub(crate) async fn issue(
         &self,
         client_hash: &ClientHash,
         body: &[u8],
+        replaces: Option<String>,
     ) -> Result<IssuedCertificate, ApiError> {
         let plugins = self.hooks.current();
         let Prepared { csr, template } = prepare(
@@ -140,15 +169,91 @@ impl Gateway {
             body,
         )
         .await?;
-        let issued = self.sign_and_persist(client_hash, &csr, &template).await?;
-        if !plugins.is_empty() {
-            let certificate = bridge::signed_certificate(client_hash, &issued);
-            for failure in plugins.postsign(&certificate).await {
-                self.hooks.count_postsign_failure();
-                tracing::warn!(%client_hash, serial = %issued.serial, error = %failure, "postsign hook failed; the certificate stands");
-            }
+        let predecessor = replaces.map(|serial| Predecessor {
+            serial,
+            revoke_as: Some("superseded".into()),
+            action: "rotate".into(),
+            actor: "client".into(),
+        });
+        let rotated = predecessor.is_some();
+        let issued = self
+            .sign_and_persist(client_hash, &csr, &template, predecessor.as_ref())
+            .await?;
+        if rotated {
+            self.rebuild_crl_logged().await;
         }
+        self.postsign(&plugins, client_hash, &issued).await;
         Ok(issued)
+    }
+
+    /// Renews `serial`: same public key, subject and SANs, a new serial, `validity` (or the
+    /// default), through presign and postsign; the new record is linked to the old one.
+    pub(crate) async fn renew(
+        &self,
+        serial: &str,
+        validity: Option<csrgate_pki::ValidityPeriod>,
+        actor: &str,
+    ) -> Result<(IssuedCertificate, String), ApiError> {
+        let old = self
+            .store
+            .certificate(serial)?
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+        if old.revocation.is_some() {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "already_revoked",
+                format!("certificate {serial} is revoked and cannot be renewed"),
+            ));
+        }
+        let client_hash = ClientHash::parse(&old.client_hash)
+            .ok_or_else(|| ApiError::internal("stored client hash unreadable", &old.client_hash))?;
+        let csr = ValidatedCsr::from_certificate(&old.der)?;
+        let plugins = self.hooks.current();
+        let Prepared { csr, template } = prepare_validated(
+            self.identity.summary(),
+            &self.policy,
+            &plugins,
+            &client_hash,
+            csr,
+            validity,
+            false,
+        )
+        .await?;
+        let predecessor = Predecessor {
+            serial: serial.to_owned(),
+            revoke_as: None,
+            action: "renew".into(),
+            actor: actor.to_owned(),
+        };
+        let issued = self
+            .sign_and_persist(&client_hash, &csr, &template, Some(&predecessor))
+            .await?;
+        self.postsign(&plugins, &client_hash, &issued).await;
+        Ok((issued, old.client_hash))
+    }
+
+    pub(crate) async fn rebuild_crl_logged(&self) {
+        if let Err(error) = self.rebuild_crl().await {
+            // The revocation is durable; the background refresher will publish it.
+            tracing::error!(%error, "CRL rebuild after revocation failed");
+        }
+    }
+
+    async fn postsign(
+        &self,
+        plugins: &PluginSet,
+        client_hash: &ClientHash,
+        issued: &IssuedCertificate,
+    ) {
+        if plugins.is_empty() {
+            return;
+        }
+        let certificate = bridge::signed_certificate(client_hash, issued);
+        for failure in plugins.postsign(&certificate).await {
+            self.hooks.count_postsign_failure();
+            tracing::warn!(%client_hash, serial = %issued.serial, error = %failure, "postsign hook failed; the certificate stands");
+        }
     }
 
     async fn sign_and_persist(
@@ -156,13 +261,18 @@ impl Gateway {
         client_hash: &ClientHash,
         csr: &ValidatedCsr,
         template: &CertificateTemplate,
+        predecessor: Option<&Predecessor>,
     ) -> Result<IssuedCertificate, ApiError> {
         // A serial collision among 2^159 values means a broken RNG or a replayed store write, not
         // bad luck; one retry with a fresh serial tells those apart in the log.
         for attempt in 0..2 {
             let issued = self.identity.sign(csr, template, &self.policy)?;
             let record = record_of(client_hash, csr, &issued);
-            match self.store.insert_certificate(&record).await {
+            let stored = match predecessor {
+                Some(old) => self.store.insert_successor(&record, old).await,
+                None => self.store.insert_certificate(&record).await,
+            };
+            match stored {
                 Ok(()) => return Ok(issued),
                 Err(StoreError::DuplicateSerial(serial)) if attempt == 0 => {
                     tracing::error!(%serial, "serial collision; signing again with a new serial");
@@ -200,5 +310,7 @@ fn record_of(
         der: issued.der.clone(),
         revocation: None,
         deleted: false,
+        replaces: None,
+        replaced_by: None,
     }
 }

@@ -61,8 +61,9 @@ async fn issue(
         ));
     };
     let outcome = async {
+        let replaces = replaces_parameter(&request)?;
         let body = read_body(&request, payload, limits.max_body_bytes).await?;
-        gateway.issue(&client_hash, &body).await
+        gateway.issue(&client_hash, &body, replaces).await
     }
     .await;
     let latency_us = started.elapsed().as_micros() as u64;
@@ -86,6 +87,34 @@ async fn issue(
         not_before: format(issued.not_before),
         not_after: format(issued.not_after),
     }))
+}
+
+/// `?replaces=<serial>`: rotation. Any other query parameter is refused rather than ignored.
+fn replaces_parameter(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let query = request.query_string();
+    if query.is_empty() {
+        return Ok(None);
+    }
+    let mut replaces = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != "replaces" || replaces.is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the only query parameter is replaces=<serial>",
+            ));
+        }
+        let serial = value.parse::<csrgate_pki::Serial>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_serial",
+                format!("{value:?} is not a serial number in hex"),
+            )
+        })?;
+        replaces = Some(serial.to_string());
+    }
+    Ok(replaces)
 }
 
 fn wants_pem_chain(request: &HttpRequest) -> bool {

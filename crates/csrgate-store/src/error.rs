@@ -30,6 +30,12 @@ pub enum StoreError {
     /// The certificate was revoked already.
     #[error("certificate {0} is already revoked")]
     AlreadyRevoked(String),
+    /// The certificate to replace was issued to another client hash.
+    #[error("certificate {0} belongs to another client")]
+    ClientMismatch(String),
+    /// A listing cursor that this store did not hand out.
+    #[error("invalid cursor {0:?}")]
+    InvalidCursor(String),
     /// The audit chain does not verify.
     #[error("audit chain broken: {0}")]
     AuditBroken(String),

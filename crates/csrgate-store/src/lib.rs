@@ -15,4 +15,4 @@ mod store;
 pub use audit::{AuditEntry, AuditEvent, verify_chain};
 pub use error::StoreError;
 pub use record::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry};
-pub use store::{Store, StoreStats};
+pub use store::{ListPage, Predecessor, Store, StoreStats};

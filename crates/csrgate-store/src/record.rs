@@ -46,6 +46,12 @@ pub struct CertificateRecord {
     /// Deleted from listings by an operator. A revoked certificate stays in the CRL regardless.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The certificate this one renewed or rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The certificate that renewed or rotated this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
 }
 
 /// Why and when a certificate was revoked.

@@ -4,6 +4,7 @@
 //! - `certificates`: serial (hex) → JSON [`CertificateRecord`]
 //! - `by_client`: client hash, 0x00, issued_at (BE), serial → ()   (newest last)
 //! - `by_expiry`: not_after (order-preserving BE), serial → ()
+//! - `by_issued`: issued_at (order-preserving BE), serial → ()   (listing, newest first)
 //! - `plugin_kv`: plugin name, 0x00, key → value   (the plugins' private key-value stores)
 //! - `revoked`: serial → JSON [`RevokedEntry`]   (what the CRL lists, kept even after delete)
 //! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
@@ -20,6 +21,28 @@ use crate::group_commit::GroupCommit;
 use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, StoreError};
 
 const SCHEMA_VERSION: u32 = 1;
+
+/// A page of [`Store::list_certificates`].
+#[derive(Clone, Debug)]
+pub struct ListPage {
+    /// Records, newest first.
+    pub records: Vec<CertificateRecord>,
+    /// Pass it as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// How a new certificate relates to the one it replaces.
+#[derive(Clone, Debug)]
+pub struct Predecessor {
+    /// The replaced certificate.
+    pub serial: String,
+    /// `Some(reason)` revokes it (rotation: `superseded`); `None` only links it (renewal).
+    pub revoke_as: Option<String>,
+    /// Audit action for the new certificate: `renew` or `rotate`.
+    pub action: String,
+    /// Who asked.
+    pub actor: String,
+}
 
 /// Counts for operators and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +67,7 @@ struct Inner {
     certificates: sled::Tree,
     by_client: sled::Tree,
     by_expiry: sled::Tree,
+    by_issued: sled::Tree,
     plugin_kv: sled::Tree,
     revoked: sled::Tree,
     audit: sled::Tree,
@@ -84,6 +108,7 @@ impl Store {
             certificates: db.open_tree("certificates")?,
             by_client: db.open_tree("by_client")?,
             by_expiry: db.open_tree("by_expiry")?,
+            by_issued: db.open_tree("by_issued")?,
             plugin_kv: db.open_tree("plugin_kv")?,
             revoked: db.open_tree("revoked")?,
             audit: db.open_tree("audit")?,
@@ -103,14 +128,31 @@ impl Store {
         self.insert_certificate_as(record, "issue", "client").await
     }
 
-    /// Like [`Store::insert_certificate`] with another audit action (`renew`, `rotate`) and actor.
+    /// Like [`Store::insert_certificate`] with another audit action and actor.
     pub async fn insert_certificate_as(
         &self,
         record: &CertificateRecord,
         action: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        self.insert_in_memory(record, action, actor)?;
+        self.insert_in_memory(record, action, actor, None)?;
+        self.inner.commit.durable().await
+    }
+
+    /// Stores `record` as the successor of `predecessor.serial`, atomically: the old record gets
+    /// `replaced_by`, and with `revoke_as` it is revoked with that reason (rotation). Refused when
+    /// the old certificate is missing, deleted, revoked, or issued to another client hash.
+    pub async fn insert_successor(
+        &self,
+        record: &CertificateRecord,
+        predecessor: &Predecessor,
+    ) -> Result<(), StoreError> {
+        self.insert_in_memory(
+            record,
+            &predecessor.action,
+            &predecessor.actor,
+            Some(predecessor),
+        )?;
         self.inner.commit.durable().await
     }
 
@@ -119,11 +161,16 @@ impl Store {
         record: &CertificateRecord,
         action: &str,
         actor: &str,
+        predecessor: Option<&Predecessor>,
     ) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(record)
-            .map_err(|e| StoreError::Unavailable(format!("cannot encode record: {e}")))?;
+        let mut record = record.clone();
+        if let Some(old) = predecessor {
+            record.replaces = Some(old.serial.clone());
+        }
+        let value = encode(&record)?;
         let client_key = client_key(&record.client_hash, record.issued_at, &record.serial);
-        let expiry_key = expiry_key(record.not_after, &record.serial);
+        let expiry_key = time_key(record.not_after, &record.serial);
+        let issued_key = time_key(record.issued_at, &record.serial);
         let event = AuditEvent {
             action: action.to_owned(),
             serial: record.serial.clone(),
@@ -135,22 +182,136 @@ impl Store {
             &inner.certificates,
             &inner.by_client,
             &inner.by_expiry,
+            &inner.by_issued,
+            &inner.revoked,
             &inner.audit,
             &inner.meta,
         )
-            .transaction(|(certificates, by_client, by_expiry, audit, meta)| {
-                if certificates.get(record.serial.as_bytes())?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(
-                        StoreError::DuplicateSerial(record.serial.clone()),
-                    ));
-                }
-                certificates.insert(record.serial.as_bytes(), value.as_slice())?;
-                by_client.insert(client_key.as_slice(), &[])?;
-                by_expiry.insert(expiry_key.as_slice(), &[])?;
-                append_audit(audit, meta, record.issued_at, &event)?;
-                Ok(())
-            })
+            .transaction(
+                |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
+                    let abort = ConflictableTransactionError::Abort;
+                    if certificates.get(record.serial.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::DuplicateSerial(record.serial.clone())));
+                    }
+                    if let Some(old) = predecessor {
+                        let Some(bytes) = certificates.get(old.serial.as_bytes())? else {
+                            return Err(abort(StoreError::NotFound(old.serial.clone())));
+                        };
+                        let mut previous = decode(&old.serial, &bytes).map_err(abort)?;
+                        if previous.deleted {
+                            return Err(abort(StoreError::NotFound(old.serial.clone())));
+                        }
+                        if previous.client_hash != record.client_hash {
+                            return Err(abort(StoreError::ClientMismatch(old.serial.clone())));
+                        }
+                        if previous.revocation.is_some() {
+                            return Err(abort(StoreError::AlreadyRevoked(old.serial.clone())));
+                        }
+                        previous.replaced_by = Some(record.serial.clone());
+                        if let Some(reason) = &old.revoke_as {
+                            previous.status = CertificateStatus::Revoked;
+                            previous.revocation = Some(Revocation {
+                                revoked_at: record.issued_at,
+                                reason: reason.clone(),
+                                invalidity_date: None,
+                                actor: actor.to_owned(),
+                            });
+                            let entry = RevokedEntry {
+                                serial: previous.serial.clone(),
+                                revoked_at: record.issued_at,
+                                reason: reason.clone(),
+                                invalidity_date: None,
+                                not_after: previous.not_after,
+                            };
+                            revoked.insert(
+                                previous.serial.as_bytes(),
+                                encode(&entry).map_err(abort)?,
+                            )?;
+                            let revoke_event = AuditEvent {
+                                action: "revoke".into(),
+                                serial: previous.serial.clone(),
+                                client_hash: previous.client_hash.clone(),
+                                actor: actor.to_owned(),
+                            };
+                            append_audit(audit, meta, record.issued_at, &revoke_event)?;
+                        }
+                        certificates.insert(
+                            previous.serial.as_bytes(),
+                            encode(&previous).map_err(abort)?,
+                        )?;
+                    }
+                    certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                    by_client.insert(client_key.as_slice(), &[])?;
+                    by_expiry.insert(expiry_key.as_slice(), &[])?;
+                    by_issued.insert(issued_key.as_slice(), &[])?;
+                    append_audit(audit, meta, record.issued_at, &event)?;
+                    Ok(())
+                },
+            )
             .map_err(transaction_error)
+    }
+
+    /// One page of certificates, newest first. `cursor` is the `next_cursor` of the previous
+    /// page; certificates issued after the first page was read never appear in later pages, and
+    /// every older one appears exactly once. `keep` filters records (status, expiry); at most
+    /// `limit` are returned, scanning at most `10 * limit + 1000` index entries per page.
+    pub fn list_certificates(
+        &self,
+        client_hash: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: &dyn Fn(&CertificateRecord) -> bool,
+    ) -> Result<ListPage, StoreError> {
+        let (tree, prefix) = match client_hash {
+            Some(hash) => {
+                let mut prefix = hash.as_bytes().to_vec();
+                prefix.push(0);
+                (&self.inner.by_client, prefix)
+            }
+            None => (&self.inner.by_issued, Vec::new()),
+        };
+        let upper = match cursor {
+            Some(text) => {
+                let key =
+                    hex_decode(text).ok_or_else(|| StoreError::InvalidCursor(text.to_owned()))?;
+                if !key.starts_with(&prefix) {
+                    return Err(StoreError::InvalidCursor(text.to_owned()));
+                }
+                std::ops::Bound::Excluded(key)
+            }
+            None => std::ops::Bound::Unbounded,
+        };
+        let range = (std::ops::Bound::Included(prefix.clone()), upper);
+        let budget = limit.saturating_mul(10).saturating_add(1000);
+        let mut records = Vec::new();
+        let mut last_key = None;
+        let mut exhausted = true;
+        for (scanned, item) in tree.range::<Vec<u8>, _>(range).rev().enumerate() {
+            let (key, _) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if records.len() == limit || scanned == budget {
+                exhausted = false;
+                break;
+            }
+            let serial = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
+            last_key = Some(key.to_vec());
+            if let Some(record) = self.certificate(&serial)?
+                && !record.deleted
+                && keep(&record)
+            {
+                records.push(record);
+            }
+        }
+        Ok(ListPage {
+            records,
+            next_cursor: if exhausted {
+                None
+            } else {
+                last_key.map(|k| hex_encode(&k))
+            },
+        })
     }
 
     /// Revokes `serial` with an RFC 5280 reason name, durably, and appends a `revoke` audit entry.
@@ -509,6 +670,20 @@ fn plugin_key(plugin: &str, key: &str) -> Vec<u8> {
     out
 }
 
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 1024 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 fn client_key(client_hash: &str, issued_at: i64, serial: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(client_hash.len() + 9 + serial.len());
     key.extend_from_slice(client_hash.as_bytes());
@@ -518,9 +693,10 @@ fn client_key(client_hash: &str, issued_at: i64, serial: &str) -> Vec<u8> {
     key
 }
 
-fn expiry_key(not_after: i64, serial: &str) -> Vec<u8> {
+/// An index key ordered by a time, then by serial.
+fn time_key(time: i64, serial: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + serial.len());
-    key.extend_from_slice(&order_preserving(not_after).to_be_bytes());
+    key.extend_from_slice(&order_preserving(time).to_be_bytes());
     key.extend_from_slice(serial.as_bytes());
     key
 }
@@ -544,6 +720,8 @@ mod tests {
             der: vec![0x30, 0x00, 0xff],
             revocation: None,
             deleted: false,
+            replaces: None,
+            replaced_by: None,
         }
     }
 
@@ -728,6 +906,99 @@ mod tests {
             .remove(2u64.to_be_bytes())
             .expect("remove");
         assert!(store.verify_audit().is_err());
+    }
+
+    #[tokio::test]
+    async fn pages_visit_every_certificate_once_while_new_ones_arrive() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        for i in 0..25 {
+            store
+                .insert_certificate(&record(
+                    &format!("{:02x}", i + 1),
+                    if i % 2 == 0 { "even" } else { "odd" },
+                    i,
+                    1_000,
+                ))
+                .await
+                .expect("insert");
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut next = 100;
+        loop {
+            let page = store
+                .list_certificates(None, cursor.as_deref(), 7, &|_| true)
+                .expect("page");
+            seen.extend(page.records.iter().map(|r| r.serial.clone()));
+            // Issue newer certificates between pages: they must not show up in later pages.
+            store
+                .insert_certificate(&record(&format!("{next:x}"), "even", next, 1_000))
+                .await
+                .expect("insert");
+            next += 1;
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (1..=25).rev().map(|i| format!("{i:02x}")).collect();
+        assert_eq!(seen, expected, "newest first, each exactly once");
+
+        let odd = store
+            .list_certificates(Some("odd"), None, 100, &|_| true)
+            .expect("odd");
+        assert_eq!(odd.records.len(), 12);
+        assert!(odd.next_cursor.is_none());
+        let filtered = store
+            .list_certificates(None, None, 100, &|r| r.issued_at < 3)
+            .expect("filtered");
+        assert_eq!(filtered.records.len(), 3);
+        assert!(
+            store
+                .list_certificates(None, Some("zz"), 5, &|_| true)
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn rotation_revokes_the_old_one_for_the_same_client_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        store
+            .insert_certificate(&record("0a", "abc", 1, 1_000))
+            .await
+            .expect("insert");
+        let rotate = |old: &str| Predecessor {
+            serial: old.into(),
+            revoke_as: Some("superseded".into()),
+            action: "rotate".into(),
+            actor: "client".into(),
+        };
+        let foreign = store
+            .insert_successor(&record("0b", "other", 2, 1_000), &rotate("0a"))
+            .await;
+        assert!(matches!(foreign, Err(StoreError::ClientMismatch(_))));
+        assert!(
+            store.certificate("0b").expect("get").is_none(),
+            "nothing written"
+        );
+        store
+            .insert_successor(&record("0c", "abc", 3, 1_000), &rotate("0a"))
+            .await
+            .expect("rotate");
+        let old = store.certificate("0a").expect("get").expect("some");
+        assert_eq!(old.status, CertificateStatus::Revoked);
+        assert_eq!(old.replaced_by.as_deref(), Some("0c"));
+        assert_eq!(old.revocation.expect("revoked").reason, "superseded");
+        let new = store.certificate("0c").expect("get").expect("some");
+        assert_eq!(new.replaces.as_deref(), Some("0a"));
+        assert_eq!(store.revoked_entries(0).expect("crl").len(), 1);
+        let again = store
+            .insert_successor(&record("0d", "abc", 4, 1_000), &rotate("0a"))
+            .await;
+        assert!(matches!(again, Err(StoreError::AlreadyRevoked(_))));
+        assert_eq!(store.verify_audit().expect("audit"), 3);
     }
 
     #[test]
