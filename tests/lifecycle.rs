@@ -499,3 +499,70 @@ fn renew_rotate_list_and_expiring() {
         .expect("audit");
     assert!(verify.status.success(), "{}", text(&verify.stderr));
 }
+
+#[test]
+fn cert_cli_drives_the_admin_api() {
+    let ws = Workspace::new();
+    let (daemon, _identity, _data) = start_admin_daemon(&ws, "");
+    let (first, _) = issue(&ws, &daemon, "one");
+    let (second, _) = issue(&ws, &daemon, "two");
+    let token_file = ws.write("token", format!("{TOKEN}\n").as_bytes());
+    let cli = |args: &[&str]| {
+        csrgate()
+            .arg("cert")
+            .args(args)
+            .args(["--url", &daemon.base_url, "--token-file"])
+            .arg(&token_file)
+            .output()
+            .expect("csrgate cert")
+    };
+
+    let table = cli(&["list"]);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    assert!(
+        table.contains(&first) && table.contains(&second) && table.contains("2 certificate(s)"),
+        "{table}"
+    );
+
+    let revoked = cli(&["revoke", &first, "--reason", "keyCompromise"]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    assert!(text(&revoked.stdout).contains("keyCompromise"));
+
+    let json = cli(&["list", "--status", "revoked", "--json"]);
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["serial"], first.as_str());
+
+    let renewed = cli(&["renew", &second, "--validity", "10d", "--json"]);
+    assert!(renewed.status.success(), "{}", text(&renewed.stderr));
+    let renewed: serde_json::Value = serde_json::from_slice(&renewed.stdout).expect("json");
+    assert_eq!(renewed["replaces"], second.as_str());
+
+    let shown = cli(&["show", &second]);
+    assert!(
+        text(&shown.stdout).contains("replaced by"),
+        "{}",
+        text(&shown.stdout)
+    );
+
+    // A wrong token is a clear failure, not a crash.
+    let wrong = csrgate()
+        .args([
+            "cert",
+            "list",
+            "--url",
+            &daemon.base_url,
+            "--token",
+            "not-the-token-at-all",
+        ])
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("403"),
+        "{}",
+        text(&wrong.stderr)
+    );
+}

@@ -21,6 +21,7 @@ pub use api_error::ApiError;
 pub use bridge::template_json;
 pub use client_hash::ClientHash;
 pub use config::{ConfigError, ServerConfig, SettingsSources};
+pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use hooks::{Hooks, PluginLoader};
 pub use pipeline::{Gateway, Prepared, prepare};
 pub use runtime::{Reload, bind, run};

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cert_cmd;
 mod dev_identity;
 mod exit;
 mod identity_cmd;
@@ -33,6 +34,13 @@ enum Command {
     Identity(identity_cmd::IdentityCommand),
     /// Run the signing daemon.
     Serve(serve_cmd::ServeArgs),
+    /// List, show, revoke and renew certificates through a running daemon's admin API.
+    Cert {
+        #[command(flatten)]
+        connection: cert_cmd::Connection,
+        #[command(subcommand)]
+        command: cert_cmd::CertCommand,
+    },
     /// Check a plugin component, or run a CSR through the configured plugins offline.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
@@ -70,6 +78,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Identity(command) => identity_cmd::run(command),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Cert {
+            connection,
+            command,
+        } => cert_cmd::run(connection, command),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Store(command) => store_cmd::run(command),
         Command::Audit(AuditCommand::Verify { data }) => {

@@ -1,0 +1,302 @@
+//! `csrgate cert list|show|revoke|renew`: the admin API of a running daemon from the shell.
+//! Human tables by default, `--json` for scripts (the API's own JSON).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::exit::{Failure, code};
+
+/// Where the daemon is and how to authenticate.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The daemon's address (plain HTTP: talk to the daemon itself, not through the TLS proxy).
+    #[arg(
+        long,
+        env = "CA_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// Admin token. Prefer --token-file or CA_ADMIN_TOKEN: a flag shows in `ps`.
+    #[arg(long, global = true, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// File holding the admin token (first line).
+    #[arg(long, value_name = "FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List certificates, newest first (all pages).
+    List {
+        /// valid, revoked or expired.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this client hash.
+        #[arg(long)]
+        client_hash: Option<String>,
+        /// Only those expiring within this period, e.g. 30d.
+        #[arg(long, value_name = "PERIOD")]
+        expiring_within: Option<String>,
+    },
+    /// Show one certificate, with its PEM.
+    Show {
+        /// Serial in hex.
+        serial: String,
+    },
+    /// Revoke a certificate; the CRL is republished at once.
+    Revoke {
+        /// Serial in hex.
+        serial: String,
+        /// RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged, ...
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// When the key was compromised (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        invalidity_date: Option<String>,
+    },
+    /// Renew a certificate: same key and subject, new serial.
+    Renew {
+        /// Serial in hex.
+        serial: String,
+        /// Validity of the new certificate, e.g. 90d (default: the daemon's).
+        #[arg(long, value_name = "PERIOD")]
+        validity: Option<String>,
+    },
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(connection: &Connection) -> anyhow::Result<Self> {
+        if connection.url.starts_with("https://") {
+            return Err(anyhow!(
+                "this client speaks plain HTTP: point --url at the daemon's own listener, not the TLS proxy"
+            ));
+        }
+        let token = match (&connection.token, &connection.token_file) {
+            (Some(token), _) => token.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            (None, None) => std::env::var("CA_ADMIN_TOKEN").map_err(|_| {
+                anyhow!("no admin token: use --token-file FILE, CA_ADMIN_TOKEN or --token")
+            })?,
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            base: connection.url.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let bearer = format!("Bearer {}", self.token);
+        let result = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &bearer).call(),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("Authorization", &bearer)
+                .call(),
+            (_, body) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .content_type("application/json")
+                .send(body.unwrap_or(Value::Null).to_string()),
+        };
+        let mut response = result.with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .context("cannot read the answer")?;
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("HTTP {status}: not JSON: {text}"))?;
+        if status >= 400 {
+            let code = value["error"]["code"].as_str().unwrap_or("error");
+            let message = value["error"]["message"].as_str().unwrap_or("");
+            return Err(anyhow!("HTTP {status} {code}: {message}"));
+        }
+        Ok(value)
+    }
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn run(connection: Connection, command: CertCommand) -> Result<(), Failure> {
+    let failed = |e: anyhow::Error| Failure::new(code::UNAVAILABLE, e);
+    let client = Client::new(&connection).map_err(|e| Failure::new(code::CONFIG, e))?;
+    match command {
+        CertCommand::List {
+            status,
+            client_hash,
+            expiring_within,
+        } => {
+            let mut filters = String::new();
+            for (key, value) in [
+                ("status", &status),
+                ("client_hash", &client_hash),
+                ("expiring_within", &expiring_within),
+            ] {
+                if let Some(value) = value {
+                    filters.push_str(&format!("&{key}={}", encode(value)));
+                }
+            }
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/certificates?limit=1000{filters}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page = client.call("GET", &path, None).map_err(failed)?;
+                all.extend(page["certificates"].as_array().cloned().unwrap_or_default());
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            if connection.json {
+                println!("{}", Value::Array(all));
+            } else {
+                println!(
+                    "{:<40}  {:<8}  {:<20}  {:<20}  SUBJECT",
+                    "SERIAL", "STATUS", "CLIENT", "NOT AFTER"
+                );
+                for c in &all {
+                    println!(
+                        "{:<40}  {:<8}  {:<20}  {:<20}  {}",
+                        c["serial"].as_str().unwrap_or(""),
+                        c["status"].as_str().unwrap_or(""),
+                        c["client_hash"].as_str().unwrap_or(""),
+                        c["not_after"].as_str().unwrap_or(""),
+                        c["subject"].as_str().unwrap_or("")
+                    );
+                }
+                println!("{} certificate(s)", all.len());
+            }
+            Ok(())
+        }
+        CertCommand::Show { serial } => {
+            let value = client
+                .call("GET", &format!("/certificates/{}", encode(&serial)), None)
+                .map_err(failed)?;
+            print_certificate(&value, connection.json);
+            Ok(())
+        }
+        CertCommand::Revoke {
+            serial,
+            reason,
+            invalidity_date,
+        } => {
+            let mut body = serde_json::json!({ "reason": reason });
+            if let Some(date) = invalidity_date {
+                body["invalidity_date"] = Value::String(date);
+            }
+            let value = client
+                .call(
+                    "POST",
+                    &format!("/certificates/{}/revoke", encode(&serial)),
+                    Some(body),
+                )
+                .map_err(failed)?;
+            print_certificate(&value, connection.json);
+            Ok(())
+        }
+        CertCommand::Renew { serial, validity } => {
+            let body = match validity {
+                Some(v) => serde_json::json!({ "validity": v }),
+                None => serde_json::json!({}),
+            };
+            let value = client
+                .call(
+                    "POST",
+                    &format!("/certificates/{}/renew", encode(&serial)),
+                    Some(body),
+                )
+                .map_err(failed)?;
+            print_certificate(&value, connection.json);
+            Ok(())
+        }
+    }
+}
+
+fn print_certificate(value: &Value, json: bool) {
+    if json {
+        println!("{value}");
+        return;
+    }
+    for (label, key) in [
+        ("serial", "serial"),
+        ("status", "status"),
+        ("client hash", "client_hash"),
+        ("subject", "subject"),
+        ("not before", "not_before"),
+        ("not after", "not_after"),
+        ("sha256", "sha256_fingerprint"),
+        ("replaces", "replaces"),
+        ("replaced by", "replaced_by"),
+    ] {
+        if let Some(text) = value[key].as_str() {
+            println!("{label:<12} {text}");
+        }
+    }
+    if let Some(sans) = value["subject_alt_names"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+    {
+        let names: Vec<&str> = sans.iter().filter_map(Value::as_str).collect();
+        println!("{:<12} {}", "SANs", names.join(", "));
+    }
+    if let Some(revocation) = value["revocation"].as_object() {
+        println!(
+            "{:<12} {} at {} by {}",
+            "revoked",
+            revocation
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            revocation
+                .get("revoked_at")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            revocation
+                .get("actor")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        );
+    }
+}
