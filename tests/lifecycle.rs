@@ -114,6 +114,10 @@ fn revoke_publishes_a_crl_that_openssl_enforces() {
     assert_eq!(shown["client_hash"], "client1");
     // Public endpoints need no token.
     assert_eq!(daemon.curl("/crl", &[]).0, 200);
+    let (status, body) = daemon.curl("/openapi.json", &[]);
+    assert_eq!(status, 200);
+    let document: serde_json::Value = serde_json::from_str(&body).expect("OpenAPI JSON");
+    assert!(document["paths"]["/certificates/{serial}/revoke"]["post"].is_object());
 
     // Revoke A.
     let revoke = format!("/certificates/{serial_a}/revoke");

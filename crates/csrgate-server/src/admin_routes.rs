@@ -33,8 +33,8 @@ fn rfc3339(unix: i64) -> String {
 }
 
 /// A certificate as the admin API shows it; `status` is computed on read.
-#[derive(Debug, Serialize)]
-struct CertificateView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CertificateView {
     serial: String,
     client_hash: String,
     status: &'static str,
@@ -55,8 +55,8 @@ struct CertificateView {
     pem: String,
 }
 
-#[derive(Debug, Serialize)]
-struct RevocationView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RevocationView {
     reason: String,
     revoked_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,20 @@ fn parse_serial(text: &str) -> Result<String, ApiError> {
     })
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses(
+        (status = 200, description = "the certificate", body = CertificateView),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn show(
     request: HttpRequest,
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
@@ -115,9 +128,9 @@ async fn show(
 }
 
 /// Body of `POST /certificates/{serial}/revoke`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeBody {
+pub(crate) struct RevokeBody {
     /// RFC 5280 reason name; default `unspecified`.
     #[serde(default)]
     reason: Option<String>,
@@ -126,7 +139,23 @@ struct RevokeBody {
     invalidity_date: Option<String>,
 }
 
-async fn revoke(
+#[utoipa::path(
+    post,
+    path = "/certificates/{serial}/revoke",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("serial" = String, Path, description = "serial number, hex")),
+    request_body = RevokeBody,
+    responses(
+        (status = 200, description = "revoked; the CRL is republished", body = CertificateView),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 400, description = "invalid_request (e.g. removeFromCRL)", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
+        (status = 409, description = "already_revoked", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn revoke(
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -172,7 +201,20 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(view(record)))
 }
 
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/certificates/{serial}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses(
+        (status = 200, description = "hidden from listings; a revoked certificate stays in the CRL", body = CertificateView),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
     request: HttpRequest,
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
@@ -183,6 +225,22 @@ async fn delete(
     let record = gateway.store().delete(&serial, &actor, now).await?;
     tracing::info!(%serial, actor, "certificate deleted from listings");
     Ok(HttpResponse::Ok().json(view(record)))
+}
+
+/// A page of certificates.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CertificateList {
+    certificates: Vec<CertificateView>,
+    /// Present when more pages follow.
+    next_cursor: Option<String>,
+}
+
+/// A page of the audit chain.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPage {
+    /// Entries: seq, time, action, serial, client_hash, actor, prev_hash, hash.
+    #[schema(value_type = Vec<Object>)]
+    entries: Vec<csrgate_store::AuditEntry>,
 }
 
 /// Query of `GET /certificates`.
@@ -214,7 +272,23 @@ fn period(text: &str) -> Result<i64, ApiError> {
         .map_err(|e| bad_request(e.to_string()))
 }
 
-async fn list(request: HttpRequest, gateway: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("status" = Option<String>, Query, description = "valid, revoked or expired"), ("client_hash" = Option<String>, Query), ("expiring_within" = Option<String>, Query, description = "e.g. 30d"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "newest first; pass next_cursor back as cursor", body = CertificateList),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 400, description = "invalid_request, invalid_cursor", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    request: HttpRequest,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
     gateway.admin().authenticate(&request)?;
     let query = web::Query::<ListQuery>::from_query(request.query_string())
         .map_err(|e| bad_request(format!("query: {e}")))?
@@ -251,11 +325,10 @@ async fn list(request: HttpRequest, gateway: web::Data<Gateway>) -> Result<HttpR
         limit,
         &keep,
     )?;
-    let certificates: Vec<CertificateView> = page.records.into_iter().map(view).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "certificates": certificates,
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(HttpResponse::Ok().json(CertificateList {
+        certificates: page.records.into_iter().map(view).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -264,7 +337,19 @@ struct ExpiringQuery {
     within: Option<String>,
 }
 
-async fn expiring(
+#[utoipa::path(
+    get,
+    path = "/certificates/expiring",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("within" = Option<String>, Query, description = "default 30d")),
+    responses(
+        (status = 200, description = "valid certificates expiring within the period, soonest first", body = CertificateList),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn expiring(
     request: HttpRequest,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
@@ -285,17 +370,35 @@ async fn expiring(
             certificates.push(view(record));
         }
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "certificates": certificates })))
+    Ok(HttpResponse::Ok().json(CertificateList {
+        certificates,
+        next_cursor: None,
+    }))
 }
 
 /// Body of `POST /certificates/{serial}/renew`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RenewBody {
+pub(crate) struct RenewBody {
     validity: Option<String>,
 }
 
-async fn renew(
+#[utoipa::path(
+    post,
+    path = "/certificates/{serial}/renew",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("serial" = String, Path, description = "serial number, hex")),
+    request_body = RenewBody,
+    responses(
+        (status = 200, description = "the new certificate (same key and subject)", body = CertificateView),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
+        (status = 409, description = "already_revoked", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn renew(
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -330,14 +433,26 @@ async fn renew(
 }
 
 #[derive(Debug, Deserialize)]
-struct AuditQuery {
+pub(crate) struct AuditQuery {
     #[serde(default)]
     after: u64,
     #[serde(default)]
     limit: Option<usize>,
 }
 
-async fn audit(
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("after" = Option<u64>, Query), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "audit entries after the given sequence number, oldest first", body = AuditPage),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn audit(
     request: HttpRequest,
     query: web::Query<AuditQuery>,
     gateway: web::Data<Gateway>,
@@ -345,16 +460,21 @@ async fn audit(
     gateway.admin().authenticate(&request)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries = gateway.store().audit_entries(query.after, limit)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": entries })))
+    Ok(HttpResponse::Ok().json(AuditPage { entries }))
 }
 
-async fn crl_der(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+#[utoipa::path(get, path = "/crl", tag = "public",
+    responses((status = 200, description = "the current CRL, DER; ETag, Last-Modified, Cache-Control", content_type = "application/pkix-crl", body = Vec<u8>),
+              (status = 304, description = "not modified (If-None-Match)")))]
+pub(crate) async fn crl_der(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
     serve_crl(&request, &gateway, "application/pkix-crl", |crl| {
         crl.der.clone()
     })
 }
 
-async fn crl_pem(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
+#[utoipa::path(get, path = "/crl.pem", tag = "public",
+    responses((status = 200, description = "the current CRL, PEM", content_type = "application/x-pem-file", body = String)))]
+pub(crate) async fn crl_pem(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
     serve_crl(&request, &gateway, "application/x-pem-file", |crl| {
         crl.pem.clone().into_bytes()
     })

@@ -15,15 +15,19 @@ pub struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: &'a str,
+/// The stable code and a human message.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable, e.g. `invalid_csr`, `weak_key`, `denied`, `plugin_failed`, `store_unavailable`.
+    code: String,
+    /// What went wrong, for people.
+    message: String,
 }
 
 impl ApiError {
@@ -86,10 +90,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
-            error: Detail {
-                code: self.code,
-                message: &self.message,
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
             },
         })
     }

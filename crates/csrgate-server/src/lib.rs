@@ -12,6 +12,7 @@ mod client_hash;
 mod config;
 mod crl_publisher;
 mod hooks;
+pub mod openapi;
 mod pipeline;
 mod routes;
 mod runtime;

@@ -27,14 +27,15 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .route("/health", web::get().to(health))
         .configure(crate::admin_routes::configure)
         .route("/ca.pem", web::get().to(ca_pem))
+        .route("/openapi.json", web::get().to(crate::openapi::document))
         .route("/api/csr/{client_hash}", web::put().to(issue))
         .route("/{client_hash}", web::put().to(issue))
         .default_service(web::to(not_found));
 }
 
 /// The body of a successful `PUT`: ssl_api's `signed_x509_pem` plus what a client needs next.
-#[derive(Debug, Serialize)]
-struct IssueResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct IssueResponse {
     signed_x509_pem: String,
     chain_pem: String,
     serial: String,
@@ -42,7 +43,27 @@ struct IssueResponse {
     not_after: String,
 }
 
-async fn issue(
+#[utoipa::path(
+    put,
+    path = "/{client_hash}",
+    tag = "public",
+    params(
+        ("client_hash" = String, Path, description = "1 to 128 ASCII letters or digits"),
+        ("replaces" = Option<String>, Query, description = "rotation: serial (hex) of this client's certificate to revoke as superseded"),
+    ),
+    request_body(content = Vec<u8>, description = "a PKCS#10 CSR, PEM or DER, whatever the Content-Type", content_type = "application/pkcs10"),
+    responses(
+        (status = 200, description = "signed and recorded", body = IssueResponse),
+        (status = 400, description = "invalid_csr, weak_key, invalid_serial", body = crate::api_error::ErrorBody),
+        (status = 403, description = "denied (by a plugin; the message is its reason) or replace_forbidden", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found: bad client hash or unknown serial", body = crate::api_error::ErrorBody),
+        (status = 409, description = "already_revoked (rotation)", body = crate::api_error::ErrorBody),
+        (status = 413, description = "body_too_large", body = crate::api_error::ErrorBody),
+        (status = 500, description = "plugin_invalid_template, plugin_presign_refused, internal", body = crate::api_error::ErrorBody),
+        (status = 503, description = "plugin_failed, store_unavailable", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn issue(
     request: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -169,13 +190,28 @@ async fn read_body(
     Ok(body)
 }
 
-async fn ca_pem(gateway: web::Data<Gateway>) -> HttpResponse {
+/// ssl_api's path for `PUT /{client_hash}`; same behaviour.
+#[utoipa::path(
+    put,
+    path = "/api/csr/{client_hash}",
+    tag = "public",
+    params(("client_hash" = String, Path, description = "1 to 128 ASCII letters or digits")),
+    request_body(content = Vec<u8>, description = "a PKCS#10 CSR, PEM or DER", content_type = "application/pkcs10"),
+    responses((status = 200, description = "signed and recorded", body = IssueResponse))
+)]
+#[allow(dead_code)]
+pub(crate) fn issue_ssl_api_path() {}
+
+#[utoipa::path(get, path = "/ca.pem", tag = "public",
+    responses((status = 200, description = "the CA certificate, or the chain for an intermediate", content_type = "application/x-pem-file", body = String)))]
+pub(crate) async fn ca_pem(gateway: web::Data<Gateway>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-pem-file")
         .body(gateway.identity().chain_pem().to_owned())
 }
 
-async fn health() -> HttpResponse {
+#[utoipa::path(get, path = "/health", tag = "public", responses((status = 200, description = "{\"status\": \"ok\"}")))]
+pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
