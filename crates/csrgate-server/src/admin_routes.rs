@@ -21,6 +21,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .route("/certificates/expiring", web::get().to(expiring))
         .route("/certificates/{serial}", web::get().to(show))
         .route("/certificates/{serial}/renew", web::post().to(renew))
+        .route("/certificates/{serial}/chain.pem", web::get().to(chain_pem))
         .route("/certificates/{serial}", web::delete().to(delete))
         .route("/certificates/{serial}/revoke", web::post().to(revoke));
 }
@@ -125,6 +126,36 @@ pub(crate) async fn show(
         .certificate(&serial)?
         .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
     Ok(HttpResponse::Ok().json(view(record)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}/chain.pem",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("serial" = String, Path, description = "serial number, hex")),
+    responses(
+        (status = 200, description = "the certificate followed by the CA chain", content_type = "application/pem-certificate-chain", body = String),
+        (status = 401, description = "unauthorized", body = crate::api_error::ErrorBody),
+        (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn chain_pem(
+    request: HttpRequest,
+    path: web::Path<String>,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    let serial = parse_serial(&path)?;
+    let record = gateway
+        .store()
+        .certificate(&serial)?
+        .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+    let leaf = csrgate_pki::certificate_pem_from_der(&record.der)
+        .map_err(|e| ApiError::internal("stored certificate unreadable", &e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pem-certificate-chain")
+        .body(format!("{leaf}{}", gateway.identity().chain_pem())))
 }
 
 /// Body of `POST /certificates/{serial}/revoke`.

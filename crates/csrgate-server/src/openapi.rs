@@ -24,6 +24,7 @@ use crate::routes::{self, IssueResponse};
         admin_routes::list,
         admin_routes::expiring,
         admin_routes::show,
+        admin_routes::chain_pem,
         admin_routes::revoke,
         admin_routes::renew,
         admin_routes::delete,
@@ -81,6 +82,7 @@ mod tests {
             "/certificates/{serial}",
             "/certificates/{serial}/revoke",
             "/certificates/{serial}/renew",
+            "/certificates/{serial}/chain.pem",
             "/audit",
         ] {
             assert!(paths.contains_key(path), "{path} missing");
