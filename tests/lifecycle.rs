@@ -584,3 +584,52 @@ fn cert_cli_drives_the_admin_api() {
         text(&wrong.stderr)
     );
 }
+
+#[test]
+fn audit_verify_detects_an_edited_entry() {
+    let ws = Workspace::new();
+    let (daemon, _identity, data) = start_admin_daemon(&ws, "");
+    let (serial, _) = issue(&ws, &daemon, "audited");
+    issue(&ws, &daemon, "audited2");
+    let (status, _) = admin(
+        &daemon,
+        "POST",
+        &format!("/certificates/{serial}/revoke"),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(daemon.stop().success());
+    let verify = || {
+        csrgate()
+            .args(["audit", "verify", "--data"])
+            .arg(&data)
+            .output()
+            .expect("audit")
+    };
+    let intact = verify();
+    assert!(intact.status.success(), "{}", text(&intact.stderr));
+    assert!(text(&intact.stdout).contains("intact: 3 entries"));
+
+    // Someone with access to the disk rewrites who revoked the certificate.
+    {
+        let db = sled::open(data.join("sled")).expect("open the stopped daemon's store");
+        let audit = db.open_tree("audit").expect("audit tree");
+        let key = 3u64.to_be_bytes();
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&audit.get(key).expect("get").expect("entry 3")).expect("json");
+        assert_eq!(entry["action"], "revoke");
+        entry["actor"] = serde_json::Value::String("nobody".into());
+        audit
+            .insert(key, serde_json::to_vec(&entry).expect("json"))
+            .expect("edit");
+        db.flush().expect("flush");
+    }
+    let broken = verify();
+    assert_eq!(broken.status.code(), Some(65), "{}", text(&broken.stdout));
+    assert!(
+        text(&broken.stderr).contains("entry 3"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
