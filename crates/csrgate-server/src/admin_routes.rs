@@ -91,6 +91,15 @@ fn view(record: CertificateRecord) -> CertificateView {
     }
 }
 
+/// The record named by a path's serial, or 400 (not a serial) / 404 (unknown).
+fn stored(gateway: &Gateway, serial: &str) -> Result<CertificateRecord, ApiError> {
+    let serial = parse_serial(serial)?;
+    gateway
+        .store()
+        .certificate(&serial)?
+        .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))
+}
+
 fn parse_serial(text: &str) -> Result<String, ApiError> {
     text.parse::<Serial>().map(|s| s.to_string()).map_err(|_| {
         ApiError::new(
@@ -120,11 +129,7 @@ pub(crate) async fn show(
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
     gateway.admin().authenticate(&request)?;
-    let serial = parse_serial(&path)?;
-    let record = gateway
-        .store()
-        .certificate(&serial)?
-        .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+    let record = stored(&gateway, &path)?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
 
@@ -146,11 +151,7 @@ pub(crate) async fn chain_pem(
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
     gateway.admin().authenticate(&request)?;
-    let serial = parse_serial(&path)?;
-    let record = gateway
-        .store()
-        .certificate(&serial)?
-        .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
+    let record = stored(&gateway, &path)?;
     let leaf = csrgate_pki::certificate_pem_from_der(&record.der)
         .map_err(|e| ApiError::internal("stored certificate unreadable", &e))?;
     Ok(HttpResponse::Ok()
