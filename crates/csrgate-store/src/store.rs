@@ -2,9 +2,13 @@
 //!
 //! Trees (one per concern):
 //! - `certificates`: serial (hex) → JSON [`CertificateRecord`]
-//! - `by_client`: client hash, 0x00, issued_at (BE), serial → ()   (newest last)
+//! - `by_client`: client hash, 0x00, insertion sequence (BE), serial → ()   (newest last)
 //! - `by_expiry`: not_after (order-preserving BE), serial → ()
-//! - `by_issued`: issued_at (order-preserving BE), serial → ()   (listing, newest first)
+//! - `by_issued`: insertion sequence (BE), serial → ()   (listing, newest first)
+//!
+//! The listing indexes are ordered by a monotonic insertion sequence (sled's `generate_id`), not
+//! by issue time: certificates issued in the same second would otherwise sort by their random
+//! serials, and one issued while a client pages could land behind its cursor and be seen twice.
 //! - `plugin_kv`: plugin name, 0x00, key → value   (the plugins' private key-value stores)
 //! - `revoked`: serial → JSON [`RevokedEntry`]   (what the CRL lists, kept even after delete)
 //! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
@@ -168,9 +172,11 @@ impl Store {
             record.replaces = Some(old.serial.clone());
         }
         let value = encode(&record)?;
-        let client_key = client_key(&record.client_hash, record.issued_at, &record.serial);
+        let sequence = self.inner.db.generate_id()?;
+        let client_key = client_key(&record.client_hash, sequence, &record.serial);
         let expiry_key = time_key(record.not_after, &record.serial);
-        let issued_key = time_key(record.issued_at, &record.serial);
+        let mut issued_key = sequence.to_be_bytes().to_vec();
+        issued_key.extend_from_slice(record.serial.as_bytes());
         let event = AuditEvent {
             action: action.to_owned(),
             serial: record.serial.clone(),
@@ -684,11 +690,11 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn client_key(client_hash: &str, issued_at: i64, serial: &str) -> Vec<u8> {
+fn client_key(client_hash: &str, sequence: u64, serial: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(client_hash.len() + 9 + serial.len());
     key.extend_from_slice(client_hash.as_bytes());
     key.push(0);
-    key.extend_from_slice(&order_preserving(issued_at).to_be_bytes());
+    key.extend_from_slice(&sequence.to_be_bytes());
     key.extend_from_slice(serial.as_bytes());
     key
 }
@@ -915,9 +921,11 @@ mod tests {
         for i in 0..25 {
             store
                 .insert_certificate(&record(
-                    &format!("{:02x}", i + 1),
+                    // Serials scrambled against insertion order, as random serials are.
+                    &format!("{:02x}", 0x40 + (i * 7) % 25),
                     if i % 2 == 0 { "even" } else { "odd" },
-                    i,
+                    // All in the same second: order must not depend on the random serials.
+                    7,
                     1_000,
                 ))
                 .await
@@ -925,7 +933,8 @@ mod tests {
         }
         let mut seen = Vec::new();
         let mut cursor = None;
-        let mut next = 100;
+        // Certificates issued while paging get serials below every existing one.
+        let mut next = 1;
         loop {
             let page = store
                 .list_certificates(None, cursor.as_deref(), 7, &|_| true)
@@ -933,7 +942,7 @@ mod tests {
             seen.extend(page.records.iter().map(|r| r.serial.clone()));
             // Issue newer certificates between pages: they must not show up in later pages.
             store
-                .insert_certificate(&record(&format!("{next:x}"), "even", next, 1_000))
+                .insert_certificate(&record(&format!("{next:x}"), "even", 7, 1_000))
                 .await
                 .expect("insert");
             next += 1;
@@ -942,7 +951,10 @@ mod tests {
                 None => break,
             }
         }
-        let expected: Vec<String> = (1..=25).rev().map(|i| format!("{i:02x}")).collect();
+        let expected: Vec<String> = (0..25)
+            .rev()
+            .map(|i| format!("{:02x}", 0x40 + (i * 7) % 25))
+            .collect();
         assert_eq!(seen, expected, "newest first, each exactly once");
 
         let odd = store
@@ -951,7 +963,9 @@ mod tests {
         assert_eq!(odd.records.len(), 12);
         assert!(odd.next_cursor.is_none());
         let filtered = store
-            .list_certificates(None, None, 100, &|r| r.issued_at < 3)
+            .list_certificates(None, None, 100, &|r| {
+                ("40".."43").contains(&r.serial.as_str())
+            })
             .expect("filtered");
         assert_eq!(filtered.records.len(), 3);
         assert!(
