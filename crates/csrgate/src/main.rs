@@ -33,6 +33,17 @@ enum Command {
     #[command(subcommand)]
     Identity(identity_cmd::IdentityCommand),
     /// Run the signing daemon.
+    ///
+    /// Every flag can also be set in the config file or as CSRGATE_<KEY> (nested keys with "__",
+    /// e.g. CSRGATE_SIGNING__DEFAULT_VALIDITY=30d; lists comma-separated, e.g.
+    /// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
+    ///
+    /// Plugins are listed in the config file ([[plugins]], see plugins/README.md); SIGHUP re-reads
+    /// the file and swaps in the new plugin set without dropping requests (a set that fails to load
+    /// is refused and the running one stays).
+    ///
+    /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
+    /// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
     Serve(serve_cmd::ServeArgs),
     /// List, show, revoke and renew certificates through a running daemon's admin API.
     Cert {

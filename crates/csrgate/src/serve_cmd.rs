@@ -16,16 +16,6 @@ use crate::exit::{Failure, code};
 use crate::passphrase::{self, Prompt};
 use crate::{PassphraseArgs, dev_identity};
 
-/// Every flag can also be set in the config file or as CSRGATE_<KEY> (nested keys with "__",
-/// e.g. CSRGATE_SIGNING__DEFAULT_VALIDITY=30d; lists comma-separated, e.g.
-/// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
-///
-/// Plugins are listed in the config file ([[plugins]], see plugins/README.md); SIGHUP re-reads
-/// the file and swaps in the new plugin set without dropping requests (a set that fails to load
-/// is refused and the running one stays).
-///
-/// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
-/// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML configuration file (see examples/csrgate.toml).
