@@ -25,4 +25,4 @@ pub use config::{ConfigError, ServerConfig, SettingsSources};
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use hooks::{Hooks, PluginLoader};
 pub use pipeline::{Gateway, Prepared, prepare};
-pub use runtime::{Reload, bind, run};
+pub use runtime::{Listener, Reload, bind, run};

@@ -2,23 +2,60 @@
 //! the plugin set on SIGHUP.
 
 use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::Duration;
+
+use sd_notify::NotifyState;
 
 use actix_web::{App, HttpServer, web};
 
 use crate::{Gateway, Hooks, PluginLoader, ServerConfig, SettingsSources, routes};
 
-/// Binds every configured address. Nothing is accepted until [`run`] starts.
-pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<TcpListener>> {
+/// A listening socket: TCP, or a Unix stream socket (socket activation, nginx upstream).
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// Unix stream.
+    Unix(UnixListener),
+}
+
+/// The sockets to serve on: those passed by systemd (`LISTEN_FDS`/`LISTEN_PID`, TCP or Unix),
+/// else every configured address, bound now. Nothing is accepted until [`run`] starts.
+pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() > 0 {
+        let mut listeners = Vec::with_capacity(passed.len());
+        for index in 0..passed.len() {
+            if let Ok(Some(tcp)) = passed.take_tcp_listener(index) {
+                listeners.push(Listener::Tcp(tcp));
+            } else if let Some(unix) = passed.take_unix_listener(index)? {
+                listeners.push(Listener::Unix(unix));
+            }
+        }
+        tracing::info!(
+            sockets = listeners.len(),
+            "using the sockets passed by systemd"
+        );
+        return Ok(listeners);
+    }
     config
         .listen
         .iter()
         .map(|addr| {
             TcpListener::bind(addr)
+                .map(Listener::Tcp)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
         })
         .collect()
+}
+
+/// Tells systemd (when `NOTIFY_SOCKET` is set; a no-op otherwise).
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(false, states) {
+        tracing::debug!(%error, "sd_notify failed");
+    }
 }
 
 /// What SIGHUP needs: where the configuration came from, and the loader that owns the engine.
@@ -35,7 +72,7 @@ pub struct Reload {
 pub fn run(
     config: &ServerConfig,
     gateway: Gateway,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     reload: Reload,
 ) -> std::io::Result<()> {
     let hooks = Arc::clone(gateway.hooks());
@@ -63,13 +100,37 @@ pub fn run(
         })
         .shutdown_timeout(30)
         .client_request_timeout(Duration::from_secs(10))
-        .client_disconnect_timeout(Duration::from_secs(2));
+        .client_disconnect_timeout(Duration::from_secs(2))
+        // SIGTERM/SIGINT are ours: we tell systemd STOPPING=1, then drain.
+        .disable_signals();
+        let count = listeners.len();
         for listener in listeners {
-            let address = listener.local_addr()?;
-            server = server.listen(listener)?;
-            tracing::info!(%address, "listening");
+            match listener {
+                Listener::Tcp(listener) => {
+                    let address = listener.local_addr()?;
+                    server = server.listen(listener)?;
+                    tracing::info!(%address, "listening");
+                }
+                Listener::Unix(listener) => {
+                    let address = listener
+                        .local_addr()?
+                        .as_pathname()
+                        .map_or_else(|| "(unnamed)".to_owned(), |p| p.display().to_string());
+                    server = server.listen_uds(listener)?;
+                    tracing::info!(%address, "listening");
+                }
+            }
         }
-        server.run().await?;
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(stop_on_signal(handle));
+        if let Some(interval) = watchdog_interval() {
+            actix_web::rt::spawn(pet_watchdog(interval / 2));
+        }
+        // Sockets are listening, the key is unlocked, the store open, plugins loaded, CRL built.
+        let status = format!("serving on {count} socket(s)");
+        notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        server.await?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -87,6 +148,45 @@ async fn refresh_crl(gateway: Arc<Gateway>) {
     }
 }
 
+/// SIGTERM or SIGINT: STOPPING=1, then stop accepting and let in-flight requests finish.
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install SIGTERM/SIGINT handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("stopping: draining in-flight requests");
+    notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+    handle.stop(true).await;
+}
+
+/// `WATCHDOG_USEC`, when it is meant for this process: as libsystemd's sd_watchdog_enabled, an
+/// absent `WATCHDOG_PID` means "this process".
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    let for_us = match std::env::var("WATCHDOG_PID") {
+        Ok(pid) if !pid.is_empty() => pid.parse::<u32>().ok() == Some(std::process::id()),
+        _ => true,
+    };
+    (for_us && usec > 0).then(|| Duration::from_micros(usec))
+}
+
+/// WATCHDOG=1 at half the interval systemd asked for.
+async fn pet_watchdog(every: Duration) {
+    let every = every.max(Duration::from_millis(100));
+    loop {
+        notify(&[NotifyState::Watchdog]);
+        actix_web::rt::time::sleep(every).await;
+    }
+}
+
 async fn reload_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     reload: Reload,
@@ -94,6 +194,10 @@ async fn reload_on_hangup(
 ) {
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the configuration and plugins");
+        let reloading = sd_notify::NotifyState::monotonic_usec_now().ok();
+        let mut states = vec![NotifyState::Reloading];
+        states.extend(reloading);
+        notify(&states);
         let (done, finished) = tokio::sync::oneshot::channel();
         let reload = reload.clone();
         let hooks = Arc::clone(&hooks);
@@ -110,6 +214,7 @@ async fn reload_on_hangup(
         }
         // One reload at a time: signals arriving meanwhile are handled after this one.
         let _ = finished.await;
+        notify(&[NotifyState::Ready]);
     }
 }
 
