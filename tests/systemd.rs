@@ -246,3 +246,70 @@ fn ready_only_when_listening_and_stopping_on_sigterm() {
         "exit {status:?}; notifications {received:?}"
     );
 }
+
+#[test]
+fn a_configured_unix_socket_serves_with_its_mode_and_survives_a_stale_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Unix CA", None);
+    let socket = ws.path("csrgate.sock");
+    let config = ws.write(
+        "unix.toml",
+        format!(
+            "listen_unix = \"{}\"\nlisten_unix_mode = \"0660\"\n",
+            socket.display()
+        )
+        .as_bytes(),
+    );
+    let csr = ws.csr("leaf", P256, "/CN=unix", &[]);
+    for round in 0..2 {
+        let daemon = Daemon::start(
+            &identity,
+            &ws.path("data"),
+            &["--config", config.to_str().expect("utf8")],
+        );
+        let mode = std::fs::metadata(&socket)
+            .expect("socket")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o660);
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(&socket)
+            .args(["-X", "PUT", "--data-binary"])
+            .arg(format!("@{}", csr.display()))
+            .arg("http://localhost/unix1")
+            .output()
+            .expect("curl");
+        assert_eq!(
+            text(&out.stdout),
+            "200",
+            "round {round}: {}",
+            text(&out.stderr)
+        );
+        // SIGKILL leaves the socket file behind; the next start must replace it.
+        daemon.kill();
+        assert!(socket.exists());
+    }
+    // A regular file in the way is never deleted.
+    std::fs::remove_file(&socket).expect("rm");
+    std::fs::write(&socket, b"precious").expect("write");
+    let failed = Daemon::try_start(
+        &identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+        &[("CA_PASSPHRASE", PASSPHRASE)],
+    );
+    assert!(failed.is_err(), "started over a regular file");
+    assert_eq!(std::fs::read(&socket).expect("still there"), b"precious");
+}

@@ -58,6 +58,8 @@ struct RawSettings {
     plugins: Vec<RawPlugin>,
     admin_tokens_file: Option<PathBuf>,
     crl: RawCrl,
+    listen_unix: Option<PathBuf>,
+    listen_unix_mode: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,10 @@ pub struct ServerConfig {
     pub admin_tokens_file: Option<PathBuf>,
     /// nextUpdate − thisUpdate of every CRL.
     pub crl_validity: ValidityPeriod,
+    /// A Unix stream socket to listen on as well (when not socket-activated).
+    pub listen_unix: Option<PathBuf>,
+    /// Its file mode, e.g. 0o660 so that nginx's group can connect.
+    pub listen_unix_mode: u32,
 }
 
 /// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
@@ -143,6 +149,7 @@ impl ServerConfig {
             .and_then(|b| b.set_default("signing.backdate", defaults.backdate.to_string()))
             .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
             .and_then(|b| b.set_default("crl.validity", "7d"))
+            .and_then(|b| b.set_default("listen_unix_mode", "0660"))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -267,8 +274,21 @@ impl RawSettings {
                 reason: "must be at least 1h".into(),
             });
         }
+        let listen_unix_mode =
+            u32::from_str_radix(self.listen_unix_mode.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|mode| *mode <= 0o777)
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "listen_unix_mode",
+                    reason: format!(
+                        "{:?} is not an octal file mode like 0660",
+                        self.listen_unix_mode
+                    ),
+                })?;
         Ok(ServerConfig {
             listen,
+            listen_unix: self.listen_unix,
+            listen_unix_mode,
             admin_tokens_file: self.admin_tokens_file,
             crl_validity,
             plugin_cache: self

@@ -40,7 +40,7 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
         );
         return Ok(listeners);
     }
-    config
+    let mut listeners = config
         .listen
         .iter()
         .map(|addr| {
@@ -48,7 +48,41 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
                 .map(Listener::Tcp)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
         })
-        .collect()
+        .collect::<std::io::Result<Vec<_>>>()?;
+    if let Some(path) = &config.listen_unix {
+        listeners.push(Listener::Unix(bind_unix(path, config.listen_unix_mode)?));
+    }
+    Ok(listeners)
+}
+
+/// Binds a Unix socket at `path` with `mode`. A stale socket file (left by a crash) is replaced;
+/// any other file there is an error, never deleted.
+fn bind_unix(path: &std::path::Path, mode: u32) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    let context = |e: std::io::Error| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", path.display()),
+        )
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(context(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is in the way",
+            )));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(context(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another process is serving this socket",
+            )));
+        }
+        std::fs::remove_file(path).map_err(context)?;
+    }
+    let listener = UnixListener::bind(path).map_err(context)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(context)?;
+    Ok(listener)
 }
 
 /// Tells systemd (when `NOTIFY_SOCKET` is set; a no-op otherwise).
