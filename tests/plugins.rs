@@ -628,3 +628,107 @@ fn plugin_check_and_run_work_offline() {
     // Nothing was written anywhere: plugin run has no data directory.
     assert!(!ws.path("data").exists());
 }
+
+/// The value of the sample `name{labels}` (labels as printed, in order), if present.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+#[test]
+fn metrics_are_prometheus_text_and_move_with_requests() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Metrics CA", None);
+    let token = "metrics-token-0123456789";
+    let tokens = ws.write("tokens", format!("ops {token}\n").as_bytes());
+    let config = ws.write(
+        "metrics.toml",
+        format!(
+            "admin_tokens_file = \"{}\"\nplugin_cache = \"{}\"\n{}",
+            tokens.display(),
+            shared_cache().display(),
+            plugin_toml(
+                "allow",
+                &component("allow_clients"),
+                "\"authorize\"",
+                "",
+                "clients = [\"abc123\"]"
+            )
+        )
+        .as_bytes(),
+    );
+    let daemon = start_with(&ws, &identity, &config);
+    let csr = ws.csr("leaf", P256, "/CN=metrics", &[]);
+    assert_eq!(daemon.put_file("/abc123", &csr, &[]).0, 200);
+    assert_eq!(daemon.put_file("/intruder", &csr, &[]).0, 403);
+
+    assert_eq!(
+        daemon.curl("/metrics", &[]).0,
+        401,
+        "metrics are admin-only"
+    );
+    let (status, text) = daemon.curl(
+        "/metrics",
+        &["-H".into(), format!("Authorization: Bearer {token}")],
+    );
+    assert_eq!(status, 200);
+    // Exposition format: comments, samples `name{labels} value`, and the OpenMetrics terminator.
+    assert_eq!(text.lines().last(), Some("# EOF"), "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        assert!(series.starts_with("csrgate_"), "{line}");
+        assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}");
+    }
+    let calls = |outcome: &str| {
+        sample(
+            &text,
+            &format!(
+                "csrgate_plugin_calls_total{{plugin=\"allow\",hook=\"authorize\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("ok"), Some(1.0), "{text}");
+    assert_eq!(calls("denied"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "csrgate_http_requests_total{route=\"/{client_hash}\",code=\"200\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "csrgate_http_requests_total{route=\"/{client_hash}\",code=\"403\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "csrgate_issuance_seconds_count"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "csrgate_plugin_set_generation"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "csrgate_store_flushes").is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "csrgate_crl_bytes").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+}

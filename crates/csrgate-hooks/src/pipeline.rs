@@ -59,11 +59,29 @@ struct LoadedPlugin {
     deadline_ticks: u64,
 }
 
+/// How a plugin call ended, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Returned normally (allowed, a template, or observed).
+    Ok,
+    /// An authorize plugin denied.
+    Denied,
+    /// Trapped, timed out, hit its memory limit, refused or returned an invalid template.
+    Failed,
+}
+
+/// Receives one report per plugin call (the daemon's metrics).
+pub trait CallObserver: Send + Sync {
+    /// One call of `plugin` at `hook` ended with `outcome` after `elapsed`.
+    fn observe(&self, plugin: &str, hook: Hook, outcome: CallOutcome, elapsed: Duration);
+}
+
 /// The plugins of one configuration generation, in configuration order.
 pub struct PluginSet {
     engine: Option<HookEngine>,
     kv: Option<Arc<dyn KvStore>>,
     plugins: Vec<LoadedPlugin>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for PluginSet {
@@ -87,6 +105,7 @@ impl PluginSet {
             engine: None,
             kv: None,
             plugins: Vec::new(),
+            observer: None,
         }
     }
 
@@ -168,6 +187,7 @@ impl PluginSet {
             engine: Some(engine.clone()),
             kv: Some(kv),
             plugins,
+            observer: None,
         };
         // Run `init` once per plugin so a configuration the plugin refuses is a load error.
         for plugin in &set.plugins {
@@ -180,6 +200,18 @@ impl PluginSet {
             })?;
         }
         Ok(set)
+    }
+
+    /// Reports every call to `observer` from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn report(&self, plugin: &LoadedPlugin, hook: Hook, outcome: CallOutcome, started: Instant) {
+        if let Some(observer) = &self.observer {
+            observer.observe(&plugin.name, hook, outcome, started.elapsed());
+        }
     }
 
     /// What was loaded, in order.
@@ -246,12 +278,28 @@ impl PluginSet {
         for plugin in self.attached(Hook::Authorize) {
             let started = Instant::now();
             let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
-            let mut call = self.start(plugin).await?;
-            let decision = call
-                .instance
-                .call_authorize(&mut call.store, request)
-                .await
-                .map_err(|e| failed(plugin, &e))?;
+            let outcome = async {
+                let mut call = self.start(plugin).await?;
+                call.instance
+                    .call_authorize(&mut call.store, request)
+                    .await
+                    .map_err(|e| failed(plugin, &e))
+            }
+            .await;
+            let decision = match outcome {
+                Ok(decision) => decision,
+                Err(error) => {
+                    self.report(plugin, Hook::Authorize, CallOutcome::Failed, started);
+                    return Err(error);
+                }
+            };
+            let denied = matches!(decision, wit::Decision::Deny(_));
+            let verdict = if denied {
+                CallOutcome::Denied
+            } else {
+                CallOutcome::Ok
+            };
+            self.report(plugin, Hook::Authorize, verdict, started);
             tracing::debug!(
                 plugin = &*plugin.name,
                 elapsed_us = started.elapsed().as_micros() as u64,
@@ -278,14 +326,39 @@ impl PluginSet {
         let mut template = template;
         let mut wit_request = None;
         for plugin in self.attached(Hook::Presign) {
+            let started = Instant::now();
             let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
+            let outcome = self.presign_one(plugin, request, &template, check).await;
+            let next = match outcome {
+                Ok(next) => {
+                    self.report(plugin, Hook::Presign, CallOutcome::Ok, started);
+                    next
+                }
+                Err(error) => {
+                    self.report(plugin, Hook::Presign, CallOutcome::Failed, started);
+                    return Err(error);
+                }
+            };
+            template = next;
+        }
+        Ok(template)
+    }
+
+    async fn presign_one(
+        &self,
+        plugin: &LoadedPlugin,
+        request: &wit::SigningRequest,
+        template: &CertificateTemplate,
+        check: &(dyn Fn(&CertificateTemplate) -> Result<(), String> + Sync),
+    ) -> Result<CertificateTemplate, HookError> {
+        {
             let mut call = self.start(plugin).await?;
             let result = call
                 .instance
                 .call_presign(
                     &mut call.store,
                     request,
-                    &wit::CertificateTemplate::from(&template),
+                    &wit::CertificateTemplate::from(template),
                 )
                 .await
                 .map_err(|e| failed(plugin, &e))?;
@@ -299,9 +372,8 @@ impl PluginSet {
                 plugin: plugin.info.name.clone(),
                 reason,
             })?;
-            template = next;
+            Ok(next)
         }
-        Ok(template)
     }
 
     /// Shows the certificate to every postsign plugin. Failures are returned for logging and
@@ -310,6 +382,7 @@ impl PluginSet {
         let mut failures = Vec::new();
         let wit_certificate = wit::SignedCertificate::from(certificate);
         for plugin in self.attached(Hook::Postsign) {
+            let started = Instant::now();
             let outcome = match self.start(plugin).await {
                 Ok(mut call) => call
                     .instance
@@ -318,6 +391,12 @@ impl PluginSet {
                     .map_err(|e| failed(plugin, &e)),
                 Err(error) => Err(error),
             };
+            let verdict = if outcome.is_ok() {
+                CallOutcome::Ok
+            } else {
+                CallOutcome::Failed
+            };
+            self.report(plugin, Hook::Postsign, verdict, started);
             if let Err(error) = outcome {
                 failures.push(error);
             }

@@ -17,6 +17,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
         .route("/crl", web::get().to(crl_der))
         .route("/crl.pem", web::get().to(crl_pem))
         .route("/audit", web::get().to(audit))
+        .route("/metrics", web::get().to(metrics))
         .route("/certificates", web::get().to(list))
         .route("/certificates/expiring", web::get().to(expiring))
         .route("/certificates/{serial}", web::get().to(show))
@@ -462,6 +463,26 @@ pub(crate) async fn renew(
         .certificate(&issued.serial.to_string())?
         .ok_or_else(|| ApiError::internal("renewed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "unauthorized", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(
+    request: HttpRequest,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    gateway.admin().authenticate(&request)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(gateway.metrics().render(&gateway)))
 }
 
 #[derive(Debug, Deserialize)]

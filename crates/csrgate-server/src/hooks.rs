@@ -12,11 +12,20 @@ use csrgate_hooks::{HookEngine, HookError, KvStore, PluginSet, PluginSpec};
 use csrgate_store::Store;
 
 /// The current plugin set and its generation (1 at start-up, +1 per successful reload).
-#[derive(Debug)]
 pub struct Hooks {
     current: RwLock<Arc<PluginSet>>,
     generation: AtomicU64,
     postsign_failures: AtomicU64,
+    observer: Option<Arc<dyn csrgate_hooks::CallObserver>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("generation", &self.generation())
+            .field("plugins", &self.current())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Hooks {
@@ -32,7 +41,16 @@ impl Hooks {
             current: RwLock::new(Arc::new(set)),
             generation: AtomicU64::new(1),
             postsign_failures: AtomicU64::new(0),
+            observer: None,
         }
+    }
+
+    /// Starts with `set` as generation 1; this and every later set report their calls to
+    /// `observer` (the daemon's metrics).
+    pub fn observed(set: PluginSet, observer: Arc<dyn csrgate_hooks::CallObserver>) -> Self {
+        let mut hooks = Hooks::new(set.with_observer(Arc::clone(&observer)));
+        hooks.observer = Some(observer);
+        hooks
     }
 
     /// The set requests use now.
@@ -45,6 +63,10 @@ impl Hooks {
 
     /// Makes `set` current; requests already running keep the old one. Returns the new generation.
     pub fn replace(&self, set: PluginSet) -> u64 {
+        let set = match &self.observer {
+            Some(observer) => set.with_observer(Arc::clone(observer)),
+            None => set,
+        };
         let set = Arc::new(set);
         match self.current.write() {
             Ok(mut guard) => *guard = set,

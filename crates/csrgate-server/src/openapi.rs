@@ -29,6 +29,7 @@ use crate::routes::{self, IssueResponse};
         admin_routes::renew,
         admin_routes::delete,
         admin_routes::audit,
+        admin_routes::metrics,
     ),
     components(schemas(IssueResponse, ErrorBody, ErrorDetail, CertificateView, RevocationView, RevokeBody, RenewBody, CertificateList, AuditPage)),
     modifiers(&BearerAuth),

@@ -26,6 +26,7 @@ pub struct Gateway {
     store: Store,
     crl: CrlPublisher,
     admin: AdminTokens,
+    metrics: crate::SharedMetrics,
 }
 
 /// The outcome of the stages before signing.
@@ -106,6 +107,7 @@ impl Gateway {
         store: Store,
         admin: AdminTokens,
         crl_validity: csrgate_pki::ValidityPeriod,
+        metrics: crate::SharedMetrics,
     ) -> Self {
         Gateway {
             identity,
@@ -114,7 +116,12 @@ impl Gateway {
             store,
             crl: CrlPublisher::new(crl_validity),
             admin,
+            metrics,
         }
+    }
+
+    pub(crate) fn metrics(&self) -> &crate::SharedMetrics {
+        &self.metrics
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -96,6 +96,7 @@ pub(crate) async fn issue(
         }
     };
     tracing::info!(%client_hash, serial = %issued.serial, status = 200, latency_us, "certificate issued");
+    gateway.metrics().observe_issuance(started.elapsed());
     let chain_pem = format!("{}{}", issued.pem, gateway.identity().chain_pem());
     if wants_pem_chain(&request) {
         return Ok(HttpResponse::Ok().content_type(PEM_CHAIN).body(chain_pem));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use actix_web::dev::Service as _;
 use actix_web::{App, HttpServer, web};
 
 use crate::{Gateway, Hooks, PluginLoader, ServerConfig, SettingsSources, routes};
@@ -127,9 +128,23 @@ pub fn run(
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
         actix_web::rt::spawn(refresh_crl(refresher));
         let mut server = HttpServer::new(move || {
+            let counted = gateway.clone();
             App::new()
                 .app_data(gateway.clone())
                 .app_data(limits.clone())
+                .wrap_fn(move |request, service| {
+                    let metrics = Arc::clone(counted.metrics());
+                    let call = service.call(request);
+                    async move {
+                        let response = call.await?;
+                        let route = response
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".to_owned());
+                        metrics.count_request(&route, response.status().as_u16());
+                        Ok(response)
+                    }
+                })
                 .configure(routes::configure)
         })
         .shutdown_timeout(30)

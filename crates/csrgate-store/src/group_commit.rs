@@ -5,8 +5,11 @@
 //! flushes once and answers them all; tickets that arrive during a flush ride on the next one.
 //! Every insert that happened before its ticket was taken is covered by the flush that answers it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -20,18 +23,30 @@ type Ticket = oneshot::Sender<Result<(), String>>;
 pub(crate) struct GroupCommit {
     tickets: Option<mpsc::Sender<Ticket>>,
     flusher: Option<thread::JoinHandle<()>>,
+    pub(crate) stats: Arc<FlushCounters>,
+}
+
+/// What the flusher has done, for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct FlushCounters {
+    pub(crate) flushes: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) nanos: AtomicU64,
 }
 
 impl GroupCommit {
     pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
         let (tickets, pending) = mpsc::channel::<Ticket>();
+        let stats = Arc::new(FlushCounters::default());
+        let counters = Arc::clone(&stats);
         let flusher = thread::Builder::new()
             .name("csrgate-store-flush".into())
-            .spawn(move || flush_loop(&db, &pending))
+            .spawn(move || flush_loop(&db, &pending, &counters))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
         Ok(GroupCommit {
             tickets: Some(tickets),
             flusher: Some(flusher),
+            stats,
         })
     }
 
@@ -60,11 +75,19 @@ impl Drop for GroupCommit {
     }
 }
 
-fn flush_loop(db: &sled::Db, pending: &mpsc::Receiver<Ticket>) {
+fn flush_loop(db: &sled::Db, pending: &mpsc::Receiver<Ticket>, counters: &FlushCounters) {
     while let Ok(first) = pending.recv() {
         let mut batch = vec![first];
         batch.extend(pending.try_iter());
+        let started = Instant::now();
         let outcome = db.flush().map(drop).map_err(|e| e.to_string());
+        counters.flushes.fetch_add(1, Ordering::Relaxed);
+        counters
+            .writes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        counters
+            .nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let Err(reason) = &outcome {
             tracing::error!(%reason, batch = batch.len(), "store flush failed");
         } else {

@@ -585,6 +585,17 @@ impl Store {
         Ok(entries)
     }
 
+    /// Group-commit totals since start: (flushes, writes acknowledged, seconds spent flushing).
+    pub fn flush_stats(&self) -> (u64, u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = &self.inner.commit.stats;
+        (
+            stats.flushes.load(Relaxed),
+            stats.writes.load(Relaxed),
+            stats.nanos.load(Relaxed) as f64 / 1e9,
+        )
+    }
+
     /// Flushes everything to disk now (used at shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;

@@ -8,7 +8,7 @@ use csrgate_pki::IdentityFiles;
 use std::sync::Arc;
 
 use csrgate_server::{
-    AdminTokens, Gateway, Hooks, PluginLoader, Reload, ServerConfig, SettingsSources,
+    AdminTokens, Gateway, Hooks, Metrics, PluginLoader, Reload, ServerConfig, SettingsSources,
 };
 use csrgate_store::Store;
 
@@ -85,7 +85,8 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let plugins = loader
         .load_blocking(&config.plugins)
         .map_err(|e| Failure::new(code::CONFIG, e))?;
-    let hooks = Arc::new(Hooks::new(plugins));
+    let metrics = Arc::new(Metrics::default());
+    let hooks = Arc::new(Hooks::observed(plugins, metrics.clone()));
     let listeners =
         csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
     let admin = AdminTokens::load(config.admin_tokens_file.as_deref())
@@ -102,6 +103,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         store.clone(),
         admin,
         config.crl_validity,
+        metrics,
     );
     let reload = Reload {
         sources: reload_sources,
