@@ -313,3 +313,75 @@ fn a_configured_unix_socket_serves_with_its_mode_and_survives_a_stale_file() {
     assert!(failed.is_err(), "started over a regular file");
     assert_eq!(std::fs::read(&socket).expect("still there"), b"precious");
 }
+
+#[test]
+fn sighup_applies_a_new_policy_and_admin_tokens() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Reload CA", None);
+    let (old_token, new_token) = ("old-token-0123456789", "new-token-0123456789");
+    let tokens = ws.write("tokens", format!("ops {old_token}\n").as_bytes());
+    let write_config = |validity: &str| {
+        ws.write(
+            "csrgate.toml",
+            format!(
+                "admin_tokens_file = \"{}\"\n[signing]\ndefault_validity = \"{validity}\"\n",
+                tokens.display()
+            )
+            .as_bytes(),
+        )
+    };
+    let config = write_config("90d");
+    let daemon = Daemon::start(
+        &identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+    );
+    let csr = ws.csr("leaf", P256, "/CN=reload", &[]);
+    let days = |daemon: &Daemon| {
+        let (status, body) = daemon.put_file("/reload1", &csr, &[]);
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let parse = |key: &str| {
+            time::OffsetDateTime::parse(
+                json[key].as_str().expect("time"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("rfc3339")
+        };
+        (parse("not_after") - parse("not_before")).whole_days()
+    };
+    assert_eq!(days(&daemon), 90);
+    let list = |token: &str| {
+        daemon
+            .curl(
+                "/certificates",
+                &["-H".into(), format!("Authorization: Bearer {token}")],
+            )
+            .0
+    };
+    assert_eq!(list(old_token), 200);
+
+    write_config("10d");
+    std::fs::write(&tokens, format!("ops {new_token}\n")).expect("tokens");
+    let status = Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !daemon.log().contains("generation=2") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload in the log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(days(&daemon), 10);
+    assert_eq!(list(new_token), 200);
+    assert_eq!(
+        list(old_token),
+        403,
+        "the old token is gone after the reload"
+    );
+}

@@ -21,11 +21,11 @@ use crate::{ClientHash, Hooks, bridge};
 #[derive(Debug)]
 pub struct Gateway {
     identity: Identity,
-    policy: SigningPolicy,
+    policy: std::sync::RwLock<Arc<SigningPolicy>>,
     hooks: Arc<Hooks>,
     store: Store,
     crl: CrlPublisher,
-    admin: AdminTokens,
+    admin: std::sync::RwLock<Arc<AdminTokens>>,
     metrics: crate::SharedMetrics,
 }
 
@@ -111,12 +111,32 @@ impl Gateway {
     ) -> Self {
         Gateway {
             identity,
-            policy,
+            policy: std::sync::RwLock::new(Arc::new(policy)),
             hooks,
             store,
             crl: CrlPublisher::new(crl_validity),
-            admin,
+            admin: std::sync::RwLock::new(Arc::new(admin)),
             metrics,
+        }
+    }
+
+    /// The signing policy requests use now.
+    pub fn policy(&self) -> Arc<SigningPolicy> {
+        match self.policy.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Swaps in a new signing policy and admin token set (SIGHUP); requests in flight keep theirs.
+    pub fn reconfigure(&self, policy: SigningPolicy, admin: AdminTokens) {
+        match self.policy.write() {
+            Ok(mut guard) => *guard = Arc::new(policy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
+        }
+        match self.admin.write() {
+            Ok(mut guard) => *guard = Arc::new(admin),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(admin),
         }
     }
 
@@ -132,8 +152,11 @@ impl Gateway {
         &self.crl
     }
 
-    pub(crate) fn admin(&self) -> &AdminTokens {
-        &self.admin
+    pub(crate) fn admin(&self) -> Arc<AdminTokens> {
+        match self.admin.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     pub(crate) fn crl_refresh_in(&self) -> std::time::Duration {
@@ -168,9 +191,10 @@ impl Gateway {
         replaces: Option<String>,
     ) -> Result<IssuedCertificate, ApiError> {
         let plugins = self.hooks.current();
+        let policy = self.policy();
         let Prepared { csr, template } = prepare(
             self.identity.summary(),
-            &self.policy,
+            &policy,
             &plugins,
             client_hash,
             body,
@@ -184,7 +208,7 @@ impl Gateway {
         });
         let rotated = predecessor.is_some();
         let issued = self
-            .sign_and_persist(client_hash, &csr, &template, predecessor.as_ref())
+            .sign_and_persist(client_hash, &csr, &template, &policy, predecessor.as_ref())
             .await?;
         if rotated {
             self.rebuild_crl_logged().await;
@@ -217,9 +241,10 @@ impl Gateway {
             .ok_or_else(|| ApiError::internal("stored client hash unreadable", &old.client_hash))?;
         let csr = ValidatedCsr::from_certificate(&old.der)?;
         let plugins = self.hooks.current();
+        let policy = self.policy();
         let Prepared { csr, template } = prepare_validated(
             self.identity.summary(),
-            &self.policy,
+            &policy,
             &plugins,
             &client_hash,
             csr,
@@ -234,7 +259,7 @@ impl Gateway {
             actor: actor.to_owned(),
         };
         let issued = self
-            .sign_and_persist(&client_hash, &csr, &template, Some(&predecessor))
+            .sign_and_persist(&client_hash, &csr, &template, &policy, Some(&predecessor))
             .await?;
         self.postsign(&plugins, &client_hash, &issued).await;
         Ok((issued, old.client_hash))
@@ -268,12 +293,13 @@ impl Gateway {
         client_hash: &ClientHash,
         csr: &ValidatedCsr,
         template: &CertificateTemplate,
+        policy: &SigningPolicy,
         predecessor: Option<&Predecessor>,
     ) -> Result<IssuedCertificate, ApiError> {
         // A serial collision among 2^159 values means a broken RNG or a replayed store write, not
         // bad luck; one retry with a fresh serial tells those apart in the log.
         for attempt in 0..2 {
-            let issued = self.identity.sign(csr, template, &self.policy)?;
+            let issued = self.identity.sign(csr, template, policy)?;
             let record = record_of(client_hash, csr, &issued);
             let stored = match predecessor {
                 Some(old) => self.store.insert_successor(&record, old).await,

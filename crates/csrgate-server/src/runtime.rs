@@ -11,7 +11,7 @@ use sd_notify::NotifyState;
 use actix_web::dev::Service as _;
 use actix_web::{App, HttpServer, web};
 
-use crate::{Gateway, Hooks, PluginLoader, ServerConfig, SettingsSources, routes};
+use crate::{Gateway, PluginLoader, ServerConfig, SettingsSources, routes};
 
 /// A listening socket: TCP, or a Unix stream socket (socket activation, nginx upstream).
 #[derive(Debug)]
@@ -110,7 +110,6 @@ pub fn run(
     listeners: Vec<Listener>,
     reload: Reload,
 ) -> std::io::Result<()> {
-    let hooks = Arc::clone(gateway.hooks());
     let gateway = Arc::new(gateway);
     let refresher = Arc::clone(&gateway);
     let gateway = web::Data::from(gateway);
@@ -120,7 +119,7 @@ pub fn run(
     actix_web::rt::System::new().block_on(async move {
         // Installed before the server starts: SIGHUP's default action would end the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        actix_web::rt::spawn(reload_on_hangup(hangups, reload, hooks));
+        actix_web::rt::spawn(reload_on_hangup(hangups, reload, Arc::clone(&refresher)));
         // The first CRL is published before the first request is accepted.
         refresher
             .rebuild_crl()
@@ -239,7 +238,7 @@ async fn pet_watchdog(every: Duration) {
 async fn reload_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     reload: Reload,
-    hooks: Arc<Hooks>,
+    gateway: Arc<Gateway>,
 ) {
     while hangups.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading the configuration and plugins");
@@ -249,12 +248,12 @@ async fn reload_on_hangup(
         notify(&states);
         let (done, finished) = tokio::sync::oneshot::channel();
         let reload = reload.clone();
-        let hooks = Arc::clone(&hooks);
+        let gateway = Arc::clone(&gateway);
         // Compiling plugins is blocking work: do it on its own thread, beside the serving one.
         let spawned = std::thread::Builder::new()
             .name("csrgate-reload".into())
             .spawn(move || {
-                reload_once(&reload, &hooks);
+                reload_once(&reload, &gateway);
                 let _ = done.send(());
             });
         if let Err(error) = spawned {
@@ -267,22 +266,32 @@ async fn reload_on_hangup(
     }
 }
 
-fn reload_once(reload: &Reload, hooks: &Hooks) {
+/// Re-reads the configuration; applies the plugin set, the signing policy and the admin tokens,
+/// all or nothing. Listeners, identity, data directory and plugin cache need a restart.
+fn reload_once(reload: &Reload, gateway: &Gateway) {
+    let hooks = gateway.hooks();
+    let refused = |what: &str, error: &dyn std::fmt::Display| {
+        tracing::error!(%error, generation = hooks.generation(), "reload refused: {what}; the running configuration stays");
+    };
     let config = match ServerConfig::load(&reload.sources) {
         Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, generation = hooks.generation(), "reload refused: the configuration is invalid; the running plugin set stays");
-            return;
-        }
+        Err(error) => return refused("the configuration is invalid", &error),
+    };
+    let admin = match crate::AdminTokens::load(config.admin_tokens_file.as_deref()) {
+        Ok(admin) => admin,
+        Err(error) => return refused("the admin tokens do not load", &error),
     };
     match reload.loader.load_blocking(&config.plugins) {
         Ok(set) => {
             let names: Vec<String> = set.plugins().into_iter().map(|p| p.name).collect();
+            gateway.reconfigure(config.policy, admin);
             let generation = hooks.replace(set);
-            tracing::info!(generation, plugins = ?names, "reloaded: new requests use the new plugin set");
+            tracing::info!(
+                generation,
+                plugins = ?names,
+                "reloaded plugins, signing policy and admin tokens (listen, identity, data and plugin_cache change at the next restart)"
+            );
         }
-        Err(error) => {
-            tracing::error!(%error, generation = hooks.generation(), "reload refused: the new plugin set does not load; the running one stays");
-        }
+        Err(error) => refused("the new plugin set does not load", &error),
     }
 }

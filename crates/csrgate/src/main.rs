@@ -39,7 +39,7 @@ enum Command {
     /// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
     ///
     /// Plugins are listed in the config file ([[plugins]], see plugins/README.md); SIGHUP re-reads
-    /// the file and swaps in the new plugin set without dropping requests (a set that fails to load
+    /// the file and swaps in the new plugin set, signing policy and admin tokens without dropping requests (a set that fails to load
     /// is refused and the running one stays).
     ///
     /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
