@@ -38,9 +38,10 @@ enum Command {
     /// e.g. CSRGATE_SIGNING__DEFAULT_VALIDITY=30d; lists comma-separated, e.g.
     /// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
     ///
-    /// Plugins are listed in the config file ([[plugins]], see plugins/README.md); SIGHUP re-reads
-    /// the file and swaps in the new plugin set, signing policy and admin tokens without dropping requests (a set that fails to load
-    /// is refused and the running one stays).
+    /// Plugins are listed in the config file ([[plugins]], see plugins/README.md). SIGHUP re-reads
+    /// the file and swaps in the new plugin set, signing policy and admin tokens without dropping
+    /// requests; a configuration that fails to load is refused and the running one stays.
+    /// Listeners, identity, data directory and plugin cache change at the next restart.
     ///
     /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
     /// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
