@@ -338,13 +338,7 @@ impl Store {
             &inner.meta,
         )
             .transaction(|(certificates, revoked, audit, meta)| {
-                let Some(bytes) = certificates.get(serial.as_bytes())? else {
-                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
-                        serial.to_owned(),
-                    )));
-                };
-                let mut record =
-                    decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                let mut record = fetch(certificates, serial)?;
                 if record.revocation.is_some() {
                     return Err(ConflictableTransactionError::Abort(
                         StoreError::AlreadyRevoked(serial.to_owned()),
@@ -372,13 +366,7 @@ impl Store {
                     serial.as_bytes(),
                     encode(&entry).map_err(ConflictableTransactionError::Abort)?,
                 )?;
-                let event = AuditEvent {
-                    action: "revoke".into(),
-                    serial: serial.to_owned(),
-                    client_hash: record.client_hash.clone(),
-                    actor: actor.to_owned(),
-                };
-                append_audit(audit, meta, now, &event)?;
+                append_audit(audit, meta, now, &event_for("revoke", &record, actor))?;
                 Ok(record)
             })
             .map_err(transaction_error)?;
@@ -397,13 +385,7 @@ impl Store {
         let inner = &self.inner;
         let updated = (&inner.certificates, &inner.audit, &inner.meta)
             .transaction(|(certificates, audit, meta)| {
-                let Some(bytes) = certificates.get(serial.as_bytes())? else {
-                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
-                        serial.to_owned(),
-                    )));
-                };
-                let mut record =
-                    decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)?;
+                let mut record = fetch(certificates, serial)?;
                 if record.deleted {
                     return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
                         serial.to_owned(),
@@ -414,13 +396,7 @@ impl Store {
                     serial.as_bytes(),
                     encode(&record).map_err(ConflictableTransactionError::Abort)?,
                 )?;
-                let event = AuditEvent {
-                    action: "delete".into(),
-                    serial: serial.to_owned(),
-                    client_hash: record.client_hash.clone(),
-                    actor: actor.to_owned(),
-                };
-                append_audit(audit, meta, now, &event)?;
+                append_audit(audit, meta, now, &event_for("delete", &record, actor))?;
                 Ok(record)
             })
             .map_err(transaction_error)?;
@@ -629,6 +605,29 @@ fn transaction_error(error: TransactionError<StoreError>) -> StoreError {
     match error {
         TransactionError::Abort(error) => error,
         TransactionError::Storage(error) => StoreError::from(error),
+    }
+}
+
+/// Reads and decodes `serial` inside a transaction, or aborts it with `NotFound`.
+fn fetch(
+    certificates: &sled::transaction::TransactionalTree,
+    serial: &str,
+) -> Result<CertificateRecord, ConflictableTransactionError<StoreError>> {
+    let Some(bytes) = certificates.get(serial.as_bytes())? else {
+        return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
+            serial.to_owned(),
+        )));
+    };
+    decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+/// The audit event of `action` on `record` by `actor`.
+fn event_for(action: &str, record: &CertificateRecord, actor: &str) -> AuditEvent {
+    AuditEvent {
+        action: action.to_owned(),
+        serial: record.serial.clone(),
+        client_hash: record.client_hash.clone(),
+        actor: actor.to_owned(),
     }
 }
 
