@@ -161,7 +161,7 @@ pub(crate) async fn chain_pem(
 }
 
 /// Body of `POST /certificates/{serial}/revoke`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeBody {
     /// RFC 5280 reason name; default `unspecified`.
@@ -196,32 +196,20 @@ pub(crate) async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let actor = gateway.admin().authenticate(&request)?;
     let serial = parse_serial(&path)?;
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
-    let body: RevokeBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RevokeBody {
-            reason: None,
-            invalidity_date: None,
-        }
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            bad(format!(
-                "the body must be JSON {{\"reason\": ..., \"invalidity_date\": ...}}: {e}"
-            ))
-        })?
-    };
+    let body: RevokeBody = optional_json(&body, r#"{"reason": ..., "invalidity_date": ...}"#)?;
     let reason = body
         .reason
         .as_deref()
         .unwrap_or("unspecified")
         .parse::<RevocationReason>()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| bad_request(e.to_string()))?;
     let invalidity_date = body
         .invalidity_date
         .as_deref()
         .map(|text| {
             OffsetDateTime::parse(text, &Rfc3339)
                 .map(|t| t.unix_timestamp())
-                .map_err(|_| bad(format!("invalidity_date {text:?} is not RFC 3339")))
+                .map_err(|_| bad_request(format!("invalidity_date {text:?} is not RFC 3339")))
         })
         .transpose()?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -293,6 +281,18 @@ fn status_of(record: &CertificateRecord, now: i64) -> &'static str {
         _ if record.not_after <= now => "expired",
         _ => "valid",
     }
+}
+
+/// An optional JSON body: empty (or whitespace) means all defaults; anything else must parse.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    shape: &str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body must be JSON {shape}: {e}")))
 }
 
 fn bad_request(message: String) -> ApiError {
@@ -439,15 +439,7 @@ pub(crate) async fn renew(
 ) -> Result<HttpResponse, ApiError> {
     let actor = gateway.admin().authenticate(&request)?;
     let serial = parse_serial(&path)?;
-    let body: RenewBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RenewBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            bad_request(format!(
-                "the body must be JSON {{\"validity\": \"90d\"}}: {e}"
-            ))
-        })?
-    };
+    let body: RenewBody = optional_json(&body, r#"{"validity": "90d"}"#)?;
     let validity = body
         .validity
         .as_deref()
