@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use openssl::bn::BigNumContext;
+use openssl::ec::{EcGroup, EcKey, EcPoint};
+use openssl::ecdsa::EcdsaSig;
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509Req;
 use sha1::{Digest, Sha1};
@@ -11,6 +15,7 @@ use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
+use crate::ca_signature::Hash;
 use crate::key::classify_public_key;
 use crate::{DistinguishedName, NameAttribute, PkiError, PublicKeyInfo, SubjectAltName};
 
@@ -29,7 +34,10 @@ pub struct RequestedExtension {
 /// A CSR whose structure, key and self-signature have been checked.
 pub struct ValidatedCsr {
     der: Vec<u8>,
-    public_key: PKey<Public>,
+    /// The SubjectPublicKeyInfo DER, canonical: copied into the certificate as is.
+    spki_der: Vec<u8>,
+    /// SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1).
+    key_identifier: [u8; 20],
     public_key_info: PublicKeyInfo,
     public_key_sha1: String,
     subject: DistinguishedName,
@@ -53,20 +61,14 @@ impl ValidatedCsr {
                 rest.len()
             )));
         }
-        let request = X509Req::from_der(&der)
-            .map_err(|_| PkiError::InvalidCsr("not a PKCS#10 request".into()))?;
-        let public_key = request.public_key().map_err(|_| {
-            PkiError::WeakKey("the public key's algorithm or parameters are not supported".into())
-        })?;
+        let (public_key, spki_der) = match verify_ecdsa_self_signature(&parsed)? {
+            Some(verified) => verified,
+            None => verify_with_x509_req(&der)?,
+        };
         let public_key_info = classify_public_key(&public_key)?;
-        if !request.verify(&public_key).unwrap_or(false) {
-            return Err(PkiError::InvalidCsr(
-                "the request's signature does not verify with its own public key".into(),
-            ));
-        }
-
         let info = &parsed.certification_request_info;
         let public_key_sha1 = hex::encode(Sha1::digest(info.subject_pki.raw));
+        let key_identifier = openssl::sha::sha1(&info.subject_pki.subject_public_key.data);
         let subject = subject_of(&parsed)?;
         let mut subject_alt_names = Vec::new();
         let mut requested_extensions = Vec::new();
@@ -75,6 +77,16 @@ impl ValidatedCsr {
                 continue;
             };
             for extension in &request.extensions {
+                let oid = extension.oid.to_id_string();
+                if requested_extensions
+                    .iter()
+                    .any(|seen: &RequestedExtension| seen.oid == oid)
+                {
+                    // RFC 5280 4.2: an extension appears at most once.
+                    return Err(PkiError::InvalidCsr(format!(
+                        "the request asks for extension {oid} twice"
+                    )));
+                }
                 if let ParsedExtension::SubjectAlternativeName(san) = extension.parsed_extension() {
                     for name in &san.general_names {
                         subject_alt_names.push(san_of(name)?);
@@ -88,7 +100,7 @@ impl ValidatedCsr {
                     ));
                 }
                 requested_extensions.push(RequestedExtension {
-                    oid: extension.oid.to_id_string(),
+                    oid,
                     critical: extension.critical,
                     value: extension.value.to_vec(),
                 });
@@ -96,6 +108,12 @@ impl ValidatedCsr {
         }
         let mut seen = std::collections::HashSet::new();
         subject_alt_names.retain(|san| seen.insert(san.clone()));
+        if subject_alt_names.len() > MAX_SUBJECT_ALT_NAMES {
+            return Err(PkiError::InvalidCsr(format!(
+                "the request names {} subject alternative names; at most {MAX_SUBJECT_ALT_NAMES} are accepted",
+                subject_alt_names.len()
+            )));
+        }
         if subject.is_empty() && subject_alt_names.is_empty() {
             return Err(PkiError::InvalidCsr(
                 "the request has neither a subject nor subject alternative names".into(),
@@ -104,7 +122,8 @@ impl ValidatedCsr {
 
         Ok(ValidatedCsr {
             der,
-            public_key,
+            spki_der,
+            key_identifier,
             public_key_info,
             public_key_sha1,
             subject,
@@ -141,7 +160,8 @@ impl ValidatedCsr {
         }
         Ok(ValidatedCsr {
             der: der.to_vec(),
-            public_key,
+            spki_der: parsed.public_key().raw.to_vec(),
+            key_identifier: openssl::sha::sha1(&parsed.public_key().subject_public_key.data),
             public_key_info,
             public_key_sha1: hex::encode(Sha1::digest(parsed.public_key().raw)),
             subject: DistinguishedName { attributes },
@@ -190,8 +210,14 @@ impl ValidatedCsr {
         })
     }
 
-    pub(crate) fn public_key(&self) -> &PKey<Public> {
-        &self.public_key
+    /// The SubjectPublicKeyInfo DER that goes into the certificate.
+    pub(crate) fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The subject key identifier the certificate gets.
+    pub(crate) fn key_identifier(&self) -> &[u8] {
+        &self.key_identifier
     }
 }
 
@@ -204,6 +230,101 @@ impl fmt::Debug for ValidatedCsr {
             .field("subject_alt_names", &self.subject_alt_names)
             .finish_non_exhaustive()
     }
+}
+
+/// The request's public key, once its self-signature verified, and its canonical SPKI DER.
+type VerifiedKey = (PKey<Public>, Vec<u8>);
+
+const BAD_SIGNATURE: &str = "the request's signature does not verify with its own public key";
+
+/// The common case, without OpenSSL 3's provider decoders (the largest cost of a request before
+/// this path existed): an EC key on P-256, P-384 or P-521 in canonical uncompressed form, and an
+/// ECDSA signature with SHA-2 in canonical DER, verified with `ECDSA_do_verify`. `None` hands
+/// anything else, including every malformed variant, to [`verify_with_x509_req`], so errors
+/// stay those of the general path.
+fn verify_ecdsa_self_signature(
+    parsed: &X509CertificationRequest<'_>,
+) -> Result<Option<VerifiedKey>, PkiError> {
+    let spki = &parsed.certification_request_info.subject_pki;
+    if spki.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1" {
+        return Ok(None);
+    }
+    let Some(curve) = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+    else {
+        return Ok(None);
+    };
+    let nid = match curve.to_id_string().as_str() {
+        "1.2.840.10045.3.1.7" => Nid::X9_62_PRIME256V1,
+        "1.3.132.0.34" => Nid::SECP384R1,
+        "1.3.132.0.35" => Nid::SECP521R1,
+        _ => return Ok(None),
+    };
+    let hash = match parsed.signature_algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.10045.4.3.2" => Hash::Sha256,
+        "1.2.840.10045.4.3.3" => Hash::Sha384,
+        "1.2.840.10045.4.3.4" => Hash::Sha512,
+        _ => return Ok(None),
+    };
+    if parsed.signature_algorithm.parameters.is_some() {
+        return Ok(None);
+    }
+    let group = named_group(nid)?;
+    let mut context = BigNumContext::new()?;
+    // EC_POINT_oct2point refuses points that are not on the curve.
+    let Ok(point) = EcPoint::from_bytes(group, &spki.subject_public_key.data, &mut context) else {
+        return Ok(None);
+    };
+    let key = EcKey::from_public_key(group, &point)?;
+    let canonical = key.public_key_to_der()?;
+    if canonical != spki.raw {
+        return Ok(None);
+    }
+    let Ok(signature) = EcdsaSig::from_der(&parsed.signature_value.data) else {
+        return Ok(None);
+    };
+    if signature.to_der()? != parsed.signature_value.data.as_ref() {
+        return Ok(None);
+    }
+    let digest = hash.digest(parsed.certification_request_info.raw);
+    if !signature.verify(&digest, &key).unwrap_or(false) {
+        return Err(PkiError::InvalidCsr(BAD_SIGNATURE.into()));
+    }
+    Ok(Some((PKey::from_ec_key(key)?, canonical)))
+}
+
+/// The curve's group, built once per process (building one costs more than a hash of the CSR).
+fn named_group(nid: Nid) -> Result<&'static EcGroup, PkiError> {
+    static GROUPS: [std::sync::OnceLock<EcGroup>; 3] = [const { std::sync::OnceLock::new() }; 3];
+    let slot = match nid {
+        Nid::X9_62_PRIME256V1 => &GROUPS[0],
+        Nid::SECP384R1 => &GROUPS[1],
+        _ => &GROUPS[2],
+    };
+    if let Some(group) = slot.get() {
+        return Ok(group);
+    }
+    let group = EcGroup::from_curve_name(nid)?;
+    Ok(slot.get_or_init(|| group))
+}
+
+/// Every other key type (RSA, Ed25519, unusual encodings): openssl parses and verifies the
+/// request as a whole, and the key is re-encoded canonically for the certificate.
+fn verify_with_x509_req(der: &[u8]) -> Result<VerifiedKey, PkiError> {
+    let request =
+        X509Req::from_der(der).map_err(|_| PkiError::InvalidCsr("not a PKCS#10 request".into()))?;
+    let public_key = request.public_key().map_err(|_| {
+        PkiError::WeakKey("the public key's algorithm or parameters are not supported".into())
+    })?;
+    classify_public_key(&public_key)?;
+    if !request.verify(&public_key).unwrap_or(false) {
+        return Err(PkiError::InvalidCsr(BAD_SIGNATURE.into()));
+    }
+    let spki_der = public_key.public_key_to_der()?;
+    Ok((public_key, spki_der))
 }
 
 /// Finds the DER of the request: PEM is recognised by its armour, anything else must be DER.
@@ -248,9 +369,22 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
         .map_err(|_| PkiError::InvalidCsr("PEM body is not valid base64".into()))
 }
 
+/// At most this many subject attributes: real subjects have a handful, and every one is copied
+/// into the certificate and the record.
+pub(crate) const MAX_SUBJECT_ATTRIBUTES: usize = 32;
+/// At most this many bytes per subject attribute (RFC 5280's upper bounds are 64 to 128).
+pub(crate) const MAX_ATTRIBUTE_BYTES: usize = 256;
+/// At most this many subject alternative names.
+pub(crate) const MAX_SUBJECT_ALT_NAMES: usize = 100;
+
 fn subject_of(parsed: &X509CertificationRequest<'_>) -> Result<DistinguishedName, PkiError> {
     let mut attributes = Vec::new();
     for attribute in parsed.certification_request_info.subject.iter_attributes() {
+        if attributes.len() == MAX_SUBJECT_ATTRIBUTES {
+            return Err(PkiError::InvalidCsr(format!(
+                "the subject has more than {MAX_SUBJECT_ATTRIBUTES} attributes"
+            )));
+        }
         let oid = attribute.attr_type().to_id_string();
         let value = attribute.as_str().map_err(|_| {
             PkiError::InvalidCsr(format!("subject attribute {oid} is not a text string"))
@@ -258,6 +392,12 @@ fn subject_of(parsed: &X509CertificationRequest<'_>) -> Result<DistinguishedName
         if value.contains('\0') {
             return Err(PkiError::InvalidCsr(format!(
                 "subject attribute {oid} contains a NUL character"
+            )));
+        }
+        if value.len() > MAX_ATTRIBUTE_BYTES {
+            return Err(PkiError::InvalidCsr(format!(
+                "subject attribute {oid} is {} bytes long; at most {MAX_ATTRIBUTE_BYTES} are accepted",
+                value.len()
             )));
         }
         attributes.push(NameAttribute {

@@ -7,19 +7,21 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use openssl::asn1::{Asn1Object, Asn1OctetString, Asn1Time, Asn1TimeRef};
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::symm::Cipher;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage as EkuBuilder,
-    KeyUsage as KuBuilder, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage as KuBuilder, SubjectKeyIdentifier,
 };
-use openssl::x509::{X509, X509Builder, X509Extension, X509ReqBuilder};
+use openssl::x509::{X509, X509Builder, X509ReqBuilder};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::der_writer;
+use crate::ca_signature::{CaSignature, pem};
+use crate::der_writer::{
+    self, push_extension, push_time, push_tlv, push_unsigned_integer, sequence,
+};
 use crate::key::{classify_public_key, signing_digest};
 use crate::san::general_names_der;
 use crate::template::check_uri;
@@ -84,6 +86,7 @@ pub struct IdentityFiles {
 pub struct Identity {
     certificate: X509,
     key: PKey<Private>,
+    signature: CaSignature,
     chain_pem: String,
     certificate_pem: String,
     summary: IdentitySummary,
@@ -365,6 +368,7 @@ impl Identity {
             tracing::warn!(not_after = %summary.not_after, "the CA certificate has expired: every signing request will fail");
         }
         Ok(Identity {
+            signature: CaSignature::new(&key, &certificate)?,
             certificate,
             key,
             chain_pem,
@@ -491,12 +495,8 @@ impl Identity {
         &self.summary
     }
 
-    pub(crate) fn certificate_ref(&self) -> &X509 {
-        &self.certificate
-    }
-
-    pub(crate) fn key_ref(&self) -> &PKey<Private> {
-        &self.key
+    pub(crate) fn ca_signature(&self) -> &CaSignature {
+        &self.signature
     }
 
     /// The CA certificate in PEM.
@@ -520,62 +520,81 @@ impl Identity {
     ) -> Result<IssuedCertificate, PkiError> {
         self.summary.check_template(template, policy)?;
         let serial = Serial::random()?;
-        let mut builder = X509Builder::new()?;
-        builder.set_version(2)?;
-        builder.set_serial_number(&*serial.to_asn1()?)?;
-        builder.set_subject_name(&*template.subject.to_x509_name()?)?;
-        builder.set_issuer_name(self.certificate.subject_name())?;
-        builder.set_pubkey(csr.public_key())?;
-        builder.set_not_before(&*asn1_time(template.not_before)?)?;
-        builder.set_not_after(&*asn1_time(template.not_after)?)?;
-        builder.append_extension(BasicConstraints::new().critical().build()?)?;
+        let ca = &self.signature;
+        let mut tbs = Vec::with_capacity(1024);
+        tbs.extend_from_slice(&[0xa0, 0x03, 0x02, 0x01, 0x02]); // [0] EXPLICIT version v3
+        push_unsigned_integer(&mut tbs, serial.as_bytes());
+        tbs.extend_from_slice(ca.algorithm());
+        tbs.extend_from_slice(ca.issuer());
+        let mut validity = Vec::with_capacity(40);
+        push_time(&mut validity, template.not_before);
+        push_time(&mut validity, template.not_after);
+        push_tlv(&mut tbs, 0x30, &validity);
+        tbs.extend_from_slice(&template.subject.to_x509_name()?.to_der()?);
+        tbs.extend_from_slice(csr.spki_der());
+
+        let mut extensions = Vec::with_capacity(512);
+        // CA:FALSE is the DEFAULT, so the value is an empty SEQUENCE.
+        push_extension(&mut extensions, OID_BASIC_CONSTRAINTS, true, &[0x30, 0x00]);
         if !template.key_usage.is_empty() {
-            builder.append_extension(key_usage_extension(&template.key_usage)?)?;
+            let value = key_usage_der(&template.key_usage);
+            push_extension(&mut extensions, OID_KEY_USAGE, true, &value);
         }
         if !template.extended_key_usage.is_empty() {
-            builder.append_extension(eku_extension(&template.extended_key_usage)?)?;
+            let value = extended_key_usage_der(&template.extended_key_usage);
+            push_extension(&mut extensions, OID_EXTENDED_KEY_USAGE, false, &value);
         }
         if !template.subject_alt_names.is_empty() {
             // RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
-            let der = general_names_der(&template.subject_alt_names);
-            builder.append_extension(raw_extension(
-                "2.5.29.17",
+            let value = general_names_der(&template.subject_alt_names);
+            push_extension(
+                &mut extensions,
+                OID_SUBJECT_ALT_NAME,
                 template.subject.is_empty(),
-                &der,
-            )?)?;
+                &value,
+            );
         }
         if !template.crl_distribution_points.is_empty() {
-            let der = der_writer::crl_distribution_points(&template.crl_distribution_points);
-            builder.append_extension(raw_extension("2.5.29.31", false, &der)?)?;
+            let value = der_writer::crl_distribution_points(&template.crl_distribution_points);
+            push_extension(&mut extensions, OID_CRL_DISTRIBUTION_POINTS, false, &value);
         }
         if !template.ocsp_urls.is_empty() || !template.ca_issuer_urls.is_empty() {
-            let der =
+            let value =
                 der_writer::authority_info_access(&template.ocsp_urls, &template.ca_issuer_urls);
-            builder.append_extension(raw_extension("1.3.6.1.5.5.7.1.1", false, &der)?)?;
+            push_extension(&mut extensions, OID_AUTHORITY_INFO_ACCESS, false, &value);
         }
         for extension in &template.extra_extensions {
-            builder.append_extension(raw_extension(
-                &extension.oid,
-                extension.critical,
-                &extension.value,
-            )?)?;
+            let oid = der_writer::oid(&extension.oid).ok_or_else(|| {
+                PkiError::InvalidParameter(format!(
+                    "extension OID {:?} is not an OID",
+                    extension.oid
+                ))
+            })?;
+            push_extension(&mut extensions, &oid, extension.critical, &extension.value);
         }
-        let ski = SubjectKeyIdentifier::new()
-            .build(&builder.x509v3_context(Some(&self.certificate), None))?;
-        builder.append_extension(ski)?;
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&builder.x509v3_context(Some(&self.certificate), None))?;
-        builder.append_extension(aki)?;
-        builder.sign(&self.key, signing_digest(&self.key))?;
-        let certificate = builder.build();
+        let mut key_id = Vec::with_capacity(22);
+        push_tlv(&mut key_id, 0x04, csr.key_identifier());
+        push_extension(&mut extensions, OID_SUBJECT_KEY_ID, false, &key_id);
+        let mut authority_key_id = Vec::with_capacity(22);
+        push_tlv(&mut authority_key_id, 0x80, ca.key_identifier());
+        push_extension(
+            &mut extensions,
+            OID_AUTHORITY_KEY_ID,
+            false,
+            &sequence(&authority_key_id),
+        );
+        push_tlv(&mut tbs, 0xa3, &sequence(&extensions));
+
+        let der = ca.sign(sequence(&tbs))?;
+        let pem = pem("CERTIFICATE", &der);
+        let sha256_fingerprint = hex::encode(openssl::sha::sha256(&der));
         Ok(IssuedCertificate {
             serial,
-            der: certificate.to_der()?,
-            pem: String::from_utf8_lossy(&certificate.to_pem()?).into_owned(),
+            der,
+            pem,
             not_before: template.not_before,
             not_after: template.not_after,
-            sha256_fingerprint: hex::encode(certificate.digest(MessageDigest::sha256())?),
+            sha256_fingerprint,
             subject: template.subject.clone(),
             subject_alt_names: template.subject_alt_names.clone(),
         })
@@ -591,40 +610,49 @@ impl fmt::Debug for Identity {
     }
 }
 
-fn raw_extension(oid: &str, critical: bool, der: &[u8]) -> Result<X509Extension, PkiError> {
-    let oid = Asn1Object::from_str(oid)?;
-    let value = Asn1OctetString::new_from_bytes(der)?;
-    Ok(X509Extension::new_from_der(&oid, critical, &value)?)
-}
+const OID_BASIC_CONSTRAINTS: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x13];
+const OID_KEY_USAGE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x0f];
+const OID_EXTENDED_KEY_USAGE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x25];
+const OID_SUBJECT_ALT_NAME: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x11];
+const OID_CRL_DISTRIBUTION_POINTS: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x1f];
+const OID_AUTHORITY_INFO_ACCESS: &[u8] =
+    &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+const OID_SUBJECT_KEY_ID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x0e];
+const OID_AUTHORITY_KEY_ID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x23];
 
-fn key_usage_extension(usages: &[KeyUsage]) -> Result<X509Extension, PkiError> {
-    let mut builder = KuBuilder::new();
-    builder.critical();
+/// KeyUsage ::= BIT STRING, DER: trailing zero bits dropped and counted as unused.
+fn key_usage_der(usages: &[KeyUsage]) -> Vec<u8> {
+    let mut bits = 0u8;
     for usage in usages {
-        match usage {
-            KeyUsage::DigitalSignature => builder.digital_signature(),
-            KeyUsage::NonRepudiation => builder.non_repudiation(),
-            KeyUsage::KeyEncipherment => builder.key_encipherment(),
-            KeyUsage::DataEncipherment => builder.data_encipherment(),
-            KeyUsage::KeyAgreement => builder.key_agreement(),
-        };
+        bits |= 0x80
+            >> match usage {
+                KeyUsage::DigitalSignature => 0,
+                KeyUsage::NonRepudiation => 1,
+                KeyUsage::KeyEncipherment => 2,
+                KeyUsage::DataEncipherment => 3,
+                KeyUsage::KeyAgreement => 4,
+            };
     }
-    Ok(builder.build()?)
+    let mut out = Vec::with_capacity(4);
+    push_tlv(&mut out, 0x03, &[bits.trailing_zeros().min(7) as u8, bits]);
+    out
 }
 
-fn eku_extension(purposes: &[ExtendedKeyUsage]) -> Result<X509Extension, PkiError> {
-    let mut builder = EkuBuilder::new();
+/// ExtKeyUsageSyntax ::= SEQUENCE OF KeyPurposeId (id-kp arcs under 1.3.6.1.5.5.7.3).
+fn extended_key_usage_der(purposes: &[ExtendedKeyUsage]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(purposes.len() * 10);
     for purpose in purposes {
-        match purpose {
-            ExtendedKeyUsage::ServerAuth => builder.server_auth(),
-            ExtendedKeyUsage::ClientAuth => builder.client_auth(),
-            ExtendedKeyUsage::CodeSigning => builder.code_signing(),
-            ExtendedKeyUsage::EmailProtection => builder.email_protection(),
-            ExtendedKeyUsage::TimeStamping => builder.time_stamping(),
-            ExtendedKeyUsage::OcspSigning => builder.other("OCSPSigning"),
+        let arc = match purpose {
+            ExtendedKeyUsage::ServerAuth => 1,
+            ExtendedKeyUsage::ClientAuth => 2,
+            ExtendedKeyUsage::CodeSigning => 3,
+            ExtendedKeyUsage::EmailProtection => 4,
+            ExtendedKeyUsage::TimeStamping => 8,
+            ExtendedKeyUsage::OcspSigning => 9,
         };
+        content.extend_from_slice(&[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, arc]);
     }
-    Ok(builder.build()?)
+    sequence(&content)
 }
 
 fn create_dir_private(dir: &Path) -> Result<(), PkiError> {

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ca_signature;
 mod crl;
 mod csr;
 mod der_writer;

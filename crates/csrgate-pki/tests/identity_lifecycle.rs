@@ -10,6 +10,7 @@ use openssl::pkey::PKey;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509NameBuilder, X509ReqBuilder, X509StoreContext};
+use x509_parser::prelude::FromDer as _;
 
 fn passphrase(text: &str) -> Passphrase {
     Passphrase::new(text.to_owned()).expect("passphrase")
@@ -28,6 +29,11 @@ fn csr_der(key_spec: &str) -> Vec<u8> {
     let key = match key_spec {
         "rsa" => PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("pkey"),
         "ed25519" => PKey::generate_ed25519().expect("ed25519"),
+        "ec-p384" => {
+            let group =
+                openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).expect("group");
+            PKey::from_ec_key(openssl::ec::EcKey::generate(&group).expect("ec")).expect("pkey")
+        }
         _ => {
             let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
                 .expect("group");
@@ -46,6 +52,94 @@ fn csr_der(key_spec: &str) -> Vec<u8> {
     };
     builder.sign(&key, digest).expect("sign");
     builder.build().to_der().expect("der")
+}
+
+/// csrgate writes certificate DER itself; openssl must read it back byte for byte, verify its
+/// signature, and find the key identifiers it would have computed.
+#[test]
+fn our_certificate_der_is_canonical_and_verified_by_openssl_for_every_ca_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let policy = SigningPolicy::default();
+    for ca_key in [
+        KeySpec::EcP256,
+        KeySpec::EcP384,
+        KeySpec::Rsa(2048),
+        KeySpec::Ed25519,
+    ] {
+        let ca = Identity::create(
+            &tmp.path().join(ca_key.to_string().replace(':', "-")),
+            &request("DER CA", ca_key, 2),
+            &passphrase("pass"),
+            None,
+        )
+        .expect("ca");
+        let ca_cert = X509::from_pem(ca.certificate_pem().as_bytes()).expect("ca cert");
+        for leaf_key in ["ec", "ec-p384", "rsa", "ed25519"] {
+            let csr = ValidatedCsr::parse(&csr_der(leaf_key)).expect("csr");
+            let template =
+                ca.summary()
+                    .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+            let issued = ca.sign(&csr, &template, &policy).expect("sign");
+            let leaf = X509::from_der(&issued.der).expect("openssl parses our DER");
+            let what = format!("CA {ca_key}, leaf {leaf_key}");
+            assert_eq!(
+                leaf.to_der().expect("der"),
+                issued.der,
+                "{what}: not canonical"
+            );
+            assert_eq!(
+                X509::from_pem(issued.pem.as_bytes())
+                    .expect("pem")
+                    .to_der()
+                    .expect("der"),
+                issued.der
+            );
+            assert!(
+                leaf.verify(&ca_cert.public_key().expect("ca key"))
+                    .expect("verify ran"),
+                "{what}: signature"
+            );
+            assert!(verify_chain(&issued.pem, ca.chain_pem()), "{what}: chain");
+            let leaf_bits = {
+                let spki = leaf
+                    .public_key()
+                    .expect("leaf key")
+                    .public_key_to_der()
+                    .expect("spki");
+                // The BIT STRING is the last element of the SPKI; skip its tag, length, unused-bits.
+                let (_, parsed) =
+                    x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).expect("spki");
+                parsed.subject_public_key.data.to_vec()
+            };
+            assert_eq!(
+                leaf.subject_key_id().expect("SKI").as_slice(),
+                openssl::sha::sha1(&leaf_bits).as_slice(),
+                "{what}: SKI"
+            );
+            assert_eq!(
+                leaf.authority_key_id().expect("AKI").as_slice(),
+                ca_cert.subject_key_id().expect("CA SKI").as_slice(),
+                "{what}: AKI"
+            );
+            assert_eq!(
+                leaf.issuer_name().to_der().expect("issuer"),
+                ca_cert.subject_name().to_der().expect("subject")
+            );
+            assert_eq!(
+                hex::encode(leaf.digest(MessageDigest::sha256()).expect("digest")),
+                issued.sha256_fingerprint
+            );
+            let text = String::from_utf8(leaf.to_text().expect("text")).expect("utf8");
+            assert!(
+                text.contains("X509v3 Basic Constraints: critical\n                CA:FALSE"),
+                "{what}: {text}"
+            );
+            assert!(
+                text.contains("TLS Web Server Authentication, TLS Web Client Authentication"),
+                "{what}: {text}"
+            );
+        }
+    }
 }
 
 fn verify_chain(leaf_pem: &str, chain_pem: &str) -> bool {
