@@ -230,6 +230,23 @@ impl Daemon {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
+    /// `host:port` the daemon listens on.
+    pub fn address(&self) -> &str {
+        self.base_url.trim_start_matches("http://")
+    }
+
+    /// One HTTP/1.1 request on a fresh connection, without curl (for load and exact bytes):
+    /// returns (status, body), or status 0 when the connection failed.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> (u16, String) {
+        raw_request(self.address(), method, path, headers, body)
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").join("\n")
     }
@@ -262,6 +279,50 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+/// See [`Daemon::request`]. Bounded: 30 s for the whole exchange.
+pub fn raw_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    // A server may answer and close before reading everything (e.g. 431 for a huge head): the
+    // failed write is ignored and its answer read.
+    let _ = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body));
+    let mut answer = Vec::new();
+    if stream.read_to_end(&mut answer).is_err() && answer.is_empty() {
+        return (0, String::new());
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let Some((head, body)) = answer.split_once("\r\n\r\n") else {
+        return (0, String::new());
+    };
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
 }
 
 /// The JSON body of an error answer: (code, message).

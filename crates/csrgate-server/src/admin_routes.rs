@@ -428,7 +428,7 @@ pub(crate) struct RenewBody {
         (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
         (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
         (status = 404, description = "not_found", body = crate::api_error::ErrorBody),
-        (status = 409, description = "already_revoked", body = crate::api_error::ErrorBody),
+        (status = 409, description = "already_revoked, already_replaced (renewed or rotated before)", body = crate::api_error::ErrorBody),
     )
 )]
 pub(crate) async fn renew(

@@ -180,6 +180,11 @@ impl From<StoreError> for ApiError {
                 "already_revoked",
                 format!("certificate {serial} is already revoked"),
             ),
+            StoreError::AlreadyReplaced(serial) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_replaced",
+                format!("certificate {serial} was already renewed or rotated"),
+            ),
             other => ApiError::internal("store write failed", &other),
         }
     }

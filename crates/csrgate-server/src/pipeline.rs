@@ -190,6 +190,8 @@ impl Gateway {
         body: &[u8],
         replaces: Option<String>,
     ) -> Result<IssuedCertificate, ApiError> {
+        // Held until the write is durable, so that a flush waits for this request (see Store).
+        let intent = self.store.write_intent();
         let plugins = self.hooks.current();
         let policy = self.policy();
         let Prepared { csr, template } = prepare(
@@ -210,6 +212,7 @@ impl Gateway {
         let issued = self
             .sign_and_persist(client_hash, &csr, &template, &policy, predecessor.as_ref())
             .await?;
+        drop(intent);
         if rotated {
             self.rebuild_crl_logged().await;
         }

@@ -57,7 +57,7 @@ pub(crate) struct IssueResponse {
         (status = 400, description = "invalid_csr, weak_key, invalid_serial", body = crate::api_error::ErrorBody),
         (status = 403, description = "denied (by a plugin; the message is its reason) or replace_forbidden", body = crate::api_error::ErrorBody),
         (status = 404, description = "not_found: bad client hash or unknown serial", body = crate::api_error::ErrorBody),
-        (status = 409, description = "already_revoked (rotation)", body = crate::api_error::ErrorBody),
+        (status = 409, description = "already_revoked, already_replaced (rotation)", body = crate::api_error::ErrorBody),
         (status = 413, description = "body_too_large", body = crate::api_error::ErrorBody),
         (status = 500, description = "plugin_invalid_template, plugin_presign_refused, internal", body = crate::api_error::ErrorBody),
         (status = 503, description = "plugin_failed, store_unavailable", body = crate::api_error::ErrorBody),
@@ -175,21 +175,59 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = Vec::with_capacity(declared.map_or(4096, |len| len as usize));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body_unreadable",
-                format!("cannot read the request body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_unreadable",
+                    format!("cannot read the request body: {e}"),
+                )
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    // actix bounds the wait for the request head, not for the body: a client trickling a
+    // body would otherwise hold its connection (and a worker's attention) forever.
+    match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(outcome) => outcome.map(|()| body),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
     }
-    Ok(body)
 }
+
+/// The most header bytes (names and values) a request may carry. actix accepts far larger
+/// heads; no client of a CA needs more than a few hundred bytes.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// 431 `headers_too_large` for a request whose headers exceed [`MAX_HEADER_BYTES`].
+pub(crate) fn refuse_oversized_head(request: &HttpRequest) -> Option<ApiError> {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    (size > MAX_HEADER_BYTES).then(|| {
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers exceed {MAX_HEADER_BYTES} bytes"),
+        )
+    })
+}
+
+/// The longest a request body may take to arrive, as the head's `client_request_timeout`.
+pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// ssl_api's path for `PUT /{client_hash}`; same behaviour.
 #[utoipa::path(

@@ -133,9 +133,16 @@ pub fn run(
                 .app_data(limits.clone())
                 .wrap_fn(move |request, service| {
                     let metrics = Arc::clone(counted.metrics());
-                    let call = service.call(request);
+                    let refused = routes::refuse_oversized_head(request.request());
+                    let call = match refused {
+                        None => Ok(service.call(request)),
+                        Some(error) => Err(request.into_response(error.error_response_public())),
+                    };
                     async move {
-                        let response = call.await?;
+                        let response = match call {
+                            Ok(call) => call.await?,
+                            Err(refused) => refused,
+                        };
                         let route = response
                             .request()
                             .match_pattern()

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The certificate was revoked already.
     #[error("certificate {0} is already revoked")]
     AlreadyRevoked(String),
+    /// The certificate was renewed or rotated already: it has a successor, and a second one
+    /// would fork its history.
+    #[error("certificate {0} was already renewed or rotated")]
+    AlreadyReplaced(String),
     /// The certificate to replace was issued to another client hash.
     #[error("certificate {0} belongs to another client")]
     ClientMismatch(String),

@@ -4,18 +4,41 @@
 //! A writer inserts (in memory), then waits for a ticket. The flusher takes all pending tickets,
 //! flushes once and answers them all; tickets that arrive during a flush ride on the next one.
 //! Every insert that happened before its ticket was taken is covered by the flush that answers it.
+//!
+//! A flush costs the same for one write as for thirty: sled seals its buffer, hands it to an I/O
+//! thread, and the kernel writes and syncs. Measured under load on 2 cores, answering whatever
+//! was pending gave batches of 1.85 and ~1,900 flushes/s, and those flushes took a third of the
+//! CPU. So when requests that will write are under way ([`WriteIntent`]s outlive their tickets),
+//! the flusher waits up to [`COMMIT_DELAY`] for them to join, as PostgreSQL's `commit_delay` with
+//! `commit_siblings` does. A lone writer is flushed at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use crate::StoreError;
 
 type Ticket = oneshot::Sender<Result<(), String>>;
+
+/// The longest a flush waits for writers that are under way to join it.
+pub(crate) const COMMIT_DELAY: Duration = Duration::from_millis(2);
+
+/// A request that is going to write: while it lives, flushes wait (briefly) for its ticket.
+/// Dropping it without writing is fine; the flusher just stops waiting at [`COMMIT_DELAY`].
+#[derive(Debug)]
+pub struct WriteIntent {
+    intents: Arc<AtomicUsize>,
+}
+
+impl Drop for WriteIntent {
+    fn drop(&mut self) {
+        self.intents.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Handle to the flusher thread. Dropping it stops the thread and waits for it, so the database
 /// is closed (and its file lock released) when the store is dropped.
@@ -24,6 +47,7 @@ pub(crate) struct GroupCommit {
     tickets: Option<mpsc::Sender<Ticket>>,
     flusher: Option<thread::JoinHandle<()>>,
     pub(crate) stats: Arc<FlushCounters>,
+    intents: Arc<AtomicUsize>,
 }
 
 /// What the flusher has done, for metrics.
@@ -39,15 +63,26 @@ impl GroupCommit {
         let (tickets, pending) = mpsc::channel::<Ticket>();
         let stats = Arc::new(FlushCounters::default());
         let counters = Arc::clone(&stats);
+        let intents = Arc::new(AtomicUsize::new(0));
+        let expected = Arc::clone(&intents);
         let flusher = thread::Builder::new()
             .name("csrgate-store-flush".into())
-            .spawn(move || flush_loop(&db, &pending, &counters))
+            .spawn(move || flush_loop(&db, &pending, &counters, &expected))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
         Ok(GroupCommit {
             tickets: Some(tickets),
             flusher: Some(flusher),
             stats,
+            intents,
         })
+    }
+
+    /// Announces a write to come (see [`WriteIntent`]).
+    pub(crate) fn intent(&self) -> WriteIntent {
+        self.intents.fetch_add(1, Ordering::Relaxed);
+        WriteIntent {
+            intents: Arc::clone(&self.intents),
+        }
     }
 
     /// Returns once everything written before this call is on disk.
@@ -75,10 +110,30 @@ impl Drop for GroupCommit {
     }
 }
 
-fn flush_loop(db: &sled::Db, pending: &mpsc::Receiver<Ticket>, counters: &FlushCounters) {
+fn flush_loop(
+    db: &sled::Db,
+    pending: &mpsc::Receiver<Ticket>,
+    counters: &FlushCounters,
+    intents: &AtomicUsize,
+) {
     while let Ok(first) = pending.recv() {
         let mut batch = vec![first];
         batch.extend(pending.try_iter());
+        // Writers whose intent is alive but whose ticket is not here yet are coming; a batch's
+        // own writers hold intents too, hence the comparison with the batch size.
+        let deadline = Instant::now() + COMMIT_DELAY;
+        while intents.load(Ordering::Relaxed) > batch.len() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            match pending.recv_timeout(left) {
+                Ok(ticket) => {
+                    batch.push(ticket);
+                    batch.extend(pending.try_iter());
+                }
+                Err(_) => break,
+            }
+        }
         let started = Instant::now();
         let outcome = db.flush().map(drop).map_err(|e| e.to_string());
         counters.flushes.fetch_add(1, Ordering::Relaxed);

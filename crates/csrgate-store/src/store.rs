@@ -21,7 +21,7 @@ use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, GENESIS, verify_chain};
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, WriteIntent};
 use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, StoreError};
 
 const SCHEMA_VERSION: u32 = 1;
@@ -125,6 +125,13 @@ impl Store {
         })
     }
 
+    /// Announces that the caller is about to write (an issuing request, from its start): while
+    /// the returned guard lives, a flush in progress may wait up to 2 ms for this write to join
+    /// it, so that concurrent requests share one flush. Purely a hint; dropping it is enough.
+    pub fn write_intent(&self) -> WriteIntent {
+        self.inner.commit.intent()
+    }
+
     /// Stores a new record with its index entries and an `issue` audit entry (actor `client`)
     /// atomically, and returns once it is on disk. A record whose serial exists already is refused
     /// and nothing is written.
@@ -145,7 +152,8 @@ impl Store {
 
     /// Stores `record` as the successor of `predecessor.serial`, atomically: the old record gets
     /// `replaced_by`, and with `revoke_as` it is revoked with that reason (rotation). Refused when
-    /// the old certificate is missing, deleted, revoked, or issued to another client hash.
+    /// the old certificate is missing, deleted, revoked, already has a successor, or was issued
+    /// to another client hash.
     pub async fn insert_successor(
         &self,
         record: &CertificateRecord,
@@ -212,6 +220,9 @@ impl Store {
                         }
                         if previous.revocation.is_some() {
                             return Err(abort(StoreError::AlreadyRevoked(old.serial.clone())));
+                        }
+                        if previous.replaced_by.is_some() {
+                            return Err(abort(StoreError::AlreadyReplaced(old.serial.clone())));
                         }
                         previous.replaced_by = Some(record.serial.clone());
                         if let Some(reason) = &old.revoke_as {
