@@ -80,6 +80,7 @@ pub struct IdentityFiles {
     chain_pem: String,
     key_path: PathBuf,
     key_pem: Zeroizing<Vec<u8>>,
+    key_mode: u32,
 }
 
 /// An unlocked CA: the certificate, its chain and the private key.
@@ -221,13 +222,16 @@ impl IdentityFiles {
         };
         let key_path = dir.join(KEY_FILE);
         let key_pem = Zeroizing::new(fs::read(&key_path).map_err(|e| PkiError::io(&key_path, e))?);
-        if let Ok(meta) = fs::metadata(&key_path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
+        let key_mode = fs::metadata(&key_path)
+            .map_err(|e| PkiError::io(&key_path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if key_mode & 0o077 != 0 {
             tracing::warn!(
                 path = %key_path.display(),
-                mode = format!("{:o}", meta.permissions().mode() & 0o777),
-                "the CA private key file is readable by group or others; chmod 600 it"
+                mode = format!("{key_mode:o}"),
+                "SECURITY: the CA private key file is accessible to group or others; chmod 600 it (strict_permissions = true refuses to start)"
             );
         }
         Ok(IdentityFiles {
@@ -236,7 +240,13 @@ impl IdentityFiles {
             chain_pem,
             key_path,
             key_pem,
+            key_mode,
         })
+    }
+
+    /// The key file's permission bits when group or others have any access to it.
+    pub fn key_exposed(&self) -> Option<u32> {
+        (self.key_mode & 0o077 != 0).then_some(self.key_mode)
     }
 
     /// True when the key file is encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY` or a legacy

@@ -3,13 +3,14 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use csrgate_pki::{RevocationReason, Serial};
+use csrgate_pki::Serial;
 use csrgate_store::{CertificateRecord, CertificateStatus};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Gateway;
+use crate::admin_bodies::{RenewRequest, RevokeRequest, bad_request};
 use crate::api_error::ApiError;
 
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
@@ -160,25 +161,13 @@ pub(crate) async fn chain_pem(
         .body(format!("{leaf}{}", gateway.identity().chain_pem())))
 }
 
-/// Body of `POST /certificates/{serial}/revoke`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RevokeBody {
-    /// RFC 5280 reason name; default `unspecified`.
-    #[serde(default)]
-    reason: Option<String>,
-    /// RFC 3339 time the key is known or suspected to have been compromised.
-    #[serde(default)]
-    invalidity_date: Option<String>,
-}
-
 #[utoipa::path(
     post,
     path = "/certificates/{serial}/revoke",
     tag = "admin",
     security(("bearer" = [])),
     params(("serial" = String, Path, description = "serial number, hex")),
-    request_body = RevokeBody,
+    request_body = crate::admin_bodies::RevokeBody,
     responses(
         (status = 200, description = "revoked; the CRL is republished", body = CertificateView),
         (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
@@ -196,22 +185,10 @@ pub(crate) async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let actor = gateway.admin().authenticate(&request)?;
     let serial = parse_serial(&path)?;
-    let body: RevokeBody = optional_json(&body, r#"{"reason": ..., "invalidity_date": ...}"#)?;
-    let reason = body
-        .reason
-        .as_deref()
-        .unwrap_or("unspecified")
-        .parse::<RevocationReason>()
-        .map_err(|e| bad_request(e.to_string()))?;
-    let invalidity_date = body
-        .invalidity_date
-        .as_deref()
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339)
-                .map(|t| t.unix_timestamp())
-                .map_err(|_| bad_request(format!("invalidity_date {text:?} is not RFC 3339")))
-        })
-        .transpose()?;
+    let RevokeRequest {
+        reason,
+        invalidity_date,
+    } = RevokeRequest::parse(&body)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let record = gateway
         .store()
@@ -284,21 +261,6 @@ fn status_of(record: &CertificateRecord, now: i64) -> &'static str {
 }
 
 /// An optional JSON body: empty (or whitespace) means all defaults; anything else must parse.
-fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    body: &[u8],
-    shape: &str,
-) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| bad_request(format!("the body must be JSON {shape}: {e}")))
-}
-
-fn bad_request(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-}
-
 fn period(text: &str) -> Result<i64, ApiError> {
     text.parse::<csrgate_pki::ValidityPeriod>()
         .map(|p| p.as_seconds())
@@ -409,20 +371,13 @@ pub(crate) async fn expiring(
     }))
 }
 
-/// Body of `POST /certificates/{serial}/renew`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RenewBody {
-    validity: Option<String>,
-}
-
 #[utoipa::path(
     post,
     path = "/certificates/{serial}/renew",
     tag = "admin",
     security(("bearer" = [])),
     params(("serial" = String, Path, description = "serial number, hex")),
-    request_body = RenewBody,
+    request_body = crate::admin_bodies::RenewBody,
     responses(
         (status = 200, description = "the new certificate (same key and subject)", body = CertificateView),
         (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
@@ -439,15 +394,7 @@ pub(crate) async fn renew(
 ) -> Result<HttpResponse, ApiError> {
     let actor = gateway.admin().authenticate(&request)?;
     let serial = parse_serial(&path)?;
-    let body: RenewBody = optional_json(&body, r#"{"validity": "90d"}"#)?;
-    let validity = body
-        .validity
-        .as_deref()
-        .map(|text| {
-            text.parse::<csrgate_pki::ValidityPeriod>()
-                .map_err(|e| bad_request(e.to_string()))
-        })
-        .transpose()?;
+    let RenewRequest { validity } = RenewRequest::parse(&body)?;
     let (issued, _client) = gateway.renew(&serial, validity, &actor).await?;
     tracing::info!(old = %serial, new = %issued.serial, actor, "certificate renewed");
     let record = gateway

@@ -60,6 +60,9 @@ struct RawSettings {
     crl: RawCrl,
     listen_unix: Option<PathBuf>,
     listen_unix_mode: String,
+    strict_permissions: bool,
+    max_connections: usize,
+    request_timeout: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +121,12 @@ pub struct ServerConfig {
     pub listen_unix: Option<PathBuf>,
     /// Its file mode, e.g. 0o660 so that nginx's group can connect.
     pub listen_unix_mode: u32,
+    /// Refuse to start when the CA key file is readable by group or others (else: warn).
+    pub strict_permissions: bool,
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head, and then its body.
+    pub request_timeout: std::time::Duration,
 }
 
 /// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
@@ -150,6 +159,9 @@ impl ServerConfig {
             .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
             .and_then(|b| b.set_default("crl.validity", "7d"))
             .and_then(|b| b.set_default("listen_unix_mode", "0660"))
+            .and_then(|b| b.set_default("strict_permissions", false))
+            .and_then(|b| b.set_default("max_connections", 1024))
+            .and_then(|b| b.set_default("request_timeout", "10s"))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -285,7 +297,23 @@ impl RawSettings {
                         self.listen_unix_mode
                     ),
                 })?;
+        if self.max_connections == 0 || self.max_connections > 1 << 20 {
+            return Err(ConfigError::Invalid {
+                key: "max_connections",
+                reason: "must be 1 to 1048576".into(),
+            });
+        }
+        let request_timeout = period("request_timeout", &self.request_timeout)?;
+        if !(1..=600).contains(&request_timeout.as_seconds()) {
+            return Err(ConfigError::Invalid {
+                key: "request_timeout",
+                reason: "must be 1s to 10m".into(),
+            });
+        }
         Ok(ServerConfig {
+            strict_permissions: self.strict_permissions,
+            max_connections: self.max_connections,
+            request_timeout: request_timeout.as_duration().unsigned_abs(),
             listen,
             listen_unix: self.listen_unix,
             listen_unix_mode,

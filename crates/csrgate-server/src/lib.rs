@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod admin_bodies;
 mod admin_routes;
 mod api_error;
 mod bridge;

@@ -5,9 +5,8 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::admin_routes::{
-    self, AuditPage, CertificateList, CertificateView, RenewBody, RevocationView, RevokeBody,
-};
+use crate::admin_bodies::{RenewBody, RevokeBody};
+use crate::admin_routes::{self, AuditPage, CertificateList, CertificateView, RevocationView};
 use crate::api_error::{ErrorBody, ErrorDetail};
 use crate::routes::{self, IssueResponse};
 

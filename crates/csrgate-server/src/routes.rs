@@ -17,6 +17,8 @@ use crate::{ClientHash, Gateway};
 #[derive(Debug)]
 pub(crate) struct Limits {
     pub(crate) max_body_bytes: usize,
+    /// How long the body may take to arrive (`request_timeout`).
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 /// The media type of a PEM chain (RFC 8555 section 9.1).
@@ -83,7 +85,7 @@ pub(crate) async fn issue(
     };
     let outcome = async {
         let replaces = replaces_parameter(&request)?;
-        let body = read_body(&request, payload, limits.max_body_bytes).await?;
+        let body = read_body(&request, payload, &limits).await?;
         gateway.issue(&client_hash, &body, replaces).await
     }
     .await;
@@ -157,8 +159,9 @@ fn wants_pem_chain(request: &HttpRequest) -> bool {
 async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
-    limit: usize,
+    limits: &Limits,
 ) -> Result<Vec<u8>, ApiError> {
+    let limit = limits.max_body_bytes;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -193,14 +196,14 @@ async fn read_body(
     };
     // actix bounds the wait for the request head, not for the body: a client trickling a
     // body would otherwise hold its connection (and a worker's attention) forever.
-    match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
+    match actix_web::rt::time::timeout(limits.body_timeout, read).await {
         Ok(outcome) => outcome.map(|()| body),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             format!(
                 "the request body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
+                limits.body_timeout.as_secs()
             ),
         )),
     }
@@ -225,9 +228,6 @@ pub(crate) fn refuse_oversized_head(request: &HttpRequest) -> Option<ApiError> {
         )
     })
 }
-
-/// The longest a request body may take to arrive, as the head's `client_request_timeout`.
-pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// ssl_api's path for `PUT /{client_hash}`; same behaviour.
 #[utoipa::path(

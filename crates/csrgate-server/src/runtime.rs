@@ -115,10 +115,18 @@ pub fn run(
     let gateway = web::Data::from(gateway);
     let limits = web::Data::new(routes::Limits {
         max_body_bytes: config.max_body_bytes,
+        body_timeout: config.request_timeout,
     });
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     actix_web::rt::System::new().block_on(async move {
         // Installed before the server starts: SIGHUP's default action would end the process.
         let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        // SIGTERM/SIGINT too, before anything is bound or logged: a stop that arrives during
+        // start-up is kept and honoured as soon as the server exists, never the default kill.
+        let stops = (
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+        );
         actix_web::rt::spawn(reload_on_hangup(hangups, reload, Arc::clone(&refresher)));
         // The first CRL is published before the first request is accepted.
         refresher
@@ -154,7 +162,10 @@ pub fn run(
                 .configure(routes::configure)
         })
         .shutdown_timeout(30)
-        .client_request_timeout(Duration::from_secs(10))
+        .workers(workers)
+        // actix counts connections per worker; beyond the limit, new ones wait in the backlog.
+        .max_connections(config.max_connections.div_ceil(workers))
+        .client_request_timeout(config.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
         // SIGTERM/SIGINT are ours: we tell systemd STOPPING=1, then drain.
         .disable_signals();
@@ -178,7 +189,7 @@ pub fn run(
         }
         let server = server.run();
         let handle = server.handle();
-        actix_web::rt::spawn(stop_on_signal(handle));
+        actix_web::rt::spawn(stop_on_signal(handle, stops));
         if let Some(interval) = watchdog_interval() {
             actix_web::rt::spawn(pet_watchdog(interval / 2));
         }
@@ -204,15 +215,10 @@ async fn refresh_crl(gateway: Arc<Gateway>) {
 }
 
 /// SIGTERM or SIGINT: STOPPING=1, then stop accepting and let in-flight requests finish.
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install SIGTERM/SIGINT handlers");
-        return;
-    };
+async fn stop_on_signal(
+    handle: actix_web::dev::ServerHandle,
+    (mut term, mut int): (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+) {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -13,7 +13,7 @@
 //! `commit_siblings` does. A lone writer is flushed at once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -34,6 +34,15 @@ pub struct WriteIntent {
     intents: Arc<AtomicUsize>,
 }
 
+impl WriteIntent {
+    pub(crate) fn new(intents: &Arc<AtomicUsize>) -> Self {
+        intents.fetch_add(1, Ordering::Relaxed);
+        WriteIntent {
+            intents: Arc::clone(intents),
+        }
+    }
+}
+
 impl Drop for WriteIntent {
     fn drop(&mut self) {
         self.intents.fetch_sub(1, Ordering::Relaxed);
@@ -46,8 +55,6 @@ impl Drop for WriteIntent {
 pub(crate) struct GroupCommit {
     tickets: Option<mpsc::Sender<Ticket>>,
     flusher: Option<thread::JoinHandle<()>>,
-    pub(crate) stats: Arc<FlushCounters>,
-    intents: Arc<AtomicUsize>,
 }
 
 /// What the flusher has done, for metrics.
@@ -59,30 +66,23 @@ pub(crate) struct FlushCounters {
 }
 
 impl GroupCommit {
-    pub(crate) fn start(db: sled::Db) -> Result<Self, StoreError> {
+    /// Starts the flusher of `db`. It sets `failed` when a flush fails, waits for `intents`
+    /// (see [`WriteIntent`]) and adds to `counters`.
+    pub(crate) fn start(
+        db: sled::Db,
+        failed: Arc<AtomicBool>,
+        intents: Arc<AtomicUsize>,
+        counters: Arc<FlushCounters>,
+    ) -> Result<Self, StoreError> {
         let (tickets, pending) = mpsc::channel::<Ticket>();
-        let stats = Arc::new(FlushCounters::default());
-        let counters = Arc::clone(&stats);
-        let intents = Arc::new(AtomicUsize::new(0));
-        let expected = Arc::clone(&intents);
         let flusher = thread::Builder::new()
             .name("csrgate-store-flush".into())
-            .spawn(move || flush_loop(&db, &pending, &counters, &expected))
+            .spawn(move || flush_loop(&db, &pending, &counters, &intents, &failed))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the flusher: {e}")))?;
         Ok(GroupCommit {
             tickets: Some(tickets),
             flusher: Some(flusher),
-            stats,
-            intents,
         })
-    }
-
-    /// Announces a write to come (see [`WriteIntent`]).
-    pub(crate) fn intent(&self) -> WriteIntent {
-        self.intents.fetch_add(1, Ordering::Relaxed);
-        WriteIntent {
-            intents: Arc::clone(&self.intents),
-        }
     }
 
     /// Returns once everything written before this call is on disk.
@@ -115,6 +115,7 @@ fn flush_loop(
     pending: &mpsc::Receiver<Ticket>,
     counters: &FlushCounters,
     intents: &AtomicUsize,
+    failed: &AtomicBool,
 ) {
     while let Ok(first) = pending.recv() {
         let mut batch = vec![first];
@@ -144,6 +145,7 @@ fn flush_loop(
             .nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let Err(reason) = &outcome {
+            failed.store(true, Ordering::Release);
             tracing::error!(%reason, batch = batch.len(), "store flush failed");
         } else {
             tracing::trace!(batch = batch.len(), "store flushed");

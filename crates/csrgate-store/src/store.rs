@@ -14,14 +14,16 @@
 //! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
 //! - `meta`: `schema_version` → decimal text, `audit_head` → JSON, `crl_number` → BE u64
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, GENESIS, verify_chain};
-use crate::group_commit::{GroupCommit, WriteIntent};
+use crate::group_commit::{FlushCounters, GroupCommit, WriteIntent};
 use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, StoreError};
 
 const SCHEMA_VERSION: u32 = 1;
@@ -60,9 +62,30 @@ pub struct StoreStats {
 }
 
 /// The certificate store. Cheap to clone; all clones share one database and one flusher.
+///
+/// sled's I/O errors are sticky: after a failed write (disk full, read-only), every later one
+/// fails too, and only a reopen clears it. So a failure marks the store failed, writes and reads
+/// answer [`StoreError::Unavailable`], and the next call at least [`REOPEN_INTERVAL`] later
+/// reopens the database from disk, which then holds exactly what was flushed.
 #[derive(Clone, Debug)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+}
+
+/// How often a failed store tries to reopen.
+pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    /// `None` only between closing a failed database and opening it again.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// Set by a failed write or flush (also by the flusher thread).
+    failed: Arc<AtomicBool>,
+    last_reopen: Mutex<Option<Instant>>,
+    /// Outlive reopens: write intents in flight and flush totals.
+    intents: Arc<AtomicUsize>,
+    flush_counters: Arc<FlushCounters>,
 }
 
 #[derive(Debug)]
@@ -82,54 +105,97 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store in `dir`. Fails if another process holds it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let open_error = |reason: String| StoreError::Open {
-            path: dir.to_owned(),
-            reason,
+        let shared = Shared {
+            dir: dir.to_owned(),
+            current: RwLock::new(None),
+            failed: Arc::new(AtomicBool::new(false)),
+            last_reopen: Mutex::new(None),
+            intents: Arc::new(AtomicUsize::new(0)),
+            flush_counters: Arc::new(FlushCounters::default()),
         };
-        std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
-        let config = sled::Config::new()
-            .path(dir.join("sled"))
-            .mode(sled::Mode::HighThroughput)
-            // Durability is ours (group commit); sled's own timer thread would also keep the file
-            // lock alive for a moment after the store is dropped.
-            .flush_every_ms(None);
-        let db = open_with_lock_retry(&config).map_err(|e| open_error(e.to_string()))?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
-            None => {
-                meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
-                db.flush()?;
+        let inner = open_inner(&shared)?;
+        if let Ok(mut current) = shared.current.write() {
+            *current = Some(Arc::new(inner));
+        }
+        Ok(Store {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The open database, reopening a failed one first when it is time to try.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let current = match self.shared.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        current.ok_or_else(|| StoreError::Unavailable("the store is being reopened".into()))
+    }
+
+    /// Marks the store failed when `result` is an I/O failure, and passes it on.
+    fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Unavailable(reason)) = &result
+            && !self.shared.failed.swap(true, Ordering::AcqRel)
+        {
+            tracing::error!(%reason, "store write failed; refusing writes until it reopens");
+        }
+        result
+    }
+
+    /// Closes the failed database and opens it again, at most once per [`REOPEN_INTERVAL`].
+    /// Never waits: while requests still hold the old database, it tries again later.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let unavailable = |why: &str| StoreError::Unavailable(format!("store failed: {why}"));
+        {
+            let mut last = self
+                .shared
+                .last_reopen
+                .lock()
+                .map_err(|_| unavailable("reopen lock poisoned"))?;
+            if last.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
+                return Err(unavailable("waiting to reopen"));
             }
-            Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
-            Some(found) => {
-                return Err(StoreError::SchemaVersion {
-                    found: String::from_utf8_lossy(&found).into_owned(),
-                    supported: SCHEMA_VERSION,
-                });
+            *last = Some(Instant::now());
+        }
+        let mut current = self
+            .shared
+            .current
+            .write()
+            .map_err(|_| unavailable("store lock poisoned"))?;
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(old) = current.take() {
+            match Arc::try_unwrap(old) {
+                // Dropping it stops its flusher and releases the directory lock.
+                Ok(old) => drop(old),
+                Err(still_used) => {
+                    *current = Some(still_used);
+                    return Err(unavailable("requests still hold the failed database"));
+                }
             }
         }
-        let inner = Inner {
-            certificates: db.open_tree("certificates")?,
-            by_client: db.open_tree("by_client")?,
-            by_expiry: db.open_tree("by_expiry")?,
-            by_issued: db.open_tree("by_issued")?,
-            plugin_kv: db.open_tree("plugin_kv")?,
-            revoked: db.open_tree("revoked")?,
-            audit: db.open_tree("audit")?,
-            meta,
-            commit: GroupCommit::start(db.clone())?,
-            db,
-        };
-        Ok(Store {
-            inner: Arc::new(inner),
-        })
+        match open_inner(&self.shared) {
+            Ok(inner) => {
+                *current = Some(Arc::new(inner));
+                self.shared.failed.store(false, Ordering::Release);
+                tracing::warn!(dir = %self.shared.dir.display(), "store reopened after a failure");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, "store reopen failed; retrying");
+                Err(unavailable(&error.to_string()))
+            }
+        }
     }
 
     /// Announces that the caller is about to write (an issuing request, from its start): while
     /// the returned guard lives, a flush in progress may wait up to 2 ms for this write to join
     /// it, so that concurrent requests share one flush. Purely a hint; dropping it is enough.
     pub fn write_intent(&self) -> WriteIntent {
-        self.inner.commit.intent()
+        WriteIntent::new(&self.shared.intents)
     }
 
     /// Stores a new record with its index entries and an `issue` audit entry (actor `client`)
@@ -146,8 +212,12 @@ impl Store {
         action: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        self.insert_in_memory(record, action, actor, None)?;
-        self.inner.commit.durable().await
+        let inner = self.inner()?;
+        let written = match insert_in_memory(&inner, record, action, actor, None) {
+            Ok(()) => inner.commit.durable().await,
+            Err(error) => Err(error),
+        };
+        self.watch(written)
     }
 
     /// Stores `record` as the successor of `predecessor.serial`, atomically: the old record gets
@@ -159,113 +229,18 @@ impl Store {
         record: &CertificateRecord,
         predecessor: &Predecessor,
     ) -> Result<(), StoreError> {
-        self.insert_in_memory(
+        let inner = self.inner()?;
+        let written = match insert_in_memory(
+            &inner,
             record,
             &predecessor.action,
             &predecessor.actor,
             Some(predecessor),
-        )?;
-        self.inner.commit.durable().await
-    }
-
-    fn insert_in_memory(
-        &self,
-        record: &CertificateRecord,
-        action: &str,
-        actor: &str,
-        predecessor: Option<&Predecessor>,
-    ) -> Result<(), StoreError> {
-        let mut record = record.clone();
-        if let Some(old) = predecessor {
-            record.replaces = Some(old.serial.clone());
-        }
-        let value = encode(&record)?;
-        let sequence = self.inner.db.generate_id()?;
-        let client_key = client_key(&record.client_hash, sequence, &record.serial);
-        let expiry_key = time_key(record.not_after, &record.serial);
-        let mut issued_key = sequence.to_be_bytes().to_vec();
-        issued_key.extend_from_slice(record.serial.as_bytes());
-        let event = AuditEvent {
-            action: action.to_owned(),
-            serial: record.serial.clone(),
-            client_hash: record.client_hash.clone(),
-            actor: actor.to_owned(),
+        ) {
+            Ok(()) => inner.commit.durable().await,
+            Err(error) => Err(error),
         };
-        let inner = &self.inner;
-        (
-            &inner.certificates,
-            &inner.by_client,
-            &inner.by_expiry,
-            &inner.by_issued,
-            &inner.revoked,
-            &inner.audit,
-            &inner.meta,
-        )
-            .transaction(
-                |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
-                    let abort = ConflictableTransactionError::Abort;
-                    if certificates.get(record.serial.as_bytes())?.is_some() {
-                        return Err(abort(StoreError::DuplicateSerial(record.serial.clone())));
-                    }
-                    if let Some(old) = predecessor {
-                        let Some(bytes) = certificates.get(old.serial.as_bytes())? else {
-                            return Err(abort(StoreError::NotFound(old.serial.clone())));
-                        };
-                        let mut previous = decode(&old.serial, &bytes).map_err(abort)?;
-                        if previous.deleted {
-                            return Err(abort(StoreError::NotFound(old.serial.clone())));
-                        }
-                        if previous.client_hash != record.client_hash {
-                            return Err(abort(StoreError::ClientMismatch(old.serial.clone())));
-                        }
-                        if previous.revocation.is_some() {
-                            return Err(abort(StoreError::AlreadyRevoked(old.serial.clone())));
-                        }
-                        if previous.replaced_by.is_some() {
-                            return Err(abort(StoreError::AlreadyReplaced(old.serial.clone())));
-                        }
-                        previous.replaced_by = Some(record.serial.clone());
-                        if let Some(reason) = &old.revoke_as {
-                            previous.status = CertificateStatus::Revoked;
-                            previous.revocation = Some(Revocation {
-                                revoked_at: record.issued_at,
-                                reason: reason.clone(),
-                                invalidity_date: None,
-                                actor: actor.to_owned(),
-                            });
-                            let entry = RevokedEntry {
-                                serial: previous.serial.clone(),
-                                revoked_at: record.issued_at,
-                                reason: reason.clone(),
-                                invalidity_date: None,
-                                not_after: previous.not_after,
-                            };
-                            revoked.insert(
-                                previous.serial.as_bytes(),
-                                encode(&entry).map_err(abort)?,
-                            )?;
-                            let revoke_event = AuditEvent {
-                                action: "revoke".into(),
-                                serial: previous.serial.clone(),
-                                client_hash: previous.client_hash.clone(),
-                                actor: actor.to_owned(),
-                            };
-                            append_audit(audit, meta, record.issued_at, &revoke_event)?;
-                        }
-                        certificates.insert(
-                            previous.serial.as_bytes(),
-                            encode(&previous).map_err(abort)?,
-                        )?;
-                    }
-                    certificates.insert(record.serial.as_bytes(), value.as_slice())?;
-                    by_client.insert(client_key.as_slice(), &[])?;
-                    by_expiry.insert(expiry_key.as_slice(), &[])?;
-                    by_issued.insert(issued_key.as_slice(), &[])?;
-                    append_audit(audit, meta, record.issued_at, &event)?;
-                    Ok(())
-                },
-            )
-            .map_err(transaction_error)
+        self.watch(written)
     }
 
     /// One page of certificates, newest first. `cursor` is the `next_cursor` of the previous
@@ -279,13 +254,14 @@ impl Store {
         limit: usize,
         keep: &dyn Fn(&CertificateRecord) -> bool,
     ) -> Result<ListPage, StoreError> {
+        let inner = self.inner()?;
         let (tree, prefix) = match client_hash {
             Some(hash) => {
                 let mut prefix = hash.as_bytes().to_vec();
                 prefix.push(0);
-                (&self.inner.by_client, prefix)
+                (&inner.by_client, prefix)
             }
-            None => (&self.inner.by_issued, Vec::new()),
+            None => (&inner.by_issued, Vec::new()),
         };
         let upper = match cursor {
             Some(text) => {
@@ -341,7 +317,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
-        let inner = &self.inner;
+        let inner = self.inner()?;
         let updated = (
             &inner.certificates,
             &inner.revoked,
@@ -380,8 +356,9 @@ impl Store {
                 append_audit(audit, meta, now, &event_for("revoke", &record, actor))?;
                 Ok(record)
             })
-            .map_err(transaction_error)?;
-        self.inner.commit.durable().await?;
+            .map_err(transaction_error);
+        let updated = self.watch(updated)?;
+        self.watch(inner.commit.durable().await)?;
         Ok(updated)
     }
 
@@ -393,7 +370,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
-        let inner = &self.inner;
+        let inner = self.inner()?;
         let updated = (&inner.certificates, &inner.audit, &inner.meta)
             .transaction(|(certificates, audit, meta)| {
                 let mut record = fetch(certificates, serial)?;
@@ -410,15 +387,17 @@ impl Store {
                 append_audit(audit, meta, now, &event_for("delete", &record, actor))?;
                 Ok(record)
             })
-            .map_err(transaction_error)?;
-        self.inner.commit.durable().await?;
+            .map_err(transaction_error);
+        let updated = self.watch(updated)?;
+        self.watch(inner.commit.durable().await)?;
         Ok(updated)
     }
 
     /// Every revoked certificate whose not-after is later than `now`: the CRL's entries.
     pub fn revoked_entries(&self, now: i64) -> Result<Vec<RevokedEntry>, StoreError> {
+        let inner = self.inner()?;
         let mut entries = Vec::new();
-        for item in self.inner.revoked.iter() {
+        for item in inner.revoked.iter() {
             let (key, value) = item?;
             let entry: RevokedEntry =
                 serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
@@ -435,24 +414,27 @@ impl Store {
     /// The next CRL number (1, 2, 3, ...), durably recorded before it is returned so a CRL number
     /// is never issued twice, even across a crash.
     pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
-        let updated = self.inner.meta.update_and_fetch("crl_number", |old| {
+        let inner = self.inner()?;
+        let updated = inner.meta.update_and_fetch("crl_number", |old| {
             let current = old
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(0, u64::from_be_bytes);
             Some((current + 1).to_be_bytes().to_vec())
-        })?;
+        });
+        let updated = self.watch(updated.map_err(StoreError::from))?;
         let number = updated
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
             .map_or(1, u64::from_be_bytes);
-        self.inner.commit.durable().await?;
+        self.watch(inner.commit.durable().await)?;
         Ok(number)
     }
 
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     pub fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let inner = self.inner()?;
         let start = (after.saturating_add(1)).to_be_bytes();
         let mut entries = Vec::new();
-        for item in self.inner.audit.range(start..).take(limit) {
+        for item in inner.audit.range(start..).take(limit) {
             let (key, value) = item?;
             entries.push(
                 serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
@@ -469,9 +451,10 @@ impl Store {
 
     /// Walks the whole audit chain; `Ok(count)` when intact, else where it breaks.
     pub fn verify_audit(&self) -> Result<u64, StoreError> {
+        let inner = self.inner()?;
         let entries = self.audit_entries(0, usize::MAX)?;
         let count = verify_chain(&entries).map_err(StoreError::AuditBroken)?;
-        let head = self.inner.meta.get("audit_head")?;
+        let head = inner.meta.get("audit_head")?;
         let head: Option<AuditHead> = head.and_then(|b| serde_json::from_slice(&b).ok());
         match (head, entries.last()) {
             (None, None) => Ok(count),
@@ -484,7 +467,7 @@ impl Store {
 
     /// The record with this serial (lower-case hex without leading zeros), if stored.
     pub fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        self.inner
+        self.inner()?
             .certificates
             .get(serial.as_bytes())?
             .map(|bytes| decode(serial, &bytes))
@@ -496,10 +479,11 @@ impl Store {
         &self,
         client_hash: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let inner = self.inner()?;
         let mut prefix = client_hash.as_bytes().to_vec();
         prefix.push(0);
         let mut records = Vec::new();
-        for entry in self.inner.by_client.scan_prefix(&prefix) {
+        for entry in inner.by_client.scan_prefix(&prefix) {
             let (key, _) = entry?;
             let serial = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
             if let Some(record) = self.certificate(&serial)? {
@@ -515,10 +499,11 @@ impl Store {
         from: i64,
         until: i64,
     ) -> Result<Vec<String>, StoreError> {
+        let inner = self.inner()?;
         let start = order_preserving(from).to_be_bytes();
         let end = order_preserving(until).to_be_bytes();
         let mut serials = Vec::new();
-        for entry in self.inner.by_expiry.range(start..end) {
+        for entry in inner.by_expiry.range(start..end) {
             let (key, _) = entry?;
             serials.push(String::from_utf8_lossy(&key[8..]).into_owned());
         }
@@ -526,18 +511,19 @@ impl Store {
     }
 
     /// Record and index counts.
-    pub fn stats(&self) -> StoreStats {
-        StoreStats {
-            certificates: self.inner.certificates.len(),
-            client_index_entries: self.inner.by_client.len(),
-            expiry_index_entries: self.inner.by_expiry.len(),
-        }
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let inner = self.inner()?;
+        Ok(StoreStats {
+            certificates: inner.certificates.len(),
+            client_index_entries: inner.by_client.len(),
+            expiry_index_entries: inner.by_expiry.len(),
+        })
     }
 
     /// Reads `key` from `plugin`'s key-value namespace.
     pub fn plugin_kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .inner
+            .inner()?
             .plugin_kv
             .get(plugin_key(plugin, key))?
             .map(|v| v.to_vec()))
@@ -546,23 +532,24 @@ impl Store {
     /// Writes `key` in `plugin`'s namespace. Not flushed on its own: it becomes durable with the
     /// next certificate's group commit, or at shutdown.
     pub fn plugin_kv_set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.inner
-            .plugin_kv
-            .insert(plugin_key(plugin, key), value)?;
-        Ok(())
+        let inner = self.inner()?;
+        let written = inner.plugin_kv.insert(plugin_key(plugin, key), value);
+        self.watch(written.map(drop).map_err(StoreError::from))
     }
 
     /// Removes `key` from `plugin`'s namespace.
     pub fn plugin_kv_delete(&self, plugin: &str, key: &str) -> Result<(), StoreError> {
-        self.inner.plugin_kv.remove(plugin_key(plugin, key))?;
-        Ok(())
+        let inner = self.inner()?;
+        let removed = inner.plugin_kv.remove(plugin_key(plugin, key));
+        self.watch(removed.map(drop).map_err(StoreError::from))
     }
 
     /// Every entry of `plugin`'s namespace, by key.
     pub fn plugin_kv_entries(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let inner = self.inner()?;
         let prefix = plugin_key(plugin, "");
         let mut entries = Vec::new();
-        for entry in self.inner.plugin_kv.scan_prefix(&prefix) {
+        for entry in inner.plugin_kv.scan_prefix(&prefix) {
             let (key, value) = entry?;
             entries.push((
                 String::from_utf8_lossy(&key[prefix.len()..]).into_owned(),
@@ -575,7 +562,7 @@ impl Store {
     /// Group-commit totals since start: (flushes, writes acknowledged, seconds spent flushing).
     pub fn flush_stats(&self) -> (u64, u64, f64) {
         use std::sync::atomic::Ordering::Relaxed;
-        let stats = &self.inner.commit.stats;
+        let stats = &self.shared.flush_counters;
         (
             stats.flushes.load(Relaxed),
             stats.writes.load(Relaxed),
@@ -585,9 +572,158 @@ impl Store {
 
     /// Flushes everything to disk now (used at shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        let inner = self.inner()?;
+        let flushed = inner.db.flush();
+        self.watch(flushed.map(drop).map_err(StoreError::from))
     }
+}
+
+/// The insert transaction of a new record (and of its predecessor's update), in memory: durable
+/// only after the group commit that follows.
+fn insert_in_memory(
+    inner: &Inner,
+    record: &CertificateRecord,
+    action: &str,
+    actor: &str,
+    predecessor: Option<&Predecessor>,
+) -> Result<(), StoreError> {
+    let mut record = record.clone();
+    if let Some(old) = predecessor {
+        record.replaces = Some(old.serial.clone());
+    }
+    let value = encode(&record)?;
+    let sequence = inner.db.generate_id()?;
+    let client_key = client_key(&record.client_hash, sequence, &record.serial);
+    let expiry_key = time_key(record.not_after, &record.serial);
+    let mut issued_key = sequence.to_be_bytes().to_vec();
+    issued_key.extend_from_slice(record.serial.as_bytes());
+    let event = AuditEvent {
+        action: action.to_owned(),
+        serial: record.serial.clone(),
+        client_hash: record.client_hash.clone(),
+        actor: actor.to_owned(),
+    };
+    (
+        &inner.certificates,
+        &inner.by_client,
+        &inner.by_expiry,
+        &inner.by_issued,
+        &inner.revoked,
+        &inner.audit,
+        &inner.meta,
+    )
+        .transaction(
+            |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
+                let abort = ConflictableTransactionError::Abort;
+                if certificates.get(record.serial.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::DuplicateSerial(record.serial.clone())));
+                }
+                if let Some(old) = predecessor {
+                    let Some(bytes) = certificates.get(old.serial.as_bytes())? else {
+                        return Err(abort(StoreError::NotFound(old.serial.clone())));
+                    };
+                    let mut previous = decode(&old.serial, &bytes).map_err(abort)?;
+                    if previous.deleted {
+                        return Err(abort(StoreError::NotFound(old.serial.clone())));
+                    }
+                    if previous.client_hash != record.client_hash {
+                        return Err(abort(StoreError::ClientMismatch(old.serial.clone())));
+                    }
+                    if previous.revocation.is_some() {
+                        return Err(abort(StoreError::AlreadyRevoked(old.serial.clone())));
+                    }
+                    if previous.replaced_by.is_some() {
+                        return Err(abort(StoreError::AlreadyReplaced(old.serial.clone())));
+                    }
+                    previous.replaced_by = Some(record.serial.clone());
+                    if let Some(reason) = &old.revoke_as {
+                        previous.status = CertificateStatus::Revoked;
+                        previous.revocation = Some(Revocation {
+                            revoked_at: record.issued_at,
+                            reason: reason.clone(),
+                            invalidity_date: None,
+                            actor: actor.to_owned(),
+                        });
+                        let entry = RevokedEntry {
+                            serial: previous.serial.clone(),
+                            revoked_at: record.issued_at,
+                            reason: reason.clone(),
+                            invalidity_date: None,
+                            not_after: previous.not_after,
+                        };
+                        revoked
+                            .insert(previous.serial.as_bytes(), encode(&entry).map_err(abort)?)?;
+                        let revoke_event = AuditEvent {
+                            action: "revoke".into(),
+                            serial: previous.serial.clone(),
+                            client_hash: previous.client_hash.clone(),
+                            actor: actor.to_owned(),
+                        };
+                        append_audit(audit, meta, record.issued_at, &revoke_event)?;
+                    }
+                    certificates.insert(
+                        previous.serial.as_bytes(),
+                        encode(&previous).map_err(abort)?,
+                    )?;
+                }
+                certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                by_client.insert(client_key.as_slice(), &[])?;
+                by_expiry.insert(expiry_key.as_slice(), &[])?;
+                by_issued.insert(issued_key.as_slice(), &[])?;
+                append_audit(audit, meta, record.issued_at, &event)?;
+                Ok(())
+            },
+        )
+        .map_err(transaction_error)
+}
+
+/// Opens (or creates) the database in `shared.dir` and starts its flusher, which sets
+/// `shared.failed` when a flush fails.
+fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
+    let dir = shared.dir.as_path();
+    let open_error = |reason: String| StoreError::Open {
+        path: dir.to_owned(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+    let config = sled::Config::new()
+        .path(dir.join("sled"))
+        .mode(sled::Mode::HighThroughput)
+        // Durability is ours (group commit); sled's own timer thread would also keep the file
+        // lock alive for a moment after the store is dropped.
+        .flush_every_ms(None);
+    let db = open_with_lock_retry(&config).map_err(|e| open_error(e.to_string()))?;
+    let meta = db.open_tree("meta")?;
+    match meta.get("schema_version")? {
+        None => {
+            meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+            db.flush()?;
+        }
+        Some(found) if found.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+        Some(found) => {
+            return Err(StoreError::SchemaVersion {
+                found: String::from_utf8_lossy(&found).into_owned(),
+                supported: SCHEMA_VERSION,
+            });
+        }
+    }
+    Ok(Inner {
+        certificates: db.open_tree("certificates")?,
+        by_client: db.open_tree("by_client")?,
+        by_expiry: db.open_tree("by_expiry")?,
+        by_issued: db.open_tree("by_issued")?,
+        plugin_kv: db.open_tree("plugin_kv")?,
+        revoked: db.open_tree("revoked")?,
+        audit: db.open_tree("audit")?,
+        meta,
+        commit: GroupCommit::start(
+            db.clone(),
+            Arc::clone(&shared.failed),
+            Arc::clone(&shared.intents),
+            Arc::clone(&shared.flush_counters),
+        )?,
+        db,
+    })
 }
 
 /// sled's I/O threads release the directory lock a moment after the last handle is dropped, so a
@@ -787,7 +923,7 @@ mod tests {
             ["0c", "0b"]
         );
         assert_eq!(
-            store.stats(),
+            store.stats().expect("stats"),
             StoreStats {
                 certificates: 3,
                 client_index_entries: 3,
@@ -806,7 +942,7 @@ mod tests {
             .expect("insert");
         let again = store.insert_certificate(&record("0a", "other", 5, 9)).await;
         assert!(matches!(again, Err(StoreError::DuplicateSerial(_))));
-        assert_eq!(store.stats().client_index_entries, 1);
+        assert_eq!(store.stats().expect("stats").client_index_entries, 1);
         assert_eq!(
             store
                 .certificate("0a")
@@ -833,7 +969,7 @@ mod tests {
         for task in tasks {
             task.await.expect("join").expect("insert");
         }
-        assert_eq!(store.stats().certificates, 200);
+        assert_eq!(store.stats().expect("stats").certificates, 200);
     }
 
     #[tokio::test]
@@ -902,12 +1038,20 @@ mod tests {
 
         // Edit one entry: verification names it.
         let key = 2u64.to_be_bytes();
-        let mut entry: AuditEntry =
-            serde_json::from_slice(&store.inner.audit.get(key).expect("get").expect("some"))
-                .expect("json");
+        let mut entry: AuditEntry = serde_json::from_slice(
+            &store
+                .inner()
+                .expect("open")
+                .audit
+                .get(key)
+                .expect("get")
+                .expect("some"),
+        )
+        .expect("json");
         entry.event.actor = "someone else".into();
         store
-            .inner
+            .inner()
+            .expect("open")
             .audit
             .insert(key, serde_json::to_vec(&entry).expect("json"))
             .expect("insert");
@@ -928,7 +1072,8 @@ mod tests {
             .await
             .expect("insert");
         store
-            .inner
+            .inner()
+            .expect("open")
             .audit
             .remove(2u64.to_be_bytes())
             .expect("remove");

@@ -56,6 +56,17 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     }
     let files =
         IdentityFiles::open(&config.identity_dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+    if config.strict_permissions
+        && let Some(mode) = files.key_exposed()
+    {
+        return Err(Failure::new(
+            code::NO_PERMISSION,
+            anyhow::anyhow!(
+                "the CA key file in {} has mode {mode:o}: group or others can access it; chmod 600 it (strict_permissions is on)",
+                config.identity_dir.display()
+            ),
+        ));
+    }
     let secret = if files.key_is_encrypted() {
         let dev_file = config
             .dev

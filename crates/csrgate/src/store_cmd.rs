@@ -44,7 +44,7 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
     match command {
         StoreCommand::Stats { data } => {
             let store = open(data)?;
-            let stats = store.stats();
+            let stats = store.stats().map_err(|e| Failure::new(code::IO, e))?;
             println!(
                 "{}",
                 serde_json::json!({
