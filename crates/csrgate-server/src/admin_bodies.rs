@@ -96,7 +96,9 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
     }
     // serde would also read a struct from a JSON array; only an object is a body.
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(bad_request(format!("the body must be a JSON object {shape}")));
+        return Err(bad_request(format!(
+            "the body must be a JSON object {shape}"
+        )));
     }
     serde_json::from_slice(body)
         .map_err(|e| bad_request(format!("the body must be JSON {shape}: {e}")))

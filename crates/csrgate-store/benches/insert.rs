@@ -1,0 +1,162 @@
+//! Benchmark (not a test): what recording one certificate costs, against sled itself.
+//!
+//! - `Store::insert_certificate` (one transaction over 7 trees + audit entry + group commit),
+//!   32 writers on 2 runtime threads, as the daemon runs it;
+//! - the same record bytes with plain `Tree::insert` into one tree and a flush per 10, the least
+//!   sled can do for a durable record (baseline);
+//! - the same 7 trees with plain inserts (no transaction), to show what atomicity costs.
+//!
+//! Prints CPU µs per record (this process, /proc/self/stat) and KiB written (/proc/self/io);
+//! medians of 3 runs of 6,000 records. Run: cargo bench -p csrgate-store --bench insert
+
+use csrgate_store::{CertificateRecord, CertificateStatus, Store};
+
+const RECORDS: usize = 6_000;
+const WRITERS: usize = 32;
+
+fn record(i: usize) -> CertificateRecord {
+    CertificateRecord {
+        serial: format!(
+            "{:x}",
+            (i as u128 + 1) * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835
+        ),
+        client_hash: format!("client{}", i % 8),
+        subject: format!("CN=bench-{i}.internal"),
+        subject_alt_names: vec![format!("DNS:bench-{i}.internal")],
+        public_key_sha1: "00".repeat(20),
+        sha256_fingerprint: "00".repeat(32),
+        not_before: 1_700_000_000,
+        not_after: 1_700_000_000 + 90 * 86_400 + i as i64,
+        issued_at: 1_700_000_000,
+        status: CertificateStatus::Valid,
+        der: vec![0x30; 520],
+        revocation: None,
+        deleted: false,
+        replaces: None,
+        replaced_by: None,
+    }
+}
+
+/// (CPU seconds, bytes written) of this process so far.
+fn usage() -> (f64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let io = std::fs::read_to_string("/proc/self/io").expect("io");
+    let written = io
+        .lines()
+        .find_map(|line| line.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (ticks as f64 / 100.0, written)
+}
+
+fn measure(run: impl FnOnce()) -> (f64, f64) {
+    let (cpu0, written0) = usage();
+    run();
+    let (cpu1, written1) = usage();
+    (
+        (cpu1 - cpu0) * 1e6 / RECORDS as f64,
+        (written1 - written0) as f64 / 1024.0 / RECORDS as f64,
+    )
+}
+
+fn store_inserts(runtime: &tokio::runtime::Runtime) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(dir.path()).expect("store");
+    measure(|| {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for i in (w..RECORDS).step_by(WRITERS) {
+                            let _intent = store.write_intent();
+                            store.insert_certificate(&record(i)).await.expect("insert");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("writer");
+            }
+        });
+    })
+}
+
+fn sled_inserts(trees: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = sled::Config::new()
+        .path(dir.path())
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(None)
+        .open()
+        .expect("sled");
+    let opened: Vec<sled::Tree> = (0..trees)
+        .map(|t| db.open_tree(format!("t{t}")).expect("tree"))
+        .collect();
+    measure(|| {
+        for i in 0..RECORDS {
+            let record = record(i);
+            let value = serde_json::to_vec(&record).expect("json");
+            opened[0]
+                .insert(record.serial.as_bytes(), value)
+                .expect("insert");
+            for (t, tree) in opened.iter().enumerate().skip(1) {
+                let mut key = (i as u64).to_be_bytes().to_vec();
+                key.extend_from_slice(record.serial.as_bytes());
+                let value: &[u8] = if t == 5 { &[b'a'; 300] } else { &[] };
+                tree.insert(key, value).expect("insert");
+            }
+            if i % 10 == 9 {
+                db.flush().expect("flush");
+            }
+        }
+        db.flush().expect("flush");
+    })
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows: Vec<(&str, Vec<(f64, f64)>)> = vec![
+        (
+            "sled: 1 tree, plain insert, flush per 10 (baseline)",
+            Vec::new(),
+        ),
+        ("sled: 7 trees, plain inserts, flush per 10", Vec::new()),
+        (
+            "Store::insert_certificate (7-tree transaction, audit, group commit)",
+            Vec::new(),
+        ),
+    ];
+    for _ in 0..3 {
+        rows[0].1.push(sled_inserts(1));
+        rows[1].1.push(sled_inserts(7));
+        rows[2].1.push(store_inserts(&runtime));
+    }
+    println!("recording one certificate ({RECORDS} records, medians of 3 runs):");
+    let baseline = median(rows[0].1.iter().map(|r| r.0).collect());
+    for (label, runs) in &rows {
+        let cpu = median(runs.iter().map(|r| r.0).collect());
+        let kib = median(runs.iter().map(|r| r.1).collect());
+        println!(
+            "  {label:<70} {cpu:>7.1} µs CPU ({:>4.1}x baseline), {kib:>5.1} KiB written",
+            cpu / baseline
+        );
+    }
+}
