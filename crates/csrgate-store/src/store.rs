@@ -28,6 +28,9 @@ use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, Stor
 
 const SCHEMA_VERSION: u32 = 1;
 
+/// sled's page cache.
+const STORE_CACHE_BYTES: u64 = 32 << 20;
+
 /// A page of [`Store::list_certificates`].
 #[derive(Clone, Debug)]
 pub struct ListPage {
@@ -689,6 +692,10 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
     let config = sled::Config::new()
         .path(dir.join("sled"))
         .mode(sled::Mode::HighThroughput)
+        // sled caches up to 1 GiB of pages by default; at 4,000 certificates/s the daemon grew
+        // past 170 MiB within 20 s. Records are read rarely (listings, revocations), so a
+        // small cache costs little.
+        .cache_capacity(STORE_CACHE_BYTES)
         // Durability is ours (group commit); sled's own timer thread would also keep the file
         // lock alive for a moment after the store is dropped.
         .flush_every_ms(None);
