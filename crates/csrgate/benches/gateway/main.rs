@@ -10,10 +10,14 @@
 //! 4. The cached CRL under the same load, and start-up to READY with 5 precompiled plugins.
 //!
 //! Run: cargo bench -p csrgate --bench gateway [-- --seconds 5 --runs 3 --concurrency 32]
+//! (`--only "P-256 no plugins"` runs the scenarios whose label contains that text, for A/B runs
+//! while profiling; it skips the peer and start-up. `GATEWAY_BENCH_BINARY=path` measures
+//! another build of the daemon.)
 //! Micro-benchmarks of one plugin call and of CRL builds are `plugin_call` (csrgate-hooks) and
 //! `crl_build` (csrgate-server); BENCHMARKS.md runs all three.
 
 mod crypto;
+mod floors;
 mod http_load;
 mod servers;
 
@@ -24,9 +28,16 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use crate::crypto::CaKey;
+use crate::floors::Floor;
 use crate::servers::Server;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_csrgate");
+
+/// The daemon measured: this build's, or `GATEWAY_BENCH_BINARY` (to compare two builds; not
+/// `CSRGATE_*`, which the daemon would read as configuration).
+fn binary() -> PathBuf {
+    std::env::var_os("GATEWAY_BENCH_BINARY").map_or_else(|| PathBuf::from(BINARY), PathBuf::from)
+}
 const CLIENT_HASHES: usize = 8;
 const CSRS: usize = 256;
 
@@ -37,6 +48,7 @@ struct Options {
     runs: usize,
     concurrency: usize,
     peer: bool,
+    only: Option<String>,
 }
 
 impl Options {
@@ -46,6 +58,7 @@ impl Options {
             runs: 3,
             concurrency: 32,
             peer: true,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -55,9 +68,13 @@ impl Options {
                 "--runs" => options.runs = value()?.parse()?,
                 "--concurrency" => options.concurrency = value()?.parse()?,
                 "--no-peer" => options.peer = false,
+                "--only" => {
+                    options.only = Some(value()?);
+                    options.peer = false;
+                }
                 "--bench" => {}
                 other => bail!(
-                    "unknown argument {other}; use --seconds S --runs N --concurrency C --no-peer"
+                    "unknown argument {other}; use --seconds S --runs N --concurrency C --no-peer --only TEXT"
                 ),
             }
         }
@@ -277,6 +294,9 @@ fn cfssl_requests(csrs: &[Vec<u8>]) -> anyhow::Result<Arc<Vec<Vec<u8>>>> {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Ok(floor) = std::env::var(floors::FLOOR_ENV) {
+        return floors::serve(&floor);
+    }
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     let work = tempfile::tempdir()?;
@@ -305,12 +325,31 @@ fn main() -> anyhow::Result<()> {
     println!();
 
     let csrgate_load = csrgate_requests(&csrs);
+    let selected = |label: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| label.contains(only))
+    };
+    if selected(Floor::Http.label()) || selected(Floor::HttpStore.label()) {
+        for floor in [Floor::Http, Floor::HttpStore] {
+            if !selected(floor.label()) {
+                continue;
+            }
+            let server = floors::start(floor, work.path())?;
+            let figures = measure(&server, &csrgate_load, &options).context(floor.label())?;
+            print_row(floor.label(), &figures, baselines[0].1, cores);
+        }
+        println!(
+            "  (a gateway on these parts spends at least the http+store floor plus the raw signatures per certificate)\n"
+        );
+    }
     let mut none_cpu = None;
     for (ca, baseline_us) in &baselines {
         let identity = work
             .path()
             .join(format!("identity-{}", ca.identity_flag().replace(':', "-")));
-        servers::create_identity(Path::new(BINARY), &identity, *ca)?;
+        servers::create_identity(&binary(), &identity, *ca)?;
         let scenarios: &[Hooks] = match ca {
             CaKey::P256 => &[
                 Hooks::None,
@@ -321,21 +360,19 @@ fn main() -> anyhow::Result<()> {
             CaKey::Rsa2048 => &[Hooks::None, Hooks::ThreeNoop],
         };
         for hooks in scenarios {
+            let label = format!("csrgate {} {}", ca.label(), hooks.label());
+            if !selected(&label) {
+                continue;
+            }
             let scenario = work.path().join(format!(
                 "{}-{hooks:?}",
                 ca.identity_flag().replace(':', "-")
             ));
             std::fs::create_dir_all(&scenario)?;
             let config = servers::csrgate_config(&scenario, &identity, &hooks.toml())?;
-            let server = servers::start_csrgate(Path::new(BINARY), &scenario, &config)?;
-            let figures = measure(&server, &csrgate_load, &options)
-                .with_context(|| format!("csrgate {} {}", ca.label(), hooks.label()))?;
-            print_row(
-                &format!("csrgate {} {}", ca.label(), hooks.label()),
-                &figures,
-                *baseline_us,
-                cores,
-            );
+            let server = servers::start_csrgate(&binary(), &scenario, &config)?;
+            let figures = measure(&server, &csrgate_load, &options).context(label.clone())?;
+            print_row(&label, &figures, *baseline_us, cores);
             match hooks {
                 Hooks::None => none_cpu = Some(figures.server_cpu_us),
                 Hooks::ThreeNoop => {
@@ -385,7 +422,9 @@ fn main() -> anyhow::Result<()> {
         println!();
     }
 
-    startup(&work.path().join("startup"))?;
+    if options.only.is_none() {
+        startup(&work.path().join("startup"))?;
+    }
     Ok(())
 }
 
@@ -394,7 +433,7 @@ fn main() -> anyhow::Result<()> {
 fn startup(work: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(work)?;
     let identity = work.join("identity");
-    servers::create_identity(Path::new(BINARY), &identity, CaKey::P256)?;
+    servers::create_identity(&binary(), &identity, CaKey::P256)?;
     let clients = "clients = [\"bench0\"]";
     let plugins = format!(
         "{}{}",
@@ -402,11 +441,11 @@ fn startup(work: &Path) -> anyhow::Result<()> {
         plugin("noop", &component("noop"), "authorize", "", "")
     );
     let config = servers::csrgate_config(work, &identity, &plugins)?;
-    let cold = servers::start_csrgate(Path::new(BINARY), work, &config)?.ready_after;
+    let cold = servers::start_csrgate(&binary(), work, &config)?.ready_after;
     let mut warm = Vec::new();
     for _ in 0..3 {
         warm.push(
-            servers::start_csrgate(Path::new(BINARY), work, &config)?
+            servers::start_csrgate(&binary(), work, &config)?
                 .ready_after
                 .as_secs_f64()
                 * 1e3,

@@ -25,6 +25,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server started elsewhere (the floor servers).
+    pub fn new(child: Child, address: SocketAddr, ready_after: Duration, log: PathBuf) -> Self {
+        Server {
+            child,
+            address,
+            ready_after,
+            log,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
