@@ -32,12 +32,6 @@ use crate::floors::Floor;
 use crate::servers::Server;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_csrgate");
-
-/// The daemon measured: this build's, or `GATEWAY_BENCH_BINARY` (to compare two builds; not
-/// `CSRGATE_*`, which the daemon would read as configuration).
-fn binary() -> PathBuf {
-    std::env::var_os("GATEWAY_BENCH_BINARY").map_or_else(|| PathBuf::from(BINARY), PathBuf::from)
-}
 const CLIENT_HASHES: usize = 8;
 const CSRS: usize = 256;
 
@@ -298,6 +292,10 @@ fn main() -> anyhow::Result<()> {
         return floors::serve(&floor);
     }
     let options = Options::parse()?;
+    // The daemon measured: this build's, or `GATEWAY_BENCH_BINARY` (to compare two builds; not
+    // `CSRGATE_*`, which the daemon would read as configuration).
+    let binary = std::env::var_os("GATEWAY_BENCH_BINARY")
+        .map_or_else(|| PathBuf::from(BINARY), PathBuf::from);
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
     let work = tempfile::tempdir()?;
     let csrs = crypto::client_csrs(CSRS)?;
@@ -331,11 +329,12 @@ fn main() -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|only| label.contains(only))
     };
-    if selected(Floor::Http.label()) || selected(Floor::HttpStore.label()) {
-        for floor in [Floor::Http, Floor::HttpStore] {
-            if !selected(floor.label()) {
-                continue;
-            }
+    let floors: Vec<Floor> = [Floor::Http, Floor::HttpStore]
+        .into_iter()
+        .filter(|floor| selected(floor.label()))
+        .collect();
+    if !floors.is_empty() {
+        for floor in floors {
             let server = floors::start(floor, work.path())?;
             let figures = measure(&server, &csrgate_load, &options).context(floor.label())?;
             print_row(floor.label(), &figures, baselines[0].1, cores);
@@ -349,7 +348,7 @@ fn main() -> anyhow::Result<()> {
         let identity = work
             .path()
             .join(format!("identity-{}", ca.identity_flag().replace(':', "-")));
-        servers::create_identity(&binary(), &identity, *ca)?;
+        servers::create_identity(&binary, &identity, *ca)?;
         let scenarios: &[Hooks] = match ca {
             CaKey::P256 => &[
                 Hooks::None,
@@ -370,7 +369,7 @@ fn main() -> anyhow::Result<()> {
             ));
             std::fs::create_dir_all(&scenario)?;
             let config = servers::csrgate_config(&scenario, &identity, &hooks.toml())?;
-            let server = servers::start_csrgate(&binary(), &scenario, &config)?;
+            let server = servers::start_csrgate(&binary, &scenario, &config)?;
             let figures = measure(&server, &csrgate_load, &options).context(label.clone())?;
             print_row(&label, &figures, *baseline_us, cores);
             match hooks {
@@ -423,17 +422,17 @@ fn main() -> anyhow::Result<()> {
     }
 
     if options.only.is_none() {
-        startup(&work.path().join("startup"))?;
+        startup(&binary, &work.path().join("startup"))?;
     }
     Ok(())
 }
 
 /// Start-up to READY with 5 precompiled plugins: a first start compiles them into the cache,
 /// then three starts are timed.
-fn startup(work: &Path) -> anyhow::Result<()> {
+fn startup(binary: &Path, work: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(work)?;
     let identity = work.join("identity");
-    servers::create_identity(&binary(), &identity, CaKey::P256)?;
+    servers::create_identity(binary, &identity, CaKey::P256)?;
     let clients = "clients = [\"bench0\"]";
     let plugins = format!(
         "{}{}",
@@ -441,11 +440,11 @@ fn startup(work: &Path) -> anyhow::Result<()> {
         plugin("noop", &component("noop"), "authorize", "", "")
     );
     let config = servers::csrgate_config(work, &identity, &plugins)?;
-    let cold = servers::start_csrgate(&binary(), work, &config)?.ready_after;
+    let cold = servers::start_csrgate(binary, work, &config)?.ready_after;
     let mut warm = Vec::new();
     for _ in 0..3 {
         warm.push(
-            servers::start_csrgate(&binary(), work, &config)?
+            servers::start_csrgate(binary, work, &config)?
                 .ready_after
                 .as_secs_f64()
                 * 1e3,
