@@ -29,7 +29,9 @@
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` (crate-type `cdylib`); the
-//! `.wasm` in `target/wasm32-wasip2/release/` is the component csrgate loads. The contract is
+//! `.wasm` in `target/wasm32-wasip2/release/` is the component csrgate loads (keep to that target:
+//! its allocator never grows linear memory for small allocations, and a component that grows
+//! memory in every instance pays two `mprotect`s and a TLB shootdown per call). The contract is
 //! `wit/v0.1.0/hooks.wit` in the csrgate repository; this crate depends on nothing of the host.
 
 #![forbid(unsafe_code)]
