@@ -547,6 +547,29 @@ fn plugin_check_and_run_work_offline() {
         .expect("run");
     assert!(check.status.success(), "{}", text(&check.stderr));
     assert!(text(&check.stdout).contains("csrgate:hooks@0.1.0"));
+    assert!(
+        text(&check.stdout).contains("memory:    init fits in the initial linear memory"),
+        "{}",
+        text(&check.stdout)
+    );
+
+    // ~70 KB of configuration does not fit in the heap left in the initial memory: the check
+    // passes and says that every request will grow the memory again.
+    let clients: Vec<String> = (0..2_000)
+        .map(|i| format!("\"client{i:05}-0123456789abcdef\""))
+        .collect();
+    let large = csrgate()
+        .args(["plugin", "check", "--plugin-config"])
+        .arg(format!(r#"{{"clients":[{}]}}"#, clients.join(",")))
+        .arg(component("allow_clients"))
+        .output()
+        .expect("run");
+    assert!(large.status.success(), "{}", text(&large.stderr));
+    assert!(
+        text(&large.stdout).contains("memory:    init grows linear memory"),
+        "{}",
+        text(&large.stdout)
+    );
 
     let bad_config = csrgate()
         .args(["plugin", "check"])

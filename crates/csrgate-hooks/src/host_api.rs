@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::csrgate::hooks::host::{self, LogLevel};
@@ -77,11 +77,73 @@ impl KvStore for MemoryKv {
     }
 }
 
+/// The memory and instance limits of one call, which also notice when the guest grows a linear
+/// memory beyond its initial size. Every call starts a fresh instance, so a guest that grows in
+/// `init` grows again on every request, and each grow costs the host `mprotect`s and a TLB
+/// shootdown (BENCHMARKS.md): `csrgate plugin check` and the load log say so.
+pub(crate) struct CallLimits {
+    limits: StoreLimits,
+    grew_memory: bool,
+}
+
+impl CallLimits {
+    /// True once a linear memory grew past the size it was created with.
+    pub(crate) fn grew_memory(&self) -> bool {
+        self.grew_memory
+    }
+}
+
+impl ResourceLimiter for CallLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // wasmtime asks with `current == 0` when it creates a memory at instantiation; only a
+        // later request is the guest growing (a memory declared with 0 pages is missed on its
+        // first grow, which no toolchain we know emits).
+        if current > 0 && desired > current {
+            self.grew_memory = true;
+        }
+        self.limits.memory_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// The data of one call's `Store`: everything the guest can touch through imports.
 pub(crate) struct CallState {
     plugin: Arc<str>,
     kv: Arc<dyn KvStore>,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: CallLimits,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -91,13 +153,16 @@ impl CallState {
         CallState {
             plugin,
             kv,
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(64)
-                .tables(64)
-                .memories(16)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: CallLimits {
+                limits: wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .instances(64)
+                    .tables(64)
+                    .memories(16)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                grew_memory: false,
+            },
             // The builder's defaults are what we want: no preopens, no env, no args, stdin
             // empty, stdout/stderr discarded, sockets denied.
             wasi: WasiCtx::builder().build(),

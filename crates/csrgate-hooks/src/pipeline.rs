@@ -49,6 +49,9 @@ pub struct PluginInfo {
     pub memory_bytes: usize,
     /// The contract version the component was linked against, e.g. "0.1.0".
     pub contract: &'static str,
+    /// `init` grew a linear memory past its initial size: since every request starts a fresh
+    /// instance, every request pays for that grow again (see plugins/README.md).
+    pub init_grows_memory: bool,
 }
 
 struct LoadedPlugin {
@@ -169,6 +172,7 @@ impl PluginSet {
                     deadline: spec.deadline,
                     memory_bytes: spec.memory_bytes,
                     contract: CONTRACT_VERSION,
+                    init_grows_memory: false,
                 },
                 pre,
                 config_json: spec.config_json.clone(),
@@ -183,21 +187,33 @@ impl PluginSet {
             );
             plugins.push(plugin);
         }
-        let set = PluginSet {
+        let mut set = PluginSet {
             engine: Some(engine.clone()),
             kv: Some(kv),
             plugins,
             observer: None,
         };
         // Run `init` once per plugin so a configuration the plugin refuses is a load error.
+        let mut init_grows_memory = Vec::with_capacity(set.plugins.len());
         for plugin in &set.plugins {
-            set.start(plugin).await.map_err(|e| HookError::Load {
+            let call = set.start(plugin).await.map_err(|e| HookError::Load {
                 plugin: plugin.info.name.clone(),
                 reason: match e {
                     HookError::Failed { reason, .. } => reason,
                     other => other.to_string(),
                 },
             })?;
+            init_grows_memory.push(call.store.data().limits.grew_memory());
+        }
+        for (plugin, grows) in set.plugins.iter_mut().zip(init_grows_memory) {
+            plugin.info.init_grows_memory = grows;
+            if grows {
+                tracing::warn!(
+                    plugin = plugin.info.name,
+                    "init grows its linear memory, so every request pays for the grow again; \
+                     allocate less in init or start with more memory (see plugins/README.md)"
+                );
+            }
         }
         Ok(set)
     }

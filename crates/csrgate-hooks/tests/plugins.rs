@@ -110,6 +110,56 @@ async fn a_bad_config_refuses_the_set_at_load() {
     assert!(error.to_string().contains("clientz"), "{error}");
 }
 
+/// A configuration of `count` client hashes for allow_clients.
+fn allowlist_of(count: usize) -> String {
+    let clients: Vec<String> = (0..count)
+        .map(|i| format!("\"client{i:05}-0123456789abcdef\""))
+        .collect();
+    format!(r#"{{"clients":[{}]}}"#, clients.join(","))
+}
+
+#[tokio::test]
+async fn an_init_that_grows_memory_is_reported_at_load() {
+    let set = load(&[
+        spec(
+            "small",
+            "allow_clients",
+            &[Hook::Authorize],
+            &allowlist_of(3),
+        ),
+        // ~70 KB of configuration: more than the heap left in the initial memory.
+        spec(
+            "large",
+            "allow_clients",
+            &[Hook::Authorize],
+            &allowlist_of(2_000),
+        ),
+        spec("noop", "noop", &[Hook::Authorize], "{}"),
+    ])
+    .await
+    .expect("load");
+    let grows: Vec<(String, bool)> = set
+        .plugins()
+        .into_iter()
+        .map(|info| (info.name, info.init_grows_memory))
+        .collect();
+    assert_eq!(
+        grows,
+        [
+            ("small".to_owned(), false),
+            ("large".to_owned(), true),
+            ("noop".to_owned(), false)
+        ]
+    );
+    // Growing is only reported, never refused: every plugin of the set still runs and allows.
+    assert_eq!(
+        set.authorize(&request("client00001-0123456789abcdef", vec![]))
+            .await
+            .expect("call"),
+        AuthorizeOutcome::Allowed
+    );
+}
+
 #[tokio::test]
 async fn san_policy_checks_every_san() {
     let config = r#"{"dns_suffixes":["internal"],"ip_networks":["10.0.0.0/8"]}"#;

@@ -91,6 +91,15 @@ fn check(wasm: PathBuf, plugin_config: String, memory_mib: usize) -> Result<(), 
             info.contract
         );
         println!("init:      accepted the configuration");
+        if info.init_grows_memory {
+            println!(
+                "memory:    init grows linear memory, and every request runs init in a fresh \
+                 instance: each pays for the grow again (allocate less in init, or link with \
+                 more initial memory: see plugins/README.md)"
+            );
+        } else {
+            println!("memory:    init fits in the initial linear memory");
+        }
         println!("load time: {} ms", started.elapsed().as_millis());
     }
     println!("ok");
