@@ -17,7 +17,8 @@ use crate::exit::{Failure, code};
 pub enum PluginCommand {
     /// Load a component as the daemon would: compile it, link it against csrgate:hooks@0.1.0
     /// (nothing else is importable: no files, environment or network), and call its init with
-    /// the given configuration.
+    /// the given configuration. Also says whether init grows linear memory, which every request
+    /// would then pay for again (each runs init in a fresh instance).
     Check {
         /// The component (.wasm) to check.
         wasm: PathBuf,
