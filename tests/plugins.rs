@@ -555,12 +555,9 @@ fn plugin_check_and_run_work_offline() {
 
     // ~70 KB of configuration does not fit in the heap left in the initial memory: the check
     // passes and says that every request will grow the memory again.
-    let clients: Vec<String> = (0..2_000)
-        .map(|i| format!("\"client{i:05}-0123456789abcdef\""))
-        .collect();
     let large = csrgate()
         .args(["plugin", "check", "--plugin-config"])
-        .arg(format!(r#"{{"clients":[{}]}}"#, clients.join(",")))
+        .arg(csrgate_test_plugins::allowlist_config(2_000))
         .arg(component("allow_clients"))
         .output()
         .expect("run");

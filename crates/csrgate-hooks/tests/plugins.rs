@@ -11,7 +11,7 @@ use csrgate_hooks::model::{
 use csrgate_hooks::{
     AuthorizeOutcome, Hook, HookEngine, HookError, MemoryKv, PluginSet, PluginSpec,
 };
-use csrgate_test_plugins::component;
+use csrgate_test_plugins::{allowlist_config, component};
 
 fn spec(name: &str, wasm: &str, hooks: &[Hook], config: &str) -> PluginSpec {
     PluginSpec {
@@ -110,14 +110,6 @@ async fn a_bad_config_refuses_the_set_at_load() {
     assert!(error.to_string().contains("clientz"), "{error}");
 }
 
-/// A configuration of `count` client hashes for allow_clients.
-fn allowlist_of(count: usize) -> String {
-    let clients: Vec<String> = (0..count)
-        .map(|i| format!("\"client{i:05}-0123456789abcdef\""))
-        .collect();
-    format!(r#"{{"clients":[{}]}}"#, clients.join(","))
-}
-
 #[tokio::test]
 async fn an_init_that_grows_memory_is_reported_at_load() {
     let set = load(&[
@@ -125,14 +117,14 @@ async fn an_init_that_grows_memory_is_reported_at_load() {
             "small",
             "allow_clients",
             &[Hook::Authorize],
-            &allowlist_of(3),
+            &allowlist_config(3),
         ),
         // ~70 KB of configuration: more than the heap left in the initial memory.
         spec(
             "large",
             "allow_clients",
             &[Hook::Authorize],
-            &allowlist_of(2_000),
+            &allowlist_config(2_000),
         ),
         spec("noop", "noop", &[Hook::Authorize], "{}"),
     ])

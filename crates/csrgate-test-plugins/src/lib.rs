@@ -1,5 +1,5 @@
-//! Test support: where the plugin components built by this crate's build script are. Used by
-//! csrgate-hooks' and csrgate's tests only.
+//! Test support: where the plugin components built by this crate's build script are, and
+//! configurations for them. Used by csrgate-hooks' and csrgate's tests only.
 
 #![forbid(unsafe_code)]
 
@@ -10,6 +10,16 @@ pub fn component(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CSRGATE_TEST_PLUGINS_DIR")).join(format!("{name}.wasm"));
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// An `allow_clients` configuration (JSON) listing `count` distinct client hashes
+/// `client00000-0123456789abcdef`, `client00001-…`: about 35 bytes each, so 2,000 of them are
+/// more than the heap left in the component's initial memory.
+pub fn allowlist_config(count: usize) -> String {
+    let clients: Vec<String> = (0..count)
+        .map(|i| format!("\"client{i:05}-0123456789abcdef\""))
+        .collect();
+    format!(r#"{{"clients":[{}]}}"#, clients.join(","))
 }
 
 /// Path of the Python allowlist component. Panics with the reason when componentize-py was not
