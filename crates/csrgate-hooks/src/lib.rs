@@ -18,5 +18,7 @@ mod spec;
 pub use engine::HookEngine;
 pub use error::HookError;
 pub use host_api::{KvStore, MemoryKv};
-pub use pipeline::{AuthorizeOutcome, CallObserver, CallOutcome, PluginInfo, PluginSet};
+pub use pipeline::{
+    AuthorizeOutcome, CallObserver, CallOutcome, INIT_GROWS_MEMORY_ADVICE, PluginInfo, PluginSet,
+};
 pub use spec::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Hook, MAX_MEMORY_BYTES, PluginSpec};

@@ -30,6 +30,11 @@ pub enum AuthorizeOutcome {
     },
 }
 
+/// What a plugin author can do about an `init` that grows linear memory
+/// ([`PluginInfo::init_grows_memory`]).
+pub const INIT_GROWS_MEMORY_ADVICE: &str =
+    "allocate less in init, or link with more initial memory (see plugins/README.md)";
+
 /// What was loaded, for logs and `csrgate plugin check`.
 #[derive(Clone, Debug)]
 pub struct PluginInfo {
@@ -194,8 +199,8 @@ impl PluginSet {
             observer: None,
         };
         // Run `init` once per plugin so a configuration the plugin refuses is a load error.
-        let mut init_grows_memory = Vec::with_capacity(set.plugins.len());
-        for plugin in &set.plugins {
+        for index in 0..set.plugins.len() {
+            let plugin = &set.plugins[index];
             let call = set.start(plugin).await.map_err(|e| HookError::Load {
                 plugin: plugin.info.name.clone(),
                 reason: match e {
@@ -203,17 +208,15 @@ impl PluginSet {
                     other => other.to_string(),
                 },
             })?;
-            init_grows_memory.push(call.store.data().limits.grew_memory());
-        }
-        for (plugin, grows) in set.plugins.iter_mut().zip(init_grows_memory) {
-            plugin.info.init_grows_memory = grows;
+            let grows = call.store.data().limits.grew_memory();
             if grows {
                 tracing::warn!(
                     plugin = plugin.info.name,
-                    "init grows its linear memory, so every request pays for the grow again; \
-                     allocate less in init or start with more memory (see plugins/README.md)"
+                    "init grows linear memory, so every request pays for the grow again: \
+                     {INIT_GROWS_MEMORY_ADVICE}"
                 );
             }
+            set.plugins[index].info.init_grows_memory = grows;
         }
         Ok(set)
     }

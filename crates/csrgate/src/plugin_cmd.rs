@@ -95,8 +95,8 @@ fn check(wasm: PathBuf, plugin_config: String, memory_mib: usize) -> Result<(), 
         if info.init_grows_memory {
             println!(
                 "memory:    init grows linear memory, and every request runs init in a fresh \
-                 instance: each pays for the grow again (allocate less in init, or link with \
-                 more initial memory: see plugins/README.md)"
+                 instance: each pays for the grow again; {}",
+                csrgate_hooks::INIT_GROWS_MEMORY_ADVICE
             );
         } else {
             println!("memory:    init fits in the initial linear memory");
