@@ -696,8 +696,9 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         // past 170 MiB within 20 s. Records are read rarely (listings, revocations), so a
         // small cache costs little.
         .cache_capacity(STORE_CACHE_BYTES)
-        // Durability is ours (group commit); sled's own timer thread would also keep the file
-        // lock alive for a moment after the store is dropped.
+        // Durability is ours (group commit; the vendored sled ends a flush with `fdatasync`);
+        // sled's own timer thread would also keep the file lock alive for a moment after the
+        // store is dropped.
         .flush_every_ms(None);
     let db = open_with_lock_retry(&config).map_err(|e| open_error(e.to_string()))?;
     let meta = db.open_tree("meta")?;
