@@ -1,9 +1,10 @@
 //! A 200 means the certificate survives a power cut, not only a crash: the daemon's own system
 //! calls, recorded by `strace`, show the store's file synced with `fdatasync` after the request
 //! was read and before the answer was written, and every blob file sled writes for a large page
-//! synced with its directory. (A SIGKILL test cannot tell: the page cache survives a killed
-//! process. `sync_file_range`, which sled used upstream, writes pages out but neither flushes the
-//! disk's write cache nor commits the file's size.)
+//! synced with its directory; and `identity create` syncs the CA's files, then their directory.
+//! (A SIGKILL test cannot tell: the page cache survives a killed process. `sync_file_range`,
+//! which sled used upstream, writes pages out but neither flushes the disk's write cache nor
+//! commits the file's size.)
 
 mod support;
 
@@ -27,7 +28,8 @@ struct Syscall {
 }
 
 /// Parses `strace -f -o` output (`PID name(args) = result` lines, with interrupted calls split in
-/// two). Signals, exits and anything else that is not a call are skipped.
+/// two); `args` is what stands between the parentheses. Signals, exits and anything else that is
+/// not a call are skipped.
 fn parse_strace(log: &str) -> Vec<Syscall> {
     let mut calls = Vec::new();
     let mut unfinished: HashMap<&str, (String, String, usize)> = HashMap::new();
@@ -46,7 +48,7 @@ fn parse_strace(log: &str) -> Vec<Syscall> {
                 let (more, result) = tail.rsplit_once(" = ").unwrap_or((tail, ""));
                 calls.push(Syscall {
                     name: name.to_owned(),
-                    args: args + more,
+                    args: closed(&(args + more)).to_owned(),
                     result: result.trim().to_owned(),
                     started,
                     returned: number,
@@ -61,7 +63,7 @@ fn parse_strace(log: &str) -> Vec<Syscall> {
             } else if let Some((args, result)) = args.rsplit_once(" = ") {
                 calls.push(Syscall {
                     name: name.to_owned(),
-                    args: args.to_owned(),
+                    args: closed(args).to_owned(),
                     result: result.trim().to_owned(),
                     started: number,
                     returned: number,
@@ -70,6 +72,12 @@ fn parse_strace(log: &str) -> Vec<Syscall> {
         }
     }
     calls
+}
+
+/// A call's arguments without the closing parenthesis and strace's alignment padding.
+fn closed(args: &str) -> &str {
+    let args = args.trim_end();
+    args.strip_suffix(')').unwrap_or(args)
 }
 
 /// `strace` attached to every thread of `pid` (and the threads it starts), writing to `log`.
@@ -210,6 +218,49 @@ fn an_answer_is_written_only_after_the_store_file_is_synced_and_blobs_are_synced
                 .iter()
                 .any(|c| is_sync(c) && c.args.contains(&dir) && c.started > synced.returned),
             "the blob directory is not synced after blob {blob} was:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn a_new_identity_is_synced_file_by_file_then_its_directory() {
+    let ws = Workspace::new();
+    let dir = ws.path("ca");
+    let trace_log = ws.path("strace.log");
+    let output = Command::new("strace")
+        .args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace_log)
+        .arg(BIN)
+        .args(["identity", "create", "--dir"])
+        .arg(&dir)
+        .args(["-f", "CN", "Durable CA", "--key", "ec:p256", "-v", "1y"])
+        .env("CA_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null())
+        .output()
+        .expect("strace runs (Debian package `strace`; .ci/run installs it)");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let log = std::fs::read_to_string(&trace_log).expect("strace log");
+    let calls = parse_strace(&log);
+
+    let last_file_sync = std::fs::read_dir(&dir)
+        .expect("identity directory")
+        .map(|entry| {
+            let file = format!("{}>", entry.expect("file").path().display());
+            calls
+                .iter()
+                .find(|c| is_sync(c) && c.args.contains(&file))
+                .unwrap_or_else(|| panic!("{file} is never synced:\n{log}"))
+                .returned
+        })
+        .max()
+        .expect("the identity has files");
+    for directory in [dir.as_path(), ws.path("").as_path()] {
+        let name = format!("{}>", directory.display().to_string().trim_end_matches('/'));
+        assert!(
+            calls
+                .iter()
+                .any(|c| is_sync(c) && c.args.ends_with(&name) && c.started > last_file_sync),
+            "{name} is not synced after the identity's files:\n{log}"
         );
     }
 }

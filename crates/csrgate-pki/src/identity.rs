@@ -497,6 +497,13 @@ impl Identity {
             }
             None => String::from_utf8_lossy(&certificate_pem).into_owned(),
         };
+        // Each file was synced as it was written; their names live in the directory (and a new
+        // directory's in its parent). Sync those too, so a power cut cannot keep certificates
+        // issued under this key and lose the key's file.
+        sync_directory(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_directory(parent)?;
+        }
         Identity::assemble(certificate, key, chain_pem)
     }
 
@@ -672,6 +679,12 @@ fn create_dir_private(dir: &Path) -> Result<(), PkiError> {
             .map_err(|e| PkiError::io(dir, e))?;
     }
     Ok(())
+}
+
+fn sync_directory(dir: &Path) -> Result<(), PkiError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| PkiError::io(dir, e))
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
