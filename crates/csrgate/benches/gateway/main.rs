@@ -35,6 +35,16 @@ const BINARY: &str = env!("CARGO_BIN_EXE_csrgate");
 const CLIENT_HASHES: usize = 8;
 const CSRS: usize = 256;
 
+/// Printed for `--help`, and after an unknown argument.
+const USAGE: &str = "\
+usage: cargo bench -p csrgate --bench gateway [-- OPTIONS]
+  --seconds S       length of each measured run (default 5)
+  --runs N          runs per scenario; medians are printed (default 3)
+  --concurrency C   keep-alive connections of the load generator (default 32)
+  --no-peer         skip cfssl
+  --only TEXT       only the scenarios and floors whose label contains TEXT (implies --no-peer)
+environment: GATEWAY_BENCH_BINARY=/path/to/csrgate measures another build of the daemon";
+
 /// Command-line knobs; `--bench` (added by cargo) is ignored.
 #[derive(Debug)]
 struct Options {
@@ -67,9 +77,11 @@ impl Options {
                     options.peer = false;
                 }
                 "--bench" => {}
-                other => bail!(
-                    "unknown argument {other}; use --seconds S --runs N --concurrency C --no-peer --only TEXT"
-                ),
+                "--help" | "-h" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => bail!("unknown argument {other}\n{USAGE}"),
             }
         }
         Ok(options)
