@@ -231,8 +231,9 @@ fn a_new_identity_is_synced_file_by_file_then_its_directory() {
         .args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"])
         .arg(&trace_log)
         .arg(BIN)
-        .args(["identity", "create", "--dir"])
-        .arg(&dir)
+        // A relative directory, as README.md writes it: its parent is the working directory.
+        .current_dir(ws.path(""))
+        .args(["identity", "create", "--dir", "ca"])
         .args(["-f", "CN", "Durable CA", "--key", "ec:p256", "-v", "1y"])
         .env("CA_PASSPHRASE", PASSPHRASE)
         .stdin(Stdio::null())

@@ -501,8 +501,9 @@ impl Identity {
         // directory's in its parent). Sync those too, so a power cut cannot keep certificates
         // issued under this key and lose the key's file.
         sync_directory(dir)?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_directory(parent)?;
+        match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_directory(parent)?,
+            _ => sync_directory(Path::new("."))?,
         }
         Identity::assemble(certificate, key, chain_pem)
     }
