@@ -13,6 +13,16 @@
 //! - `revoked`: serial → JSON [`RevokedEntry`]   (what the CRL lists, kept even after delete)
 //! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
 //! - `meta`: `schema_version` → decimal text, `audit_head` → JSON, `crl_number` → BE u64
+//! - `pending_inserts`: serial → JSON [`PendingInsert`]   (an insert under way; empty at rest)
+//!
+//! A new certificate is recorded without a sled transaction: sled's transactions (and batches)
+//! write and sync its log twice each (`PageCache::pin_log`), which cost more than everything
+//! else the store does (BENCHMARKS.md). Instead, under the audit lock, the whole change is
+//! written first as one `pending_inserts` entry, then its six keys with plain inserts, then the
+//! entry is removed. sled recovers a prefix of its log, so after a crash either the entry is
+//! gone with nothing of the change (or all of it), or it is there and [`open_inner`] finishes
+//! the change from it before anything else reads the store. Changes to existing records
+//! (revoke, delete, renew, rotate) keep sled's transactions; they are rare.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -102,6 +112,10 @@ struct Inner {
     revoked: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
+    pending_inserts: sled::Tree,
+    /// Held by every writer of the audit chain, from reading its head to writing it: the plain
+    /// inserts of a new certificate are not a transaction, so nothing else may append meanwhile.
+    audit_lock: Mutex<()>,
     commit: GroupCommit,
 }
 
@@ -321,6 +335,7 @@ impl Store {
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
         let inner = self.inner()?;
+        let audit_lock = inner.lock_audit();
         let updated = (
             &inner.certificates,
             &inner.revoked,
@@ -360,6 +375,7 @@ impl Store {
                 Ok(record)
             })
             .map_err(transaction_error);
+        drop(audit_lock);
         let updated = self.watch(updated)?;
         self.watch(inner.commit.durable().await)?;
         Ok(updated)
@@ -374,6 +390,7 @@ impl Store {
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
         let inner = self.inner()?;
+        let audit_lock = inner.lock_audit();
         let updated = (&inner.certificates, &inner.audit, &inner.meta)
             .transaction(|(certificates, audit, meta)| {
                 let mut record = fetch(certificates, serial)?;
@@ -391,6 +408,7 @@ impl Store {
                 Ok(record)
             })
             .map_err(transaction_error);
+        drop(audit_lock);
         let updated = self.watch(updated)?;
         self.watch(inner.commit.durable().await)?;
         Ok(updated)
@@ -581,8 +599,10 @@ impl Store {
     }
 }
 
-/// The insert transaction of a new record (and of its predecessor's update), in memory: durable
-/// only after the group commit that follows.
+/// Writes a new record with its index entries and audit entry, in memory: durable only after the
+/// group commit that follows. A new certificate goes through a [`PendingInsert`] and plain
+/// inserts (see the module docs); a successor, which also updates its predecessor, through a
+/// sled transaction.
 fn insert_in_memory(
     inner: &Inner,
     record: &CertificateRecord,
@@ -606,6 +626,25 @@ fn insert_in_memory(
         client_hash: record.client_hash.clone(),
         actor: actor.to_owned(),
     };
+    let _audit = inner.lock_audit();
+    if predecessor.is_none() {
+        if inner.certificates.get(record.serial.as_bytes())?.is_some() {
+            return Err(StoreError::DuplicateSerial(record.serial.clone()));
+        }
+        let head = audit_head(&inner.meta.get("audit_head")?)?;
+        let pending = PendingInsert {
+            record: String::from_utf8(value)
+                .map_err(|e| StoreError::Unavailable(format!("cannot encode: {e}")))?,
+            sequence,
+            audit: AuditEntry::new(head.seq + 1, record.issued_at, event, head.hash),
+        };
+        inner
+            .pending_inserts
+            .insert(record.serial.as_bytes(), encode(&pending)?)?;
+        pending.apply(&inner.insert_trees())?;
+        inner.pending_inserts.remove(record.serial.as_bytes())?;
+        return Ok(());
+    }
     (
         &inner.certificates,
         &inner.by_client,
@@ -715,15 +754,48 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
             });
         }
     }
+    let certificates = db.open_tree("certificates")?;
+    let by_client = db.open_tree("by_client")?;
+    let by_expiry = db.open_tree("by_expiry")?;
+    let by_issued = db.open_tree("by_issued")?;
+    let audit = db.open_tree("audit")?;
+    let pending_inserts = db.open_tree("pending_inserts")?;
+    let trees = InsertTrees {
+        certificates: &certificates,
+        by_client: &by_client,
+        by_expiry: &by_expiry,
+        by_issued: &by_issued,
+        audit: &audit,
+        meta: &meta,
+    };
+    let mut finished = 0;
+    for item in pending_inserts.iter() {
+        let (serial, bytes) = item?;
+        let serial = String::from_utf8_lossy(&serial).into_owned();
+        let pending: PendingInsert =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                key: format!("pending insert {serial}"),
+                reason: e.to_string(),
+            })?;
+        pending.apply(&trees)?;
+        pending_inserts.remove(serial.as_bytes())?;
+        tracing::warn!(%serial, "finished recording a certificate that a crash interrupted");
+        finished += 1;
+    }
+    if finished > 0 {
+        db.flush()?;
+    }
     Ok(Inner {
-        certificates: db.open_tree("certificates")?,
-        by_client: db.open_tree("by_client")?,
-        by_expiry: db.open_tree("by_expiry")?,
-        by_issued: db.open_tree("by_issued")?,
+        certificates,
+        by_client,
+        by_expiry,
+        by_issued,
         plugin_kv: db.open_tree("plugin_kv")?,
         revoked: db.open_tree("revoked")?,
-        audit: db.open_tree("audit")?,
+        audit,
         meta,
+        pending_inserts,
+        audit_lock: Mutex::new(()),
         commit: GroupCommit::start(
             db.clone(),
             Arc::clone(&shared.failed),
@@ -793,18 +865,7 @@ fn append_audit(
     time: i64,
     event: &AuditEvent,
 ) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let head: AuditHead = match meta.get("audit_head")? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            ConflictableTransactionError::Abort(StoreError::Corrupt {
-                key: "audit_head".into(),
-                reason: e.to_string(),
-            })
-        })?,
-        None => AuditHead {
-            seq: 0,
-            hash: GENESIS.to_owned(),
-        },
-    };
+    let head = audit_head(&meta.get("audit_head")?).map_err(ConflictableTransactionError::Abort)?;
     let entry = AuditEntry::new(head.seq + 1, time, event.clone(), head.hash);
     audit.insert(
         &entry.seq.to_be_bytes(),
@@ -819,6 +880,126 @@ fn append_audit(
         encode(&new_head).map_err(ConflictableTransactionError::Abort)?,
     )?;
     Ok(())
+}
+
+/// The audit chain's head as stored in `meta` (the genesis when the chain is empty).
+fn audit_head(stored: &Option<sled::IVec>) -> Result<AuditHead, StoreError> {
+    match stored {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            key: "audit_head".into(),
+            reason: e.to_string(),
+        }),
+        None => Ok(AuditHead {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }),
+    }
+}
+
+/// The trees a new certificate is written to.
+struct InsertTrees<'a> {
+    certificates: &'a sled::Tree,
+    by_client: &'a sled::Tree,
+    by_expiry: &'a sled::Tree,
+    by_issued: &'a sled::Tree,
+    audit: &'a sled::Tree,
+    meta: &'a sled::Tree,
+}
+
+/// One key written to one tree: (tree, key, value).
+type Write<'t> = (&'t sled::Tree, Vec<u8>, Vec<u8>);
+
+/// A new certificate's whole change, stored in `pending_inserts` before any of its keys is
+/// written and removed after the last: what [`open_inner`] needs to finish it after a crash.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingInsert {
+    /// The record as stored in `certificates` (JSON).
+    record: String,
+    /// Its insertion sequence, part of the listing index keys.
+    sequence: u64,
+    /// Its audit entry, chained to the head read under the audit lock.
+    audit: AuditEntry,
+}
+
+impl PendingInsert {
+    /// Writes the record, its three index keys, its audit entry and the new audit head. Writing
+    /// them again is harmless (same keys, same values), which is what makes finishing at open
+    /// safe whatever part of them a crash kept.
+    fn apply(&self, trees: &InsertTrees<'_>) -> Result<(), StoreError> {
+        let head = audit_head(&trees.meta.get("audit_head")?)?;
+        if head.seq > self.audit.seq || (head.seq == self.audit.seq && head.hash != self.audit.hash)
+        {
+            // Another entry took this place in the chain: not a state a crash can leave.
+            return Err(StoreError::AuditBroken(format!(
+                "the pending insert of {} expected audit entry {}, the chain is at {}",
+                self.audit.event.serial, self.audit.seq, head.seq
+            )));
+        }
+        for (tree, key, value) in self.writes(trees)? {
+            tree.insert(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The six writes, in the order they are made.
+    fn writes<'t>(&self, trees: &InsertTrees<'t>) -> Result<Vec<Write<'t>>, StoreError> {
+        let record: CertificateRecord =
+            serde_json::from_str(&self.record).map_err(|e| StoreError::Corrupt {
+                key: format!("pending insert of {}", self.audit.event.serial),
+                reason: e.to_string(),
+            })?;
+        let serial = record.serial.as_bytes();
+        let mut issued_key = self.sequence.to_be_bytes().to_vec();
+        issued_key.extend_from_slice(serial);
+        let new_head = AuditHead {
+            seq: self.audit.seq,
+            hash: self.audit.hash.clone(),
+        };
+        Ok(vec![
+            (
+                trees.certificates,
+                serial.to_vec(),
+                self.record.as_bytes().to_vec(),
+            ),
+            (
+                trees.by_client,
+                client_key(&record.client_hash, self.sequence, &record.serial),
+                Vec::new(),
+            ),
+            (
+                trees.by_expiry,
+                time_key(record.not_after, &record.serial),
+                Vec::new(),
+            ),
+            (trees.by_issued, issued_key, Vec::new()),
+            (
+                trees.audit,
+                self.audit.seq.to_be_bytes().to_vec(),
+                encode(&self.audit)?,
+            ),
+            (trees.meta, b"audit_head".to_vec(), encode(&new_head)?),
+        ])
+    }
+}
+
+impl Inner {
+    fn insert_trees(&self) -> InsertTrees<'_> {
+        InsertTrees {
+            certificates: &self.certificates,
+            by_client: &self.by_client,
+            by_expiry: &self.by_expiry,
+            by_issued: &self.by_issued,
+            audit: &self.audit,
+            meta: &self.meta,
+        }
+    }
+
+    /// The audit lock. It guards no data, so a panic while it was held poisons nothing.
+    fn lock_audit(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.audit_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 fn decode(key: &str, bytes: &[u8]) -> Result<CertificateRecord, StoreError> {
@@ -938,6 +1119,75 @@ mod tests {
                 expiry_index_entries: 3
             }
         );
+    }
+
+    /// A crash can stop a new certificate's insert after any of its writes, and sled keeps a
+    /// prefix of them. For every prefix, the reopened store holds the whole certificate, its
+    /// index entries and its audit entry, no pending entry, and goes on appending to the chain.
+    #[tokio::test]
+    async fn an_insert_cut_short_after_any_write_is_finished_at_open() {
+        let new = record("0b", "abc", 200, 2_000);
+        for kept in 0..=6 {
+            let dir = tempfile::tempdir().expect("tmp");
+            {
+                let store = Store::open(dir.path()).expect("open");
+                store
+                    .insert_certificate(&record("0a", "abc", 100, 1_000))
+                    .await
+                    .expect("insert");
+                let inner = store.inner().expect("inner");
+                let head = audit_head(&inner.meta.get("audit_head").expect("get")).expect("head");
+                let pending = PendingInsert {
+                    record: serde_json::to_string(&new).expect("json"),
+                    sequence: inner.db.generate_id().expect("id"),
+                    audit: AuditEntry::new(
+                        head.seq + 1,
+                        200,
+                        event_for("issue", &new, "client"),
+                        head.hash,
+                    ),
+                };
+                inner
+                    .pending_inserts
+                    .insert("0b", encode(&pending).expect("encode"))
+                    .expect("pending");
+                let writes = pending.writes(&inner.insert_trees()).expect("writes");
+                assert_eq!(writes.len(), 6);
+                for (tree, key, value) in writes.into_iter().take(kept) {
+                    tree.insert(key, value).expect("write");
+                }
+                inner.db.flush().expect("flush");
+            }
+            let store = Store::open(dir.path()).expect("reopen finishes the insert");
+            assert_eq!(
+                store.certificate("0b").expect("get"),
+                Some(new.clone()),
+                "kept {kept}"
+            );
+            let for_abc: Vec<String> = store
+                .certificates_for_client("abc")
+                .expect("scan")
+                .into_iter()
+                .map(|r| r.serial)
+                .collect();
+            assert_eq!(for_abc, ["0a", "0b"], "kept {kept}");
+            assert_eq!(
+                store.stats().expect("stats"),
+                StoreStats {
+                    certificates: 2,
+                    client_index_entries: 2,
+                    expiry_index_entries: 2
+                },
+                "kept {kept}"
+            );
+            assert_eq!(store.verify_audit().expect("chain"), 2, "kept {kept}");
+            assert!(store.inner().expect("inner").pending_inserts.is_empty());
+            store
+                .insert_certificate(&record("0c", "abd", 300, 3_000))
+                .await
+                .expect("insert after recovery");
+            assert_eq!(store.verify_audit().expect("chain"), 3, "kept {kept}");
+        }
     }
 
     #[tokio::test]
