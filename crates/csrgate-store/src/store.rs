@@ -641,7 +641,9 @@ fn insert_in_memory(
         inner
             .pending_inserts
             .insert(record.serial.as_bytes(), encode(&pending)?)?;
-        pending.apply(&inner.insert_trees())?;
+        for (tree, key, value) in pending.writes(&record, &inner.insert_trees())? {
+            tree.insert(key, value)?;
+        }
         inner.pending_inserts.remove(record.serial.as_bytes())?;
         return Ok(());
     }
@@ -754,47 +756,16 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
             });
         }
     }
-    let certificates = db.open_tree("certificates")?;
-    let by_client = db.open_tree("by_client")?;
-    let by_expiry = db.open_tree("by_expiry")?;
-    let by_issued = db.open_tree("by_issued")?;
-    let audit = db.open_tree("audit")?;
-    let pending_inserts = db.open_tree("pending_inserts")?;
-    let trees = InsertTrees {
-        certificates: &certificates,
-        by_client: &by_client,
-        by_expiry: &by_expiry,
-        by_issued: &by_issued,
-        audit: &audit,
-        meta: &meta,
-    };
-    let mut finished = 0;
-    for item in pending_inserts.iter() {
-        let (serial, bytes) = item?;
-        let serial = String::from_utf8_lossy(&serial).into_owned();
-        let pending: PendingInsert =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                key: format!("pending insert {serial}"),
-                reason: e.to_string(),
-            })?;
-        pending.apply(&trees)?;
-        pending_inserts.remove(serial.as_bytes())?;
-        tracing::warn!(%serial, "finished recording a certificate that a crash interrupted");
-        finished += 1;
-    }
-    if finished > 0 {
-        db.flush()?;
-    }
-    Ok(Inner {
-        certificates,
-        by_client,
-        by_expiry,
-        by_issued,
+    let inner = Inner {
+        certificates: db.open_tree("certificates")?,
+        by_client: db.open_tree("by_client")?,
+        by_expiry: db.open_tree("by_expiry")?,
+        by_issued: db.open_tree("by_issued")?,
         plugin_kv: db.open_tree("plugin_kv")?,
         revoked: db.open_tree("revoked")?,
-        audit,
+        audit: db.open_tree("audit")?,
         meta,
-        pending_inserts,
+        pending_inserts: db.open_tree("pending_inserts")?,
         audit_lock: Mutex::new(()),
         commit: GroupCommit::start(
             db.clone(),
@@ -803,7 +774,45 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
             Arc::clone(&shared.flush_counters),
         )?,
         db,
-    })
+    };
+    finish_pending_inserts(&inner)?;
+    Ok(inner)
+}
+
+/// Finishes every insert a crash cut short (see the module docs), durably, before the store is
+/// used. At rest there is none.
+fn finish_pending_inserts(inner: &Inner) -> Result<(), StoreError> {
+    let mut finished = false;
+    for item in inner.pending_inserts.iter() {
+        let (serial, bytes) = item?;
+        let serial = String::from_utf8_lossy(&serial).into_owned();
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+            key: format!("pending insert {serial}"),
+            reason: e.to_string(),
+        };
+        let pending: PendingInsert = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        let record: CertificateRecord = serde_json::from_str(&pending.record).map_err(corrupt)?;
+        let head = audit_head(&inner.meta.get("audit_head")?)?;
+        if head.seq > pending.audit.seq
+            || (head.seq == pending.audit.seq && head.hash != pending.audit.hash)
+        {
+            // Another entry took this place in the chain: not a state a crash can leave.
+            return Err(StoreError::AuditBroken(format!(
+                "the pending insert of {serial} expected audit entry {}, the chain is at {}",
+                pending.audit.seq, head.seq
+            )));
+        }
+        for (tree, key, value) in pending.writes(&record, &inner.insert_trees())? {
+            tree.insert(key, value)?;
+        }
+        inner.pending_inserts.remove(serial.as_bytes())?;
+        tracing::warn!(%serial, "finished recording a certificate that a crash interrupted");
+        finished = true;
+    }
+    if finished {
+        inner.db.flush()?;
+    }
+    Ok(())
 }
 
 /// sled's I/O threads release the directory lock a moment after the last handle is dropped, so a
@@ -922,32 +931,14 @@ struct PendingInsert {
 }
 
 impl PendingInsert {
-    /// Writes the record, its three index keys, its audit entry and the new audit head. Writing
-    /// them again is harmless (same keys, same values), which is what makes finishing at open
-    /// safe whatever part of them a crash kept.
-    fn apply(&self, trees: &InsertTrees<'_>) -> Result<(), StoreError> {
-        let head = audit_head(&trees.meta.get("audit_head")?)?;
-        if head.seq > self.audit.seq || (head.seq == self.audit.seq && head.hash != self.audit.hash)
-        {
-            // Another entry took this place in the chain: not a state a crash can leave.
-            return Err(StoreError::AuditBroken(format!(
-                "the pending insert of {} expected audit entry {}, the chain is at {}",
-                self.audit.event.serial, self.audit.seq, head.seq
-            )));
-        }
-        for (tree, key, value) in self.writes(trees)? {
-            tree.insert(key, value)?;
-        }
-        Ok(())
-    }
-
-    /// The six writes, in the order they are made.
-    fn writes<'t>(&self, trees: &InsertTrees<'t>) -> Result<Vec<Write<'t>>, StoreError> {
-        let record: CertificateRecord =
-            serde_json::from_str(&self.record).map_err(|e| StoreError::Corrupt {
-                key: format!("pending insert of {}", self.audit.event.serial),
-                reason: e.to_string(),
-            })?;
+    /// The record (`self.record` decoded), its three index keys, its audit entry and the new
+    /// audit head, in the order they are written. Writing them again is harmless (same keys,
+    /// same values), which is what makes finishing at open safe whatever part a crash kept.
+    fn writes<'t>(
+        &self,
+        record: &CertificateRecord,
+        trees: &InsertTrees<'t>,
+    ) -> Result<Vec<Write<'t>>, StoreError> {
         let serial = record.serial.as_bytes();
         let mut issued_key = self.sequence.to_be_bytes().to_vec();
         issued_key.extend_from_slice(serial);
@@ -1151,7 +1142,7 @@ mod tests {
                     .pending_inserts
                     .insert("0b", encode(&pending).expect("encode"))
                     .expect("pending");
-                let writes = pending.writes(&inner.insert_trees()).expect("writes");
+                let writes = pending.writes(&new, &inner.insert_trees()).expect("writes");
                 assert_eq!(writes.len(), 6);
                 for (tree, key, value) in writes.into_iter().take(kept) {
                     tree.insert(key, value).expect("write");
