@@ -156,3 +156,101 @@ fn flush_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(dir: &std::path::Path) -> (GroupCommit, Arc<AtomicUsize>, Arc<FlushCounters>) {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .expect("open");
+        let intents = Arc::new(AtomicUsize::new(0));
+        let counters = Arc::new(FlushCounters::default());
+        let commit = GroupCommit::start(
+            db,
+            Arc::new(AtomicBool::new(false)),
+            Arc::clone(&intents),
+            Arc::clone(&counters),
+        )
+        .expect("start");
+        (commit, intents, counters)
+    }
+
+    /// Nobody wakes the flusher for a writer that announced itself and never came: the batch
+    /// goes out at the delay. (A flusher that waited for it would hang here.)
+    #[tokio::test]
+    async fn a_batch_goes_out_at_the_delay_when_an_announced_writer_never_comes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (commit, intents, counters) = start(dir.path());
+        let _absent = WriteIntent::new(&intents);
+        let _present = WriteIntent::new(&intents);
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), commit.durable())
+            .await
+            .expect("answered")
+            .expect("durable");
+        assert!(started.elapsed() >= COMMIT_DELAY);
+        assert_eq!(counters.flushes.load(Ordering::Relaxed), 1);
+    }
+
+    /// Writers that announced themselves share flushes, and every one of them is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn announced_writers_share_flushes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (commit, intents, counters) = start(dir.path());
+        let commit = Arc::new(commit);
+        let writers: Vec<_> = (0..16)
+            .map(|_| {
+                let intent = WriteIntent::new(&intents);
+                let commit = Arc::clone(&commit);
+                tokio::spawn(async move {
+                    let answered = commit.durable().await;
+                    drop(intent);
+                    answered
+                })
+            })
+            .collect();
+        for writer in writers {
+            tokio::time::timeout(Duration::from_secs(5), writer)
+                .await
+                .expect("answered")
+                .expect("join")
+                .expect("durable");
+        }
+        assert_eq!(counters.writes.load(Ordering::Relaxed), 16);
+        let flushes = counters.flushes.load(Ordering::Relaxed);
+        assert!(
+            (1..16).contains(&flushes),
+            "{flushes} flushes for 16 writers"
+        );
+    }
+
+    /// Dropping the handle stops its thread (the drop waits for it) and the database it held.
+    #[test]
+    fn dropping_the_handle_stops_the_flusher() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (commit, _, _) = start(dir.path());
+        let (dropped, done) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            drop(commit);
+            let _ = dropped.send(());
+        });
+        done.recv_timeout(Duration::from_secs(5))
+            .expect("the drop returned: the flusher stopped");
+        // sled releases the lock when its last handle is dropped; the flusher held one.
+        let mut reopened = None;
+        for _ in 0..40 {
+            match sled::Config::new().path(dir.path()).open() {
+                Ok(db) => {
+                    reopened = Some(db);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        assert!(reopened.is_some(), "the flusher kept the database open");
+    }
+}
