@@ -148,6 +148,17 @@ impl IdentitySummary {
         template: &CertificateTemplate,
         policy: &SigningPolicy,
     ) -> Result<(), PkiError> {
+        self.check_template_encoding_subject(template, policy)
+            .map(drop)
+    }
+
+    /// [`Self::check_template`], returning the subject's DER that the check had to build (the
+    /// signer needs it, and building an `X509Name` twice cost ~3 % of a request).
+    pub(crate) fn check_template_encoding_subject(
+        &self,
+        template: &CertificateTemplate,
+        policy: &SigningPolicy,
+    ) -> Result<Vec<u8>, PkiError> {
         let bad = |why: String| Err(PkiError::InvalidTemplate(why));
         if template.not_before >= template.not_after {
             return bad("not-before must be earlier than not-after".into());
@@ -188,8 +199,7 @@ impl IdentitySummary {
             }
         }
         // The subject must encode (lengths, types); find out now rather than while signing.
-        template.subject.to_x509_name()?;
-        Ok(())
+        Ok(template.subject.to_x509_name()?.to_der()?)
     }
 }
 
@@ -536,7 +546,9 @@ impl Identity {
         template: &CertificateTemplate,
         policy: &SigningPolicy,
     ) -> Result<IssuedCertificate, PkiError> {
-        self.summary.check_template(template, policy)?;
+        let subject = self
+            .summary
+            .check_template_encoding_subject(template, policy)?;
         let serial = Serial::random()?;
         let ca = &self.signature;
         let mut tbs = Vec::with_capacity(1024);
@@ -548,7 +560,7 @@ impl Identity {
         push_time(&mut validity, template.not_before);
         push_time(&mut validity, template.not_after);
         push_tlv(&mut tbs, 0x30, &validity);
-        tbs.extend_from_slice(&template.subject.to_x509_name()?.to_der()?);
+        tbs.extend_from_slice(&subject);
         tbs.extend_from_slice(csr.spki_der());
 
         let mut extensions = Vec::with_capacity(512);
