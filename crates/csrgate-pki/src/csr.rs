@@ -466,7 +466,9 @@ mod tests {
     use crate::KeySpec;
     use crate::san::general_names_der;
     use openssl::asn1::{Asn1Object, Asn1OctetString};
+    use openssl::ec::PointConversionForm;
     use openssl::hash::MessageDigest;
+    use openssl::pkey::Private;
     use openssl::stack::Stack;
     use openssl::x509::{X509Extension, X509ReqBuilder};
 
@@ -569,6 +571,18 @@ mod tests {
         );
     }
 
+    /// A fresh key on `nid` and its public point encoded in `form`.
+    fn key_and_point(nid: Nid, form: PointConversionForm) -> (EcKey<Private>, Vec<u8>) {
+        let group = EcGroup::from_curve_name(nid).expect("group");
+        let key = EcKey::generate(&group).expect("key");
+        let mut context = BigNumContext::new().expect("ctx");
+        let point = key
+            .public_key()
+            .to_bytes(&group, form, &mut context)
+            .expect("point");
+        (key, point)
+    }
+
     /// The fast path's own SPKI encoding is openssl's, byte for byte, on every curve it takes.
     #[test]
     fn the_canonical_ec_spki_is_what_openssl_writes() {
@@ -577,17 +591,7 @@ mod tests {
             (Nid::SECP384R1, OID_P384),
             (Nid::SECP521R1, OID_P521),
         ] {
-            let group = EcGroup::from_curve_name(nid).expect("group");
-            let key = EcKey::generate(&group).expect("key");
-            let mut context = BigNumContext::new().expect("ctx");
-            let point = key
-                .public_key()
-                .to_bytes(
-                    &group,
-                    openssl::ec::PointConversionForm::UNCOMPRESSED,
-                    &mut context,
-                )
-                .expect("point");
+            let (key, point) = key_and_point(nid, PointConversionForm::UNCOMPRESSED);
             assert_eq!(
                 canonical_ec_spki(oid, &point),
                 key.public_key_to_der().expect("der"),
@@ -601,17 +605,8 @@ mod tests {
     /// the compressed form).
     #[test]
     fn a_compressed_key_is_accepted_and_re_encoded() {
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-        let key = EcKey::generate(&group).expect("key");
-        let mut context = BigNumContext::new().expect("ctx");
-        let compressed = key
-            .public_key()
-            .to_bytes(
-                &group,
-                openssl::ec::PointConversionForm::COMPRESSED,
-                &mut context,
-            )
-            .expect("point");
+        let (key, compressed) =
+            key_and_point(Nid::X9_62_PRIME256V1, PointConversionForm::COMPRESSED);
         let mut bits = vec![0];
         bits.extend_from_slice(&compressed);
         let mut algorithm = OID_EC_PUBLIC_KEY.to_vec();

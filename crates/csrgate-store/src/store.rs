@@ -619,10 +619,6 @@ fn insert_in_memory(
     }
     let value = encode(&record)?;
     let sequence = inner.db.generate_id()?;
-    let client_key = client_key(&record.client_hash, sequence, &record.serial);
-    let expiry_key = time_key(record.not_after, &record.serial);
-    let mut issued_key = sequence.to_be_bytes().to_vec();
-    issued_key.extend_from_slice(record.serial.as_bytes());
     let event = AuditEvent {
         action: action.to_owned(),
         serial: record.serial.clone(),
@@ -648,6 +644,7 @@ fn insert_in_memory(
         inner.pending_inserts.remove(record.serial.as_bytes())?;
         return Ok(());
     }
+    let keys = IndexKeys::of(&record, sequence);
     (
         &inner.certificates,
         &inner.by_client,
@@ -712,9 +709,9 @@ fn insert_in_memory(
                     )?;
                 }
                 certificates.insert(record.serial.as_bytes(), value.as_slice())?;
-                by_client.insert(client_key.as_slice(), &[])?;
-                by_expiry.insert(expiry_key.as_slice(), &[])?;
-                by_issued.insert(issued_key.as_slice(), &[])?;
+                by_client.insert(keys.by_client.as_slice(), &[])?;
+                by_expiry.insert(keys.by_expiry.as_slice(), &[])?;
+                by_issued.insert(keys.by_issued.as_slice(), &[])?;
                 append_audit(audit, meta, record.issued_at, &event)?;
                 Ok(())
             },
@@ -923,6 +920,25 @@ struct InsertTrees<'a> {
     meta: &'a sled::Tree,
 }
 
+/// A record's keys in the three index trees (see the module docs for their layout).
+struct IndexKeys {
+    by_client: Vec<u8>,
+    by_expiry: Vec<u8>,
+    by_issued: Vec<u8>,
+}
+
+impl IndexKeys {
+    fn of(record: &CertificateRecord, sequence: u64) -> Self {
+        let mut by_issued = sequence.to_be_bytes().to_vec();
+        by_issued.extend_from_slice(record.serial.as_bytes());
+        IndexKeys {
+            by_client: client_key(&record.client_hash, sequence, &record.serial),
+            by_expiry: time_key(record.not_after, &record.serial),
+            by_issued,
+        }
+    }
+}
+
 /// One key written to one tree: (tree, key, value).
 type Write<'t> = (&'t sled::Tree, Vec<u8>, Vec<u8>);
 
@@ -949,26 +965,16 @@ impl PendingInsert {
         value: Vec<u8>,
         trees: &InsertTrees<'t>,
     ) -> Result<Vec<Write<'t>>, StoreError> {
-        let serial = record.serial.as_bytes();
-        let mut issued_key = self.sequence.to_be_bytes().to_vec();
-        issued_key.extend_from_slice(serial);
+        let keys = IndexKeys::of(record, self.sequence);
         let new_head = AuditHead {
             seq: self.audit.seq,
             hash: self.audit.hash.clone(),
         };
         Ok(vec![
-            (trees.certificates, serial.to_vec(), value),
-            (
-                trees.by_client,
-                client_key(&record.client_hash, self.sequence, &record.serial),
-                Vec::new(),
-            ),
-            (
-                trees.by_expiry,
-                time_key(record.not_after, &record.serial),
-                Vec::new(),
-            ),
-            (trees.by_issued, issued_key, Vec::new()),
+            (trees.certificates, record.serial.as_bytes().to_vec(), value),
+            (trees.by_client, keys.by_client, Vec::new()),
+            (trees.by_expiry, keys.by_expiry, Vec::new()),
+            (trees.by_issued, keys.by_issued, Vec::new()),
             (
                 trees.audit,
                 self.audit.seq.to_be_bytes().to_vec(),
@@ -1074,6 +1080,16 @@ mod tests {
         }
     }
 
+    /// The serials the client index lists for `client`, oldest first.
+    fn serials_for_client(store: &Store, client: &str) -> Vec<String> {
+        store
+            .certificates_for_client(client)
+            .expect("scan")
+            .into_iter()
+            .map(|r| r.serial)
+            .collect()
+    }
+
     #[tokio::test]
     async fn records_survive_reopen_with_indexes() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -1097,13 +1113,7 @@ mod tests {
             store.certificate("0a").expect("get"),
             Some(record("0a", "abc", 100, 1_000))
         );
-        let for_abc: Vec<String> = store
-            .certificates_for_client("abc")
-            .expect("scan")
-            .into_iter()
-            .map(|r| r.serial)
-            .collect();
-        assert_eq!(for_abc, ["0a", "0b"]);
+        assert_eq!(serials_for_client(&store, "abc"), ["0a", "0b"]);
         assert_eq!(
             store.serials_expiring_between(-10, 600).expect("range"),
             ["0c", "0b"]
@@ -1166,13 +1176,11 @@ mod tests {
                 finished.then(|| new.clone()),
                 "kept {kept}"
             );
-            let for_abc: Vec<String> = store
-                .certificates_for_client("abc")
-                .expect("scan")
-                .into_iter()
-                .map(|r| r.serial)
-                .collect();
-            assert_eq!(for_abc, ["0a", "0b"][..count], "kept {kept}");
+            assert_eq!(
+                serials_for_client(&store, "abc"),
+                ["0a", "0b"][..count],
+                "kept {kept}"
+            );
             assert_eq!(
                 store.stats().expect("stats"),
                 StoreStats {
