@@ -451,7 +451,7 @@ impl Identity {
         }
         let mut builder = X509Builder::new()?;
         builder.set_version(2)?;
-        let serial = Serial::random()?.to_asn1()?;
+        let serial = Serial::generate()?.to_asn1()?;
         builder.set_serial_number(&serial)?;
         builder.set_subject_name(&subject)?;
         match issuer {
@@ -549,7 +549,7 @@ impl Identity {
         let subject = self
             .summary
             .check_template_encoding_subject(template, policy)?;
-        let serial = Serial::random()?;
+        let serial = Serial::generate()?;
         let ca = &self.signature;
         let mut tbs = Vec::with_capacity(1024);
         tbs.extend_from_slice(&[0xa0, 0x03, 0x02, 0x01, 0x02]); // [0] EXPLICIT version v3

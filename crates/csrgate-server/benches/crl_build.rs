@@ -68,7 +68,7 @@ fn main() {
                 for _ in 0..batch {
                     let store = store.clone();
                     tasks.push(tokio::spawn(async move {
-                        let serial = Serial::random().expect("serial").to_string();
+                        let serial = Serial::generate().expect("serial").to_string();
                         let record = CertificateRecord {
                             serial: serial.clone(),
                             client_hash: "bench".into(),

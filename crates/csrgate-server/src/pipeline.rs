@@ -299,8 +299,9 @@ impl Gateway {
         policy: &SigningPolicy,
         predecessor: Option<&Predecessor>,
     ) -> Result<IssuedCertificate, ApiError> {
-        // A serial collision among 2^159 values means a broken RNG or a replayed store write, not
-        // bad luck; one retry with a fresh serial tells those apart in the log.
+        // A serial collision (two draws of 104 random bits in the same millisecond) means a broken
+        // RNG or a replayed store write, not bad luck; one retry with a fresh serial tells those
+        // apart in the log.
         for attempt in 0..2 {
             let issued = self.identity.sign(csr, template, policy)?;
             let record = record_of(client_hash, csr, &issued);

@@ -5,23 +5,37 @@
 //!   the daemon runs it;
 //! - the same record bytes with plain `Tree::insert` into one tree and a flush per 10, the least
 //!   sled can do for a durable record (baseline);
-//! - the same 7 trees with plain inserts, one writer, no audit chain, no group commit.
+//! - the same 7 trees with plain inserts, one writer, no audit chain, no group commit;
+//! - `Store::insert_certificate` again, into a store already holding 100,000 records.
 //!
 //! Prints CPU µs per record (this process, /proc/self/stat), KiB written (/proc/self/io) and
 //! records per second of wall time; medians of 3 runs of 6,000 records.
 //! Run: cargo bench -p csrgate-store --bench insert
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use csrgate_store::{CertificateRecord, CertificateStatus, Store};
 
 const RECORDS: usize = 6_000;
 const WRITERS: usize = 32;
+/// Records written before the last row is measured.
+const GROWN_STORE_RECORDS: usize = 100_000;
+
+/// A serial laid out as `csrgate_pki::Serial::generate` lays them out (this crate does not depend
+/// on csrgate-pki): `40`, a 48-bit issuance time, 104 bits that differ per serial. Where the keys
+/// land in the store is part of what an insert costs (BENCHMARKS.md, fixed 9).
+fn serial_like_csrgate_pki() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // ~8 certificates per millisecond, as at the daemon's rate.
+    let millis = 1_795_000_000_000 + n / 8;
+    let spread = u128::from(n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 24;
+    format!("40{millis:012x}{spread:026x}")
+}
 
 fn record(i: usize) -> CertificateRecord {
     CertificateRecord {
-        serial: format!(
-            "{:x}",
-            (i as u128 + 1) * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835
-        ),
+        serial: serial_like_csrgate_pki(),
         client_hash: format!("client{}", i % 8),
         subject: format!("CN=bench-{i}.internal"),
         subject_alt_names: vec![format!("DNS:bench-{i}.internal")],
@@ -80,27 +94,30 @@ fn measure(run: impl FnOnce()) -> Sample {
     }
 }
 
+/// `count` records through `Store::insert_certificate` from [`WRITERS`] concurrent writers.
+fn write_records(runtime: &tokio::runtime::Runtime, store: &Store, count: usize) {
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in (w..count).step_by(WRITERS) {
+                        let _intent = store.write_intent();
+                        store.insert_certificate(&record(i)).await.expect("insert");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("writer");
+        }
+    });
+}
+
 fn store_inserts(runtime: &tokio::runtime::Runtime) -> Sample {
     let dir = tempfile::tempdir().expect("tmp");
     let store = Store::open(dir.path()).expect("store");
-    measure(|| {
-        runtime.block_on(async {
-            let tasks: Vec<_> = (0..WRITERS)
-                .map(|w| {
-                    let store = store.clone();
-                    tokio::spawn(async move {
-                        for i in (w..RECORDS).step_by(WRITERS) {
-                            let _intent = store.write_intent();
-                            store.insert_certificate(&record(i)).await.expect("insert");
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await.expect("writer");
-            }
-        });
-    })
+    measure(|| write_records(runtime, &store, RECORDS))
 }
 
 fn sled_inserts(trees: usize) -> Sample {
@@ -162,6 +179,17 @@ fn main() {
         rows[1].1.push(sled_inserts(7));
         rows[2].1.push(store_inserts(&runtime));
     }
+    // A store that has outgrown sled's page cache (~1.6 KiB per record against 32 MiB): what an
+    // insert costs must not grow with the store (BENCHMARKS.md, fixed 9).
+    let grown = tempfile::tempdir().expect("tmp");
+    let store = Store::open(grown.path()).expect("store");
+    write_records(&runtime, &store, GROWN_STORE_RECORDS);
+    let label =
+        format!("the same, into a store of {GROWN_STORE_RECORDS} records (3 runs in a row)");
+    let grown_runs = (0..3)
+        .map(|_| measure(|| write_records(&runtime, &store, RECORDS)))
+        .collect();
+    rows.push((&label, grown_runs));
     println!("recording one certificate ({RECORDS} records, medians of 3 runs):");
     let baseline = median(rows[0].1.iter().map(|r| r.cpu_us).collect());
     for (label, runs) in &rows {

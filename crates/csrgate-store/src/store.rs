@@ -732,8 +732,10 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         .path(dir.join("sled"))
         .mode(sled::Mode::HighThroughput)
         // sled caches up to 1 GiB of pages by default; at 4,000 certificates/s the daemon grew
-        // past 170 MiB within 20 s. Records are read rarely (listings, revocations), so a
-        // small cache costs little.
+        // past 170 MiB within 20 s. A small cache costs little as long as issuing touches few
+        // leaves: every insert reads the leaf its key lands in, so the serials csrgate-pki
+        // generates start with the issuance time and new records gather at the tree's right
+        // edge (random serials made the whole tree the working set: BENCHMARKS.md, fixed 9).
         .cache_capacity(STORE_CACHE_BYTES)
         // Durability is ours (group commit; the vendored sled ends a flush with `fdatasync`);
         // sled's own timer thread would also keep the file lock alive for a moment after the

@@ -11,11 +11,11 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context as _, bail};
+use csrgate_pki::Serial;
 use csrgate_store::{CertificateRecord, CertificateStatus, Store};
 
 use crate::servers::Server;
@@ -85,11 +85,10 @@ pub fn serve(name: &str) -> anyhow::Result<()> {
     };
     // As large as csrgate's JSON answer for a P-256 certificate (PEM leaf, chain, serial, dates).
     let answer = Arc::new(format!("{{\"signed_x509_pem\":\"{}\"}}", "A".repeat(2_000)));
-    let next_serial = Arc::new(AtomicU64::new(1));
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
-            let state = (store.clone(), Arc::clone(&answer), Arc::clone(&next_serial));
+            let state = (store.clone(), Arc::clone(&answer));
             App::new()
                 .app_data(web::Data::new(state))
                 .route("/{client_hash}", web::put().to(answer_put))
@@ -103,21 +102,17 @@ pub fn serve(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-type FloorState = (Option<Store>, Arc<String>, Arc<AtomicU64>);
+type FloorState = (Option<Store>, Arc<String>);
 
 async fn answer_put(
     state: web::Data<FloorState>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (store, answer, next_serial) = state.get_ref();
+    let (store, answer) = state.get_ref();
     if let Some(store) = store {
         let _intent = store.write_intent();
-        let serial = next_serial.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = store
-            .insert_certificate(&record(serial, &path, &body))
-            .await
-        {
+        if let Err(error) = store.insert_certificate(&record(&path, &body)).await {
             return HttpResponse::ServiceUnavailable().body(error.to_string());
         }
     }
@@ -127,11 +122,9 @@ async fn answer_put(
 }
 
 /// A record the size of a real P-256 certificate's.
-fn record(serial: u64, client_hash: &str, csr: &[u8]) -> CertificateRecord {
-    let serial = format!(
-        "{:x}",
-        u128::from(serial) * 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835
-    );
+fn record(client_hash: &str, csr: &[u8]) -> CertificateRecord {
+    // The daemon's own serials: their layout decides where in the store each record lands.
+    let serial = Serial::generate().expect("the CSPRNG answers").to_string();
     CertificateRecord {
         subject: format!("CN={serial}.internal"),
         subject_alt_names: vec![format!("DNS:{serial}.internal")],
