@@ -7,7 +7,7 @@ use csrgate_server::admin_bodies::{RenewRequest, RevokeRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(error) = RevokeRequest::parse(data) {
+    if let Err(error) = RevokeRequest::parse(data, 1_767_323_045) {
         assert_eq!(error.code(), "invalid_request");
     }
     if let Err(error) = RenewRequest::parse(data) {

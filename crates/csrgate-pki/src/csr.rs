@@ -10,15 +10,18 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509Req;
 use sha1::{Digest, Sha1};
+use x509_parser::asn1_rs::{Any, Oid};
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::cri_attributes::ParsedCriAttribute;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::cri_attributes::{ExtensionRequest, ParsedCriAttribute};
+use x509_parser::extensions::{GeneralName, SubjectAlternativeName};
 use x509_parser::prelude::FromDer;
+use x509_parser::signature_algorithm::RsaSsaPssParams;
 
 use crate::ca_signature::Hash;
 use crate::der_writer::{push_tlv, sequence};
 use crate::key::classify_public_key;
-use crate::{DistinguishedName, NameAttribute, PkiError, PublicKeyInfo, SubjectAltName};
+use crate::san::check_wildcards;
+use crate::{DistinguishedName, PkiError, PublicKeyInfo, SigningPolicy, SubjectAltName};
 
 /// One extension the CSR asked for, as raw DER for hooks that want to look at it. Only the SANs
 /// are carried into the certificate by default; everything else the CA decides.
@@ -50,9 +53,20 @@ pub struct ValidatedCsr {
 const CSR_PEM_LABELS: &[&str] = &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
 
 impl ValidatedCsr {
-    /// Parses a CSR in PEM or DER (detected from the bytes, whatever a Content-Type said), checks
-    /// the key policy and verifies the self-signature.
+    /// Parses a CSR in PEM or DER (detected from the bytes, whatever a Content-Type said) under
+    /// the default [`SigningPolicy`]: SHA-1 signatures and one-label wildcards refused.
     pub fn parse(bytes: &[u8]) -> Result<Self, PkiError> {
+        Self::parse_under(bytes, &SigningPolicy::default())
+    }
+
+    /// Parses a CSR in PEM (RFC 7468: text before the block, a byte-order mark, CRLF) or DER,
+    /// detected from the bytes; checks its version (0, RFC 2986 4.1), its signature algorithm
+    /// against the allow-list, the key policy, the subject (RFC 5280 Appendix A), the SANs, and
+    /// verifies the self-signature. Requested extensions are read from PKCS#9 extensionRequest
+    /// and from Microsoft's 1.3.6.1.4.1.311.2.1.14. A request without SANs whose CN is a DNS
+    /// name or an IP address gets it as its SAN. Every refusal is
+    /// [`PkiError::InvalidCsr`] or [`PkiError::WeakKey`] with a message naming what to change.
+    pub fn parse_under(bytes: &[u8], policy: &SigningPolicy) -> Result<Self, PkiError> {
         let der = csr_der(bytes)?;
         let (rest, parsed) = X509CertificationRequest::from_der(&der)
             .map_err(|e| PkiError::InvalidCsr(format!("not a PKCS#10 request: {e}")))?;
@@ -62,49 +76,35 @@ impl ValidatedCsr {
                 rest.len()
             )));
         }
+        let info = &parsed.certification_request_info;
+        if info.version.0 != 0 {
+            return Err(PkiError::InvalidCsr(format!(
+                "the request's version field is {}; PKCS#10 (RFC 2986 4.1) requires 0 (v1)",
+                info.version.0
+            )));
+        }
+        check_signature_algorithm(&parsed, policy)?;
         let (public_key, spki_der) = match verify_ecdsa_self_signature(&parsed)? {
             Some(verified) => verified,
             None => verify_with_x509_req(&der)?,
         };
         let public_key_info = classify_public_key(&public_key)?;
-        let info = &parsed.certification_request_info;
         let public_key_sha1 = hex::encode(Sha1::digest(info.subject_pki.raw));
         let key_identifier = openssl::sha::sha1(&info.subject_pki.subject_public_key.data);
-        let subject = subject_of(&parsed)?;
+        let subject =
+            DistinguishedName::from_parsed(&info.subject).map_err(PkiError::InvalidCsr)?;
+        subject.check().map_err(PkiError::InvalidCsr)?;
+        let requested_extensions = requested_extensions(&parsed)?;
         let mut subject_alt_names = Vec::new();
-        let mut requested_extensions = Vec::new();
-        for attribute in info.iter_attributes() {
-            let ParsedCriAttribute::ExtensionRequest(request) = attribute.parsed_attribute() else {
+        for extension in &requested_extensions {
+            if extension.oid != OID_SUBJECT_ALT_NAME {
                 continue;
-            };
-            for extension in &request.extensions {
-                let oid = extension.oid.to_id_string();
-                if requested_extensions
-                    .iter()
-                    .any(|seen: &RequestedExtension| seen.oid == oid)
-                {
-                    // RFC 5280 4.2: an extension appears at most once.
-                    return Err(PkiError::InvalidCsr(format!(
-                        "the request asks for extension {oid} twice"
-                    )));
-                }
-                if let ParsedExtension::SubjectAlternativeName(san) = extension.parsed_extension() {
-                    for name in &san.general_names {
-                        subject_alt_names.push(san_of(name)?);
-                    }
-                } else if let ParsedExtension::UnsupportedExtension { .. }
-                | ParsedExtension::ParseError { .. } = extension.parsed_extension()
-                    && extension.oid.to_id_string() == "2.5.29.17"
-                {
-                    return Err(PkiError::InvalidCsr(
-                        "the subjectAltName extension is malformed".into(),
-                    ));
-                }
-                requested_extensions.push(RequestedExtension {
-                    oid,
-                    critical: extension.critical,
-                    value: extension.value.to_vec(),
-                });
+            }
+            let (_, san) = SubjectAlternativeName::from_der(&extension.value).map_err(|_| {
+                PkiError::InvalidCsr("the subjectAltName extension is malformed".into())
+            })?;
+            for name in &san.general_names {
+                subject_alt_names.push(san_of(name)?);
             }
         }
         let mut seen = std::collections::HashSet::new();
@@ -114,6 +114,16 @@ impl ValidatedCsr {
                 "the request names {} subject alternative names; at most {MAX_SUBJECT_ALT_NAMES} are accepted",
                 subject_alt_names.len()
             )));
+        }
+        check_wildcards(&subject_alt_names, policy).map_err(PkiError::InvalidCsr)?;
+        if subject_alt_names.is_empty()
+            && let Some(san) = subject
+                .common_name()
+                .and_then(SubjectAltName::from_common_name)
+            && check_wildcards(std::slice::from_ref(&san), policy).is_ok()
+        {
+            // Names live in the SAN (RFC 6125, 2818): Go and Python refuse a CN-only certificate.
+            subject_alt_names.push(san);
         }
         if subject.is_empty() && subject_alt_names.is_empty() {
             return Err(PkiError::InvalidCsr(
@@ -143,16 +153,8 @@ impl ValidatedCsr {
             .map_err(|_| PkiError::InvalidParameter("stored certificate does not parse".into()))?;
         let public_key = certificate.public_key()?;
         let public_key_info = classify_public_key(&public_key)?;
-        let mut attributes = Vec::new();
-        for attribute in parsed.subject().iter_attributes() {
-            attributes.push(NameAttribute {
-                oid: attribute.attr_type().to_id_string(),
-                value: attribute
-                    .as_str()
-                    .map_err(|_| PkiError::InvalidParameter("subject is not text".into()))?
-                    .to_owned(),
-            });
-        }
+        let subject = DistinguishedName::from_parsed(parsed.subject())
+            .map_err(|e| PkiError::InvalidParameter(format!("stored certificate: {e}")))?;
         let mut subject_alt_names = Vec::new();
         if let Ok(Some(san)) = parsed.subject_alternative_name() {
             for name in &san.value.general_names {
@@ -165,7 +167,7 @@ impl ValidatedCsr {
             key_identifier: openssl::sha::sha1(&parsed.public_key().subject_public_key.data),
             public_key_info,
             public_key_sha1: hex::encode(Sha1::digest(parsed.public_key().raw)),
-            subject: DistinguishedName { attributes },
+            subject,
             subject_alt_names,
             requested_extensions: Vec::new(),
         })
@@ -355,24 +357,31 @@ fn verify_with_x509_req(der: &[u8]) -> Result<VerifiedKey, PkiError> {
     Ok((public_key, spki_der))
 }
 
-/// Finds the DER of the request: PEM is recognised by its armour, anything else must be DER.
-/// The PEM body is decoded leniently about whitespace because `curl -d @req.csr` strips newlines.
+/// Finds the DER of the request. A body that starts with a SEQUENCE tag is DER; otherwise the
+/// first `-----BEGIN ` starts a PEM block (RFC 7468 section 2: explanatory text may precede it, as
+/// `openssl req -text` writes; a UTF-8 byte-order mark is skipped). The base64 body is decoded
+/// leniently about whitespace (CRLF, and none at all: `curl -d @req.csr` strips newlines). After
+/// the END line only whitespace may follow: one request per body.
+///
+/// Written here rather than with a PEM crate: the crates in the tree read PEM line by line and
+/// refuse the newline-stripped form curl sends (docs/decisions/0001-pem-framing.md).
 fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let trimmed = bytes.trim_ascii_start();
     if trimmed.is_empty() {
         return Err(PkiError::InvalidCsr("the body is empty".into()));
     }
-    if !trimmed.starts_with(b"-----BEGIN ") {
-        if trimmed[0] != 0x30 {
-            return Err(PkiError::InvalidCsr(
-                "the body is neither a PEM CERTIFICATE REQUEST nor DER".into(),
-            ));
-        }
+    if trimmed[0] == 0x30 {
         return Ok(trimmed.to_vec());
     }
-    let text = std::str::from_utf8(trimmed)
-        .map_err(|_| PkiError::InvalidCsr("PEM text is not ASCII".into()))?;
-    let after_begin = &text["-----BEGIN ".len()..];
+    let Some(begin) = find(trimmed, PEM_BEGIN) else {
+        return Err(PkiError::InvalidCsr(
+            "the body is neither a PEM CERTIFICATE REQUEST nor DER".into(),
+        ));
+    };
+    let text = std::str::from_utf8(&trimmed[begin..])
+        .map_err(|_| PkiError::InvalidCsr("the PEM block is not ASCII text".into()))?;
+    let after_begin = &text[PEM_BEGIN.len()..];
     let (label, rest) = after_begin
         .split_once("-----")
         .ok_or_else(|| PkiError::InvalidCsr("unterminated PEM BEGIN line".into()))?;
@@ -385,6 +394,11 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
     let (body, after_end) = rest
         .split_once(&end_marker)
         .ok_or_else(|| PkiError::InvalidCsr(format!("missing {end_marker}")))?;
+    if after_end.contains("-----BEGIN ") {
+        return Err(PkiError::InvalidCsr(
+            "the body holds a second PEM block: send one request per PUT".into(),
+        ));
+    }
     if !after_end.trim().is_empty() {
         return Err(PkiError::InvalidCsr(
             "unexpected data after the PEM block (send one request per PUT)".into(),
@@ -397,44 +411,229 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
         .map_err(|_| PkiError::InvalidCsr("PEM body is not valid base64".into()))
 }
 
-/// At most this many subject attributes: real subjects have a handful, and every one is copied
-/// into the certificate and the record.
-pub(crate) const MAX_SUBJECT_ATTRIBUTES: usize = 32;
-/// At most this many bytes per subject attribute (RFC 5280's upper bounds are 64 to 128).
-pub(crate) const MAX_ATTRIBUTE_BYTES: usize = 256;
+const PEM_BEGIN: &[u8] = b"-----BEGIN ";
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// subjectAltName (RFC 5280 4.2.1.6).
+const OID_SUBJECT_ALT_NAME: &str = "2.5.29.17";
+/// Microsoft's legacy attribute for requested extensions (certreq, older Windows and devices):
+/// the same `Extensions` as PKCS#9 extensionRequest (1.2.840.113549.1.9.14).
+const OID_MS_EXTENSION_REQUEST: &str = "1.3.6.1.4.1.311.2.1.14";
+
+/// The extensions a request asks for, from PKCS#9 extensionRequest and Microsoft's legacy
+/// attribute. Each extension at most once (RFC 5280 4.2); when several attributes carry
+/// extensions they must agree, since a CA that read only one of them would drop the others.
+fn requested_extensions(
+    parsed: &X509CertificationRequest<'_>,
+) -> Result<Vec<RequestedExtension>, PkiError> {
+    let mut lists: Vec<(String, Vec<RequestedExtension>)> = Vec::new();
+    for attribute in parsed.certification_request_info.iter_attributes() {
+        let oid = attribute.oid.to_id_string();
+        let legacy;
+        let request = match attribute.parsed_attribute() {
+            ParsedCriAttribute::ExtensionRequest(request) => request,
+            _ if oid == OID_MS_EXTENSION_REQUEST => {
+                // x509-parser keeps no bytes of an attribute it does not know: read ours again.
+                legacy = ms_extension_request(parsed.certification_request_info.raw)?;
+                &legacy
+            }
+            _ => continue,
+        };
+        let mut extensions: Vec<RequestedExtension> = Vec::new();
+        for extension in &request.extensions {
+            let oid = extension.oid.to_id_string();
+            if extensions.iter().any(|seen| seen.oid == oid) {
+                return Err(PkiError::InvalidCsr(format!(
+                    "the request asks for extension {oid} twice"
+                )));
+            }
+            extensions.push(RequestedExtension {
+                oid,
+                critical: extension.critical,
+                value: extension.value.to_vec(),
+            });
+        }
+        lists.push((oid, extensions));
+    }
+    let Some((first_oid, first)) = lists.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some((other_oid, _)) = lists.iter().find(|(_, list)| list != first) {
+        return Err(PkiError::InvalidCsr(format!(
+            "the request asks for different extensions under {first_oid} and {other_oid}; \
+             send them in one extensionRequest attribute"
+        )));
+    }
+    Ok(first.clone())
+}
+
+/// The `Extensions` under Microsoft's attribute, read from the CertificationRequestInfo DER
+/// (`SEQUENCE { version, subject, subjectPKInfo, [0] attributes }`), whose attributes are
+/// `SEQUENCE { type OID, values SET { Extensions } }`.
+fn ms_extension_request(info: &[u8]) -> Result<ExtensionRequest<'_>, PkiError> {
+    let malformed = || {
+        PkiError::InvalidCsr(format!(
+            "the extension request under {OID_MS_EXTENSION_REQUEST} is malformed"
+        ))
+    };
+    let (_, info) = Any::from_der(info).map_err(|_| malformed())?;
+    let mut rest = info.data;
+    for _ in 0..3 {
+        (rest, _) = Any::from_der(rest).map_err(|_| malformed())?;
+    }
+    let (_, attributes) = Any::from_der(rest).map_err(|_| malformed())?;
+    let mut rest = attributes.data;
+    while !rest.is_empty() {
+        let attribute;
+        (rest, attribute) = Any::from_der(rest).map_err(|_| malformed())?;
+        let (values, oid) = Oid::from_der(attribute.data).map_err(|_| malformed())?;
+        if oid.to_id_string() != OID_MS_EXTENSION_REQUEST {
+            continue;
+        }
+        let (_, set) = Any::from_der(values).map_err(|_| malformed())?;
+        let (trailing, request) = ExtensionRequest::from_der(set.data).map_err(|_| malformed())?;
+        if !trailing.is_empty() {
+            return Err(malformed());
+        }
+        return Ok(request);
+    }
+    Err(malformed())
+}
+
+/// How csrgate treats a request's signature algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// SHA-2 or Ed25519: accepted.
+    Accepted,
+    /// SHA-1: accepted only with `signing.allow_sha1_requests` (legacy devices).
+    Sha1,
+    /// MD2, MD4, MD5: a signature with a broken hash proves nothing; always refused.
+    Broken,
+}
+
+/// The request signature algorithms csrgate knows (OID, name, verdict). RSASSA-PSS is judged by
+/// the hash in its parameters ([`check_signature_algorithm`]).
+const SIGNATURE_ALGORITHMS: &[(&str, &str, Verdict)] = &[
+    (
+        "1.2.840.113549.1.1.11",
+        "sha256WithRSAEncryption",
+        Verdict::Accepted,
+    ),
+    (
+        "1.2.840.113549.1.1.12",
+        "sha384WithRSAEncryption",
+        Verdict::Accepted,
+    ),
+    (
+        "1.2.840.113549.1.1.13",
+        "sha512WithRSAEncryption",
+        Verdict::Accepted,
+    ),
+    (
+        "1.2.840.10045.4.3.2",
+        "ecdsa-with-SHA256",
+        Verdict::Accepted,
+    ),
+    (
+        "1.2.840.10045.4.3.3",
+        "ecdsa-with-SHA384",
+        Verdict::Accepted,
+    ),
+    (
+        "1.2.840.10045.4.3.4",
+        "ecdsa-with-SHA512",
+        Verdict::Accepted,
+    ),
+    ("1.3.101.112", "Ed25519", Verdict::Accepted),
+    (
+        "1.2.840.113549.1.1.5",
+        "sha1WithRSAEncryption",
+        Verdict::Sha1,
+    ),
+    ("1.2.840.10045.4.1", "ecdsa-with-SHA1", Verdict::Sha1),
+    (
+        "1.2.840.113549.1.1.2",
+        "md2WithRSAEncryption",
+        Verdict::Broken,
+    ),
+    (
+        "1.2.840.113549.1.1.3",
+        "md4WithRSAEncryption",
+        Verdict::Broken,
+    ),
+    (
+        "1.2.840.113549.1.1.4",
+        "md5WithRSAEncryption",
+        Verdict::Broken,
+    ),
+];
+
+/// The hashes RSASSA-PSS may name (RFC 4055): SHA-256/384/512 accepted, SHA-1 as above.
+const PSS_HASHES: &[(&str, &str, Verdict)] = &[
+    (
+        "2.16.840.1.101.3.4.2.1",
+        "RSASSA-PSS with SHA-256",
+        Verdict::Accepted,
+    ),
+    (
+        "2.16.840.1.101.3.4.2.2",
+        "RSASSA-PSS with SHA-384",
+        Verdict::Accepted,
+    ),
+    (
+        "2.16.840.1.101.3.4.2.3",
+        "RSASSA-PSS with SHA-512",
+        Verdict::Accepted,
+    ),
+    ("1.3.14.3.2.26", "RSASSA-PSS with SHA-1", Verdict::Sha1),
+];
+
+const ACCEPTED_SIGNATURES: &str =
+    "sign it with RSA (PKCS#1 v1.5 or PSS) or ECDSA with SHA-256, SHA-384 or SHA-512, or Ed25519";
+
+/// Refuses a request signed with an algorithm off the allow-list, naming the algorithm: proof
+/// of possession with a broken hash is no proof.
+fn check_signature_algorithm(
+    parsed: &X509CertificationRequest<'_>,
+    policy: &SigningPolicy,
+) -> Result<(), PkiError> {
+    let algorithm = &parsed.signature_algorithm;
+    let oid = algorithm.algorithm.to_id_string();
+    let known = if oid == "1.2.840.113549.1.1.10" {
+        let hash = algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| RsaSsaPssParams::try_from(p).ok())
+            .map(|p| p.hash_algorithm_oid().to_id_string())
+            .ok_or_else(|| {
+                PkiError::InvalidCsr("the RSASSA-PSS signature parameters are malformed".into())
+            })?;
+        PSS_HASHES.iter().find(|(h, _, _)| *h == hash)
+    } else {
+        SIGNATURE_ALGORITHMS.iter().find(|(o, _, _)| *o == oid)
+    };
+    match known {
+        Some((_, _, Verdict::Accepted)) => Ok(()),
+        Some((_, _, Verdict::Sha1)) if policy.allow_sha1_requests => Ok(()),
+        Some((_, name, Verdict::Sha1)) => Err(PkiError::InvalidCsr(format!(
+            "the request is signed with {name}; SHA-1 is refused (an operator can allow it for \
+             legacy devices with signing.allow_sha1_requests): {ACCEPTED_SIGNATURES}"
+        ))),
+        Some((_, name, Verdict::Broken)) => Err(PkiError::InvalidCsr(format!(
+            "the request is signed with {name}, a broken hash that proves nothing: \
+             {ACCEPTED_SIGNATURES}"
+        ))),
+        None => Err(PkiError::InvalidCsr(format!(
+            "the request's signature algorithm {oid} is not accepted: {ACCEPTED_SIGNATURES}"
+        ))),
+    }
+}
+
 /// At most this many subject alternative names.
 pub(crate) const MAX_SUBJECT_ALT_NAMES: usize = 100;
-
-fn subject_of(parsed: &X509CertificationRequest<'_>) -> Result<DistinguishedName, PkiError> {
-    let mut attributes = Vec::new();
-    for attribute in parsed.certification_request_info.subject.iter_attributes() {
-        if attributes.len() == MAX_SUBJECT_ATTRIBUTES {
-            return Err(PkiError::InvalidCsr(format!(
-                "the subject has more than {MAX_SUBJECT_ATTRIBUTES} attributes"
-            )));
-        }
-        let oid = attribute.attr_type().to_id_string();
-        let value = attribute.as_str().map_err(|_| {
-            PkiError::InvalidCsr(format!("subject attribute {oid} is not a text string"))
-        })?;
-        if value.contains('\0') {
-            return Err(PkiError::InvalidCsr(format!(
-                "subject attribute {oid} contains a NUL character"
-            )));
-        }
-        if value.len() > MAX_ATTRIBUTE_BYTES {
-            return Err(PkiError::InvalidCsr(format!(
-                "subject attribute {oid} is {} bytes long; at most {MAX_ATTRIBUTE_BYTES} are accepted",
-                value.len()
-            )));
-        }
-        attributes.push(NameAttribute {
-            oid,
-            value: value.to_owned(),
-        });
-    }
-    Ok(DistinguishedName { attributes })
-}
 
 fn san_of(name: &GeneralName<'_>) -> Result<SubjectAltName, PkiError> {
     match name {
@@ -600,6 +799,68 @@ mod tests {
         }
     }
 
+    /// A request assembled byte by byte, for shapes openssl's builder cannot make: `version`,
+    /// `subject` (Name DER), `spki` (SubjectPublicKeyInfo DER), `attributes` (the content of
+    /// the `[0]` attributes), self-signed with `key` (SHA-256, or pure Ed25519).
+    fn assemble(
+        version: u8,
+        subject: &[u8],
+        spki: &[u8],
+        attributes: &[u8],
+        key: &PKey<Private>,
+    ) -> Vec<u8> {
+        let mut info = vec![0x02, 0x01, version];
+        info.extend_from_slice(subject);
+        info.extend_from_slice(spki);
+        push_tlv(&mut info, 0xa0, attributes);
+        let info = sequence(&info);
+        let (algorithm, signature): (&[u8], Vec<u8>) = match key.id() {
+            openssl::pkey::Id::ED25519 => {
+                let mut signer = openssl::sign::Signer::new_without_digest(key).expect("signer");
+                (
+                    &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70],
+                    signer.sign_oneshot_to_vec(&info).expect("sign"),
+                )
+            }
+            openssl::pkey::Id::RSA => {
+                let mut signer =
+                    openssl::sign::Signer::new(MessageDigest::sha256(), key).expect("signer");
+                signer.update(&info).expect("update");
+                (
+                    &[
+                        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+                        0x0b, 0x05, 0x00,
+                    ],
+                    signer.sign_to_vec().expect("sign"),
+                )
+            }
+            _ => {
+                let mut signer =
+                    openssl::sign::Signer::new(MessageDigest::sha256(), key).expect("signer");
+                signer.update(&info).expect("update");
+                (
+                    &[
+                        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+                    ],
+                    signer.sign_to_vec().expect("sign"),
+                )
+            }
+        };
+        let mut signature_bits = vec![0];
+        signature_bits.extend_from_slice(&signature);
+        let mut request = info;
+        request.extend_from_slice(algorithm);
+        push_tlv(&mut request, 0x03, &signature_bits);
+        sequence(&request)
+    }
+
+    fn name_der(cn: &str) -> Vec<u8> {
+        DistinguishedName::from_fields(&[("CN", cn)])
+            .expect("name")
+            .to_der()
+            .expect("name der")
+    }
+
     /// A request whose key is a compressed point is valid, and off the fast path: the
     /// certificate gets the key as openssl's own decoder and encoder give it (OpenSSL 3 keeps
     /// the compressed form).
@@ -614,30 +875,8 @@ mod tests {
         let mut spki = Vec::new();
         push_tlv(&mut spki, 0x30, &algorithm);
         push_tlv(&mut spki, 0x03, &bits);
-        let name = DistinguishedName::from_fields(&[("CN", "compressed")])
-            .expect("name")
-            .to_x509_name()
-            .expect("x509 name")
-            .to_der()
-            .expect("name der");
-        let mut info = vec![0x02, 0x01, 0x00]; // version 1
-        info.extend_from_slice(&name);
-        info.extend_from_slice(&sequence(&spki));
-        info.extend_from_slice(&[0xa0, 0x00]); // no attributes
-        let info = sequence(&info);
-        let signature = EcdsaSig::sign(&Hash::Sha256.digest(&info), &key)
-            .expect("sign")
-            .to_der()
-            .expect("sig der");
-        let ecdsa_with_sha256 = [
-            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-        ];
-        let mut signature_bits = vec![0];
-        signature_bits.extend_from_slice(&signature);
-        let mut request = info.clone();
-        request.extend_from_slice(&ecdsa_with_sha256);
-        push_tlv(&mut request, 0x03, &signature_bits);
-        let der = sequence(&request);
+        let key = PKey::from_ec_key(key).expect("pkey");
+        let der = assemble(0, &name_der("compressed"), &sequence(&spki), &[], &key);
         let csr = ValidatedCsr::parse(&der).expect("a compressed key is valid");
         let by_openssl = X509Req::from_der(&der)
             .expect("openssl parses it")
@@ -646,6 +885,223 @@ mod tests {
             .public_key_to_der()
             .expect("der");
         assert_eq!(csr.spki_der(), by_openssl);
+    }
+
+    /// RFC 2986 4.1: version 0. Any other value is refused with the same message whatever the
+    /// key (the check runs before the key-specific verification paths).
+    #[test]
+    fn only_version_0_is_accepted_for_every_key_type() {
+        for spec in [KeySpec::EcP256, KeySpec::Rsa(2048), KeySpec::Ed25519] {
+            let key = spec.generate().expect("key");
+            let spki = key.public_key_to_der().expect("spki");
+            let good = assemble(0, &name_der("v"), &spki, &[], &key);
+            ValidatedCsr::parse(&good).unwrap_or_else(|e| panic!("{spec:?} version 0: {e}"));
+            for version in [1, 2] {
+                let bad = assemble(version, &name_der("v"), &spki, &[], &key);
+                let error = ValidatedCsr::parse(&bad).expect_err("refused");
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "invalid CSR: the request's version field is {version}; PKCS#10 (RFC 2986 \
+                         4.1) requires 0 (v1)"
+                    ),
+                    "{spec:?}"
+                );
+            }
+        }
+    }
+
+    /// An `Attribute` whose single value is `Extensions` holding one SAN extension.
+    fn extension_attribute(oid: &[u8], sans: &[SubjectAltName]) -> Vec<u8> {
+        let mut extension = Vec::new();
+        extension.extend_from_slice(&[0x06, 0x03, 0x55, 0x1d, 0x11]);
+        push_tlv(&mut extension, 0x04, &general_names_der(sans));
+        let extensions = sequence(&sequence(&extension));
+        let mut attribute = oid.to_vec();
+        push_tlv(&mut attribute, 0x31, &extensions);
+        sequence(&attribute)
+    }
+
+    /// Extensions are read from PKCS#9 extensionRequest and from Microsoft's legacy attribute;
+    /// both present must agree, or the request is refused (a SAN is never dropped silently).
+    #[test]
+    fn extension_requests_under_either_attribute() {
+        let pkcs9 = crate::der_writer::oid("1.2.840.113549.1.9.14").expect("oid");
+        let microsoft = crate::der_writer::oid(OID_MS_EXTENSION_REQUEST).expect("oid");
+        let a = [SubjectAltName::dns("a.example.com").expect("dns")];
+        let b = [SubjectAltName::dns("b.example.com").expect("dns")];
+        let key = KeySpec::EcP256.generate().expect("key");
+        let spki = key.public_key_to_der().expect("spki");
+        /// The SANs the request must get, or the refusal's text.
+        type Want<'a> = Result<&'a [SubjectAltName], &'a str>;
+        let cases: Vec<(Vec<u8>, Want<'_>)> = vec![
+            (extension_attribute(&pkcs9, &a), Ok(&a)),
+            (extension_attribute(&microsoft, &a), Ok(&a)),
+            (
+                [
+                    extension_attribute(&pkcs9, &a),
+                    extension_attribute(&microsoft, &a),
+                ]
+                .concat(),
+                Ok(&a),
+            ),
+            (
+                [
+                    extension_attribute(&pkcs9, &a),
+                    extension_attribute(&microsoft, &b),
+                ]
+                .concat(),
+                Err("different extensions under 1.2.840.113549.1.9.14 and 1.3.6.1.4.1.311.2.1.14"),
+            ),
+        ];
+        for (attributes, want) in cases {
+            let der = assemble(0, &name_der("x"), &spki, &attributes, &key);
+            match (ValidatedCsr::parse(&der), want) {
+                (Ok(csr), Ok(sans)) => assert_eq!(csr.subject_alt_names(), sans),
+                (Err(error), Err(text)) => assert!(error.to_string().contains(text), "{error}"),
+                (got, want) => panic!("got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    /// The signature algorithm allow-list: (digest, accepted by default, with SHA-1 allowed,
+    /// text of the refusal).
+    #[test]
+    fn signature_algorithms_of_requests() {
+        let strict = SigningPolicy::default();
+        let legacy = SigningPolicy {
+            allow_sha1_requests: true,
+            ..SigningPolicy::default()
+        };
+        let cases = [
+            (MessageDigest::sha256(), true, true, ""),
+            (MessageDigest::sha384(), true, true, ""),
+            (MessageDigest::sha512(), true, true, ""),
+            (MessageDigest::sha1(), false, true, "sha1WithRSAEncryption"),
+            (
+                MessageDigest::md5(),
+                false,
+                false,
+                "md5WithRSAEncryption, a broken hash",
+            ),
+            (
+                MessageDigest::sha224(),
+                false,
+                false,
+                "1.2.840.113549.1.1.14 is not accepted",
+            ),
+        ];
+        let key = KeySpec::Rsa(2048).generate().expect("key");
+        for (digest, by_default, with_sha1, text) in cases {
+            let mut builder = X509ReqBuilder::new().expect("builder");
+            builder.set_pubkey(&key).expect("pubkey");
+            builder
+                .set_subject_name(
+                    &DistinguishedName::from_fields(&[("CN", "alg")])
+                        .expect("name")
+                        .to_x509_name()
+                        .expect("name"),
+                )
+                .expect("subject");
+            builder.sign(&key, digest).expect("sign");
+            let der = builder.build().to_der().expect("der");
+            let strict_result = ValidatedCsr::parse_under(&der, &strict);
+            assert_eq!(
+                strict_result.is_ok(),
+                by_default,
+                "{text}: {strict_result:?}"
+            );
+            assert_eq!(
+                ValidatedCsr::parse_under(&der, &legacy).is_ok(),
+                with_sha1,
+                "{text}"
+            );
+            if let Err(error) = strict_result {
+                assert!(error.to_string().contains(text), "{error}");
+            }
+        }
+    }
+
+    /// PEM framing as RFC 7468 allows it; one request per body.
+    #[test]
+    fn pem_framing() {
+        let req = request(KeySpec::EcP256, "pem", &[]);
+        let pem = String::from_utf8(req.to_pem().expect("pem")).expect("ascii");
+        let new_label = pem.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
+        // (body, accepted, text of the refusal)
+        let cases: Vec<(Vec<u8>, bool, &str)> = vec![
+            (pem.clone().into_bytes(), true, ""),
+            (
+                format!("Certificate Request:\n    Data: ...\n{pem}").into_bytes(),
+                true,
+                "",
+            ),
+            (
+                [b"\xEF\xBB\xBF".as_slice(), pem.as_bytes()].concat(),
+                true,
+                "",
+            ),
+            (pem.replace('\n', "\r\n").into_bytes(), true, ""),
+            (new_label.into_bytes(), true, ""),
+            (format!("{pem}\n\n").into_bytes(), true, ""),
+            (
+                format!("{pem}{pem}").into_bytes(),
+                false,
+                "second PEM block",
+            ),
+            (
+                format!("{pem}trailing words").into_bytes(),
+                false,
+                "after the PEM block",
+            ),
+            (
+                pem.replace("END CERTIFICATE REQUEST", "END CERTIFICATE")
+                    .into_bytes(),
+                false,
+                "missing -----END CERTIFICATE REQUEST-----",
+            ),
+            (b"notes only, no block".to_vec(), false, "neither"),
+        ];
+        for (body, accepted, text) in cases {
+            let result = ValidatedCsr::parse(&body);
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{:?}: {result:?}",
+                String::from_utf8_lossy(&body)
+            );
+            if let Err(error) = result {
+                assert!(error.to_string().contains(text), "{error}");
+            }
+        }
+    }
+
+    /// A request without SANs whose CN is a DNS name or an IP address gets it as a SAN.
+    #[test]
+    fn a_common_name_becomes_the_san_when_there_is_none() {
+        let cases: [(&str, &[SubjectAltName], Vec<SubjectAltName>); 4] = [
+            (
+                "localhost",
+                &[],
+                vec![SubjectAltName::Dns("localhost".into())],
+            ),
+            (
+                "10.0.0.7",
+                &[],
+                vec![SubjectAltName::Ip([10, 0, 0, 7].into())],
+            ),
+            ("Jane Doe", &[], vec![]),
+            (
+                "app.example.com",
+                &[SubjectAltName::Dns("other.example.com".into())],
+                vec![SubjectAltName::Dns("other.example.com".into())],
+            ),
+        ];
+        for (cn, sans, want) in cases {
+            let der = request(KeySpec::EcP256, cn, sans).to_der().expect("der");
+            let csr = ValidatedCsr::parse(&der).expect(cn);
+            assert_eq!(csr.subject_alt_names(), want, "{cn}");
+        }
     }
 
     #[test]

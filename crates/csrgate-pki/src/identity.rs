@@ -198,8 +198,11 @@ impl IdentitySummary {
                 return bad(format!("extension {} appears twice", extension.oid));
             }
         }
-        // The subject must encode (lengths, types); find out now rather than while signing.
-        Ok(template.subject.to_x509_name()?.to_der()?)
+        crate::san::check_wildcards(&template.subject_alt_names, policy)
+            .map_err(PkiError::InvalidTemplate)?;
+        // The subject must encode (RFC 5280 lengths and string types); find out now rather than
+        // while signing.
+        template.subject.to_der().map_err(PkiError::InvalidTemplate)
     }
 }
 
@@ -345,14 +348,18 @@ fn summarize(certificate: &X509, chain_pem: &str) -> Result<IdentitySummary, Pki
     let der = certificate.to_der()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
         .map_err(|e| PkiError::Crypto(format!("CA certificate: {e}")))?;
-    let name = |n: &x509_parser::x509::X509Name<'_>| DistinguishedName {
-        attributes: n
-            .iter_attributes()
-            .map(|a| NameAttribute {
-                oid: a.attr_type().to_id_string(),
-                value: a.as_str().unwrap_or("<binary>").to_owned(),
-            })
-            .collect(),
+    // The CA's own names are shown, never re-encoded: one that is not text is shown by type.
+    let name = |n: &x509_parser::x509::X509Name<'_>| {
+        DistinguishedName::from_parsed(n).unwrap_or_else(|_| {
+            DistinguishedName::from_attributes(
+                n.iter_attributes()
+                    .map(|a| NameAttribute {
+                        oid: a.attr_type().to_id_string(),
+                        value: "<binary>".into(),
+                    })
+                    .collect(),
+            )
+        })
     };
     Ok(IdentitySummary {
         subject: name(parsed.subject()),

@@ -48,7 +48,10 @@ impl Passphrase {
 
 impl PartialEq for Passphrase {
     fn eq(&self, other: &Self) -> bool {
-        openssl::memcmp::eq(self.0.as_bytes(), other.0.as_bytes()) && self.0.len() == other.0.len()
+        // `memcmp::eq` panics on slices of different lengths, so the length is compared first
+        // (a passphrase's length is no secret worth a panic; its bytes are compared in constant
+        // time).
+        self.0.len() == other.0.len() && openssl::memcmp::eq(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 
@@ -61,6 +64,24 @@ impl fmt::Debug for Passphrase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passphrases_of_any_length_compare_without_panicking() {
+        let cases = [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "abcd", false),
+            ("a-much-longer-passphrase", "short", false),
+        ];
+        for (a, b, equal) in cases {
+            let (a, b) = (
+                Passphrase::new(a.into()).expect("a"),
+                Passphrase::new(b.into()).expect("b"),
+            );
+            assert_eq!(a == b, equal);
+            assert_eq!(b == a, equal);
+        }
+    }
 
     #[test]
     fn debug_output_redacts_the_secret() {

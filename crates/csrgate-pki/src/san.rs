@@ -22,17 +22,25 @@ pub enum SubjectAltName {
 }
 
 impl SubjectAltName {
-    /// A DNS name: 1..=253 ASCII characters in labels of 1..=63 letters, digits, `-` or `_`;
-    /// the first label may be `*`.
+    /// A DNS name (`dNSName`, RFC 5280 4.2.1.6 with RFC 1034/1123 syntax): 1..=253 ASCII
+    /// characters in labels of 1..=63 letters, digits, `-` (not first or last) or `_`. A
+    /// wildcard is only the whole left-most label of a longer name (`*.example.com`; `*`,
+    /// `a*.example.com` and `*.*.example.com` are refused; how many labels must follow is
+    /// [`check_wildcards`]'s policy). Internationalised names only as A-labels (`xn--`,
+    /// RFC 5890), which must decode. Errors are [`PkiError::InvalidCsr`] naming the SAN.
     pub fn dns(name: &str) -> Result<Self, PkiError> {
         let bad = |why: &str| PkiError::InvalidCsr(format!("DNS SAN {name:?}: {why}"));
         if name.is_empty() || name.len() > 253 {
             return Err(bad("length must be 1 to 253"));
         }
-        for (i, label) in name.split('.').enumerate() {
-            if i == 0 && label == "*" {
-                continue;
-            }
+        let unqualified = name.strip_prefix("*.").unwrap_or(name);
+        if name.contains('*') && (unqualified.contains('*') || unqualified == name) {
+            return Err(bad(
+                "a wildcard is only the whole left-most label of a longer name, as in *.example.com",
+            ));
+        }
+        let mut has_a_label = false;
+        for label in unqualified.split('.') {
             if label.is_empty() || label.len() > 63 {
                 return Err(bad("every label must be 1 to 63 characters"));
             }
@@ -40,10 +48,30 @@ impl SubjectAltName {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(bad("only letters, digits, '-' and '_' are allowed"));
+                return Err(bad(
+                    "only letters, digits, '-' and '_' are allowed (write an international name \
+                     as its xn-- A-label)",
+                ));
             }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(bad("a label may not start or end with '-'"));
+            }
+            has_a_label |= label.len() > 4 && label[..4].eq_ignore_ascii_case("xn--");
+        }
+        if has_a_label && idna::domain_to_unicode(unqualified).1.is_err() {
+            return Err(bad("an xn-- label is not a valid IDNA A-label"));
         }
         Ok(SubjectAltName::Dns(name.to_owned()))
+    }
+
+    /// The SAN a certificate gets for a request without SANs: its commonName when that is an
+    /// IP address or a valid DNS name (what step-ca, Vault and Boulder do, since names live in
+    /// the SAN: RFC 6125, RFC 2818); `None` for a person's name or anything else.
+    pub(crate) fn from_common_name(common_name: &str) -> Option<Self> {
+        if let Ok(ip) = common_name.parse::<IpAddr>() {
+            return Some(SubjectAltName::Ip(ip));
+        }
+        Self::dns(common_name).ok()
     }
 
     /// An e-mail address: printable ASCII without spaces, one `@` with text on both sides.
@@ -126,6 +154,31 @@ impl SubjectAltName {
     }
 }
 
+/// Refuses a wildcard DNS SAN whose `*` stands for a label directly under a top-level name
+/// (`*.internal`, `*.com`) unless `policy.allow_single_label_wildcards`: by default a wildcard
+/// needs at least two labels after it. The grammar itself is [`SubjectAltName::dns`]'s.
+pub(crate) fn check_wildcards(
+    names: &[SubjectAltName],
+    policy: &crate::SigningPolicy,
+) -> Result<(), String> {
+    if policy.allow_single_label_wildcards {
+        return Ok(());
+    }
+    for name in names {
+        if let SubjectAltName::Dns(dns) = name
+            && let Some(rest) = dns.strip_prefix("*.")
+            && !rest.contains('.')
+        {
+            return Err(format!(
+                "DNS SAN {dns:?}: a wildcard needs at least two labels after it, as in \
+                 *.example.com (an operator can allow *.{rest} with \
+                 signing.allow_single_label_wildcards)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The DER of a GeneralNames SEQUENCE, the value of a subjectAltName extension.
 pub(crate) fn general_names_der(names: &[SubjectAltName]) -> Vec<u8> {
     let mut content = Vec::new();
@@ -150,29 +203,72 @@ impl fmt::Display for SubjectAltName {
 mod tests {
     use super::*;
 
+    /// The DNS SAN grammar, one row per rule: (name, accepted, text the refusal contains).
     #[test]
     fn dns_names() {
-        for ok in [
-            "app.internal",
-            "*.example.org",
-            "a",
-            "xn--bcher-kva.example",
-            "_svc.x",
-        ] {
-            SubjectAltName::dns(ok).expect(ok);
-        }
         let long_label = "a".repeat(64);
-        for bad in [
-            "",
-            "a..b",
-            "a.*.b",
-            "a b",
-            "a,IP:1.2.3.4",
-            "é.example",
-            "a\0b",
-            &long_label,
-        ] {
-            assert!(SubjectAltName::dns(bad).is_err(), "{bad:?}");
+        let long_name = ["a".repeat(63).as_str(); 4].join(".") + ".ab"; // 255 characters
+        let cases: Vec<(&str, bool, &str)> = vec![
+            ("app.internal", true, ""),
+            ("localhost", true, ""),
+            ("*.example.org", true, ""),
+            ("*.internal", true, ""), // grammar only; check_wildcards decides
+            ("xn--bcher-kva.example", true, ""),
+            ("_svc.x", true, ""),
+            ("*", false, "wildcard"),
+            ("a*.example.com", false, "wildcard"),
+            ("*.*.example.com", false, "wildcard"),
+            ("a.*.b", false, "wildcard"),
+            ("*a.example.com", false, "wildcard"),
+            ("", false, "length"),
+            (&long_name, false, "length"),
+            ("a..b", false, "1 to 63"),
+            ("example.com.", false, "1 to 63"),
+            (&long_label, false, "1 to 63"),
+            ("a b", false, "only letters"),
+            ("a,IP:1.2.3.4", false, "only letters"),
+            ("é.example", false, "A-label"),
+            ("a\0b", false, "only letters"),
+            ("-a.example", false, "start or end"),
+            ("a-.example", false, "start or end"),
+            ("xn--a.example", false, "not a valid IDNA A-label"),
+        ];
+        for (name, accepted, message) in cases {
+            let result = SubjectAltName::dns(name);
+            assert_eq!(result.is_ok(), accepted, "{name:?}: {result:?}");
+            if let Err(error) = result {
+                assert!(error.to_string().contains(message), "{name:?}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_label_wildcards_need_the_operator() {
+        let strict = crate::SigningPolicy::default();
+        let lenient = crate::SigningPolicy {
+            allow_single_label_wildcards: true,
+            ..strict.clone()
+        };
+        let one = [SubjectAltName::dns("*.internal").expect("grammar")];
+        let two = [SubjectAltName::dns("*.example.com").expect("grammar")];
+        assert!(check_wildcards(&one, &strict).is_err());
+        assert!(check_wildcards(&one, &lenient).is_ok());
+        assert!(check_wildcards(&two, &strict).is_ok());
+    }
+
+    #[test]
+    fn common_names_that_become_sans() {
+        let cases = [
+            ("localhost", Some("DNS:localhost")),
+            ("app.example.com", Some("DNS:app.example.com")),
+            ("10.0.0.7", Some("IP:10.0.0.7")),
+            ("::1", Some("IP:::1")),
+            ("Jane Doe", None),
+            ("*", None),
+        ];
+        for (cn, want) in cases {
+            let got = SubjectAltName::from_common_name(cn).map(|s| s.to_string());
+            assert_eq!(got.as_deref(), want, "{cn}");
         }
     }
 

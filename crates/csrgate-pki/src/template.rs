@@ -99,6 +99,12 @@ pub struct SigningPolicy {
     pub backdate: ValidityPeriod,
     /// Extended key usages of every certificate (default serverAuth and clientAuth).
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Accept requests self-signed with SHA-1 (legacy devices; default false). MD2/MD4/MD5 are
+    /// refused whatever this says.
+    pub allow_sha1_requests: bool,
+    /// Accept wildcards with one label after them (`*.internal`; default false: a wildcard
+    /// needs two, as in `*.example.com`).
+    pub allow_single_label_wildcards: bool,
 }
 
 impl Default for SigningPolicy {
@@ -108,6 +114,8 @@ impl Default for SigningPolicy {
             max_validity: ValidityPeriod::days(397),
             backdate: ValidityPeriod::seconds(300),
             extended_key_usage: vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth],
+            allow_sha1_requests: false,
+            allow_single_label_wildcards: false,
         }
     }
 }

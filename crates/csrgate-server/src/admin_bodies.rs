@@ -39,8 +39,10 @@ pub struct RevokeRequest {
 }
 
 impl RevokeRequest {
-    /// Parses and checks the body; 400 `invalid_request` says what is wrong.
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    /// Parses and checks the body at `now` (Unix seconds); 400 `invalid_request` says what is
+    /// wrong. An `invalidity_date` after `now` is refused: it is when the key was, or is
+    /// suspected to have been, compromised (RFC 5280 5.3.2), which cannot lie in the future.
+    pub fn parse(body: &[u8], now: i64) -> Result<Self, ApiError> {
         let body: RevokeBody = optional_json(body, r#"{"reason": ..., "invalidity_date": ...}"#)?;
         let reason = body
             .reason
@@ -55,6 +57,16 @@ impl RevokeRequest {
                 OffsetDateTime::parse(text, &Rfc3339)
                     .map(|t| t.unix_timestamp())
                     .map_err(|_| bad_request(format!("invalidity_date {text:?} is not RFC 3339")))
+                    .and_then(|t| {
+                        if t > now {
+                            Err(bad_request(format!(
+                                "invalidity_date {text:?} is in the future: it is when the key \
+                                 was, or is suspected to have been, compromised (RFC 5280 5.3.2)"
+                            )))
+                        } else {
+                            Ok(t)
+                        }
+                    })
             })
             .transpose()?;
         Ok(RevokeRequest {
@@ -112,10 +124,13 @@ pub(crate) fn bad_request(message: String) -> ApiError {
 mod tests {
     use super::*;
 
+    /// 2026-01-02T03:04:05Z
+    const NOW: i64 = 1_767_323_045;
+
     #[test]
     fn revoke_bodies_parse_or_say_why() {
         assert_eq!(
-            RevokeRequest::parse(b"").expect("empty"),
+            RevokeRequest::parse(b"", NOW).expect("empty"),
             RevokeRequest {
                 reason: RevocationReason::Unspecified,
                 invalidity_date: None
@@ -123,6 +138,7 @@ mod tests {
         );
         let parsed = RevokeRequest::parse(
             br#"{"reason":"keyCompromise","invalidity_date":"2026-01-02T03:04:05Z"}"#,
+            NOW,
         )
         .expect("full");
         assert_eq!(parsed.reason, RevocationReason::KeyCompromise);
@@ -131,11 +147,12 @@ mod tests {
             &br#"{"reason":"removeFromCRL"}"#[..],
             br#"{"reason":"keyCompromise","extra":1}"#,
             br#"{"invalidity_date":"yesterday"}"#,
+            br#"{"invalidity_date":"2026-01-02T03:04:06Z"}"#, // one second after NOW
             br#"{"reason":7}"#,
             b"[]",
             b"\xff\xfe",
         ] {
-            let error = RevokeRequest::parse(bad).expect_err("refused");
+            let error = RevokeRequest::parse(bad, NOW).expect_err("refused");
             assert_eq!(error.code(), "invalid_request");
         }
     }

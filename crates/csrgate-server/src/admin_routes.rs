@@ -185,11 +185,11 @@ pub(crate) async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let actor = gateway.admin().authenticate(&request)?;
     let serial = parse_serial(&path)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
     let RevokeRequest {
         reason,
         invalidity_date,
-    } = RevokeRequest::parse(&body)?;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    } = RevokeRequest::parse(&body, now)?;
     let record = gateway
         .store()
         .revoke(&serial, reason.name(), invalidity_date, &actor, now)

@@ -58,8 +58,7 @@ pub(crate) fn signed_certificate(
 }
 
 fn names_to_model(name: &DistinguishedName) -> Vec<model::NameAttribute> {
-    name.attributes
-        .iter()
+    name.attributes()
         .map(|a| model::NameAttribute {
             oid: a.oid.clone(),
             value: a.value.clone(),
@@ -147,16 +146,17 @@ pub(crate) fn template_from_model(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     Ok(CertificateTemplate {
-        subject: DistinguishedName {
-            attributes: t
-                .subject
+        // Plugins see a flat list; a subject they write is one attribute per RDN.
+        // `pipeline::prepare_validated` keeps the request's RDN structure when it is unchanged.
+        subject: DistinguishedName::from_attributes(
+            t.subject
                 .into_iter()
                 .map(|a| NameAttribute {
                     oid: a.oid,
                     value: a.value,
                 })
                 .collect(),
-        },
+        ),
         subject_alt_names,
         not_before: time("not-before", t.not_before)?,
         not_after: time("not-after", t.not_after)?,

@@ -90,6 +90,8 @@ struct RawSigning {
     max_validity: String,
     backdate: String,
     extended_key_usage: Vec<String>,
+    allow_sha1_requests: bool,
+    allow_single_label_wildcards: bool,
 }
 
 /// The validated configuration of `csrgate serve`.
@@ -157,6 +159,8 @@ impl ServerConfig {
             .and_then(|b| b.set_default("signing.max_validity", defaults.max_validity.to_string()))
             .and_then(|b| b.set_default("signing.backdate", defaults.backdate.to_string()))
             .and_then(|b| b.set_default("signing.extended_key_usage", eku_defaults))
+            .and_then(|b| b.set_default("signing.allow_sha1_requests", false))
+            .and_then(|b| b.set_default("signing.allow_single_label_wildcards", false))
             .and_then(|b| b.set_default("crl.validity", "7d"))
             .and_then(|b| b.set_default("listen_unix_mode", "0660"))
             .and_then(|b| b.set_default("strict_permissions", false))
@@ -262,6 +266,8 @@ impl RawSettings {
             max_validity: period("signing.max_validity", &self.signing.max_validity)?,
             backdate: period("signing.backdate", &self.signing.backdate)?,
             extended_key_usage,
+            allow_sha1_requests: self.signing.allow_sha1_requests,
+            allow_single_label_wildcards: self.signing.allow_single_label_wildcards,
         };
         policy.check().map_err(|e| ConfigError::Invalid {
             key: "signing",

@@ -46,7 +46,7 @@ pub async fn prepare(
     client_hash: &ClientHash,
     body: &[u8],
 ) -> Result<Prepared, ApiError> {
-    let csr = ValidatedCsr::parse(body)?;
+    let csr = ValidatedCsr::parse_under(body, policy)?;
     if csr.requests_ca() {
         tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
     }
@@ -92,10 +92,17 @@ async fn prepare_validated(
     let presigned = plugins
         .presign(&request, bridge::template_to_model(&template), &check)
         .await?;
-    let template = bridge::template_from_model(presigned).map_err(|reason| {
+    let mut presigned = bridge::template_from_model(presigned).map_err(|reason| {
         ApiError::internal("presign result unreadable after its check", &reason)
     })?;
-    Ok(Prepared { csr, template })
+    if presigned.subject.same_attributes(&template.subject) {
+        // Unchanged by the plugins: keep the request's RDN structure (multi-valued RDNs).
+        presigned.subject = template.subject;
+    }
+    Ok(Prepared {
+        csr,
+        template: presigned,
+    })
 }
 
 impl Gateway {
