@@ -388,7 +388,9 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<String> {
         // TeletexString: in practice Latin-1 (what Go and most CAs read it as)
         20 => Some(data.iter().map(|&b| char::from(b)).collect()),
         // UniversalString: UCS-4 big-endian
-        28 => data.len().is_multiple_of(4)
+        28 => data
+            .len()
+            .is_multiple_of(4)
             .then(|| {
                 data.chunks_exact(4)
                     .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
@@ -396,7 +398,9 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<String> {
             })
             .flatten(),
         // BMPString: UTF-16 big-endian
-        30 => data.len().is_multiple_of(2)
+        30 => data
+            .len()
+            .is_multiple_of(2)
             .then(|| {
                 let units: Vec<u16> = data
                     .chunks_exact(2)
