@@ -296,3 +296,58 @@ fn a_future_invalidity_date_is_refused() {
     let (status, body) = revoke("2020-01-01T00:00:00Z");
     assert_eq!(status, 200, "{body}");
 }
+
+/// RFC 9110 10.1.1: a client that asks `Expect: 100-continue` for a body over the limit gets
+/// its 413 at once, before it sends the body; one within the limit gets `100 Continue`, sends
+/// its request and gets the certificate.
+#[test]
+fn expect_continue_is_answered_before_the_body() {
+    use std::io::{Read as _, Write as _};
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Intake Root", None);
+    let daemon = Daemon::start(&identity, &ws.path("data"), &[]);
+    let csr = std::fs::read(ws.csr("leaf", P256, "/CN=continue.example.com", &[])).expect("csr");
+
+    // Reads until `complete` says the answer so far is whole, or the 10 s deadline passes.
+    let read_until = |stream: &mut std::net::TcpStream, complete: &dyn Fn(&str) -> bool| {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !complete(&String::from_utf8_lossy(&answer)) {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+
+    let mut stream = std::net::TcpStream::connect(daemon.address()).expect("connect");
+    write!(
+        stream,
+        "PUT /intake HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .expect("head");
+    // No body is sent: the answer must come anyway, and be the 413.
+    let answer = read_until(&mut stream, &|a| a.contains("}}"));
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "the oversized request was not refused before its body: {answer:?}"
+    );
+    assert!(answer.contains("body_too_large"), "{answer}");
+
+    let mut stream = std::net::TcpStream::connect(daemon.address()).expect("connect");
+    write!(
+        stream,
+        "PUT /intake HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        csr.len()
+    )
+    .expect("head");
+    let interim = read_until(&mut stream, &|a| a.contains("\r\n\r\n"));
+    assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim:?}");
+    stream.write_all(&csr).expect("body");
+    let answer = read_until(&mut stream, &|a| a.contains("\"not_after\""));
+    assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+}

@@ -2,11 +2,12 @@
 //! Rebuilt after every revocation and in the background at half its validity, so it is never
 //! stale (tiny-ca's CRL was stale until someone refreshed it).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use csrgate_pki::{CrlEntry, Identity, RevocationReason, Serial, ValidityPeriod};
-use csrgate_store::Store;
+use csrgate_store::{RevokedEntry, Store};
 use time::OffsetDateTime;
 
 /// One signed CRL, with the HTTP validators computed once.
@@ -35,6 +36,8 @@ pub struct CrlPublisher {
     validity: ValidityPeriod,
     /// Serialises rebuilds so numbers are published in order.
     building: tokio::sync::Mutex<()>,
+    /// Rebuilds that failed since start (metric `crl_build_failures`).
+    failures: AtomicU64,
 }
 
 impl CrlPublisher {
@@ -44,7 +47,13 @@ impl CrlPublisher {
             current: RwLock::new(None),
             validity,
             building: tokio::sync::Mutex::new(()),
+            failures: AtomicU64::new(0),
         }
+    }
+
+    /// How many rebuilds failed since start; the last good CRL stays published meanwhile.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// The CRL being served, if one was built.
@@ -55,8 +64,25 @@ impl CrlPublisher {
         }
     }
 
-    /// Builds, signs and publishes a new CRL from the store's revoked entries.
+    /// Builds, signs and publishes a new CRL from the store's revoked entries. Fails closed: a
+    /// revoked entry that cannot be read stops the rebuild (logged with its serial and counted),
+    /// and the last good CRL stays published, since a CRL that left an entry out would tell
+    /// relying parties a revoked certificate is good.
     pub async fn rebuild(
+        &self,
+        identity: &Identity,
+        store: &Store,
+    ) -> Result<Arc<PublishedCrl>, String> {
+        let outcome = self.try_rebuild(identity, store).await;
+        if let Err(error) = &outcome {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            let kept = self.current().map(|crl| crl.next_update);
+            tracing::error!(%error, last_good_next_update = ?kept, "CRL not published; the last good CRL stays");
+        }
+        outcome
+    }
+
+    async fn try_rebuild(
         &self,
         identity: &Identity,
         store: &Store,
@@ -65,24 +91,12 @@ impl CrlPublisher {
         let now = OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
-        let entries: Vec<CrlEntry> = store
+        let entries = store
             .revoked_entries(now.unix_timestamp())
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter_map(|entry| {
-                Some(CrlEntry {
-                    serial: entry.serial.parse::<Serial>().ok()?,
-                    revoked_at: OffsetDateTime::from_unix_timestamp(entry.revoked_at).ok()?,
-                    reason: entry
-                        .reason
-                        .parse::<RevocationReason>()
-                        .unwrap_or(RevocationReason::Unspecified),
-                    invalidity_date: entry
-                        .invalidity_date
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-                })
-            })
-            .collect();
+            .iter()
+            .map(crl_entry)
+            .collect::<Result<Vec<CrlEntry>, String>>()?;
         let number = store.next_crl_number().await.map_err(|e| e.to_string())?;
         let next_update = (now + self.validity.as_duration()).min(identity.summary().not_after);
         let crl = identity
@@ -119,6 +133,35 @@ impl CrlPublisher {
     }
 }
 
+/// One stored revocation as a CRL entry (RFC 5280 5.3: reasonCode, invalidityDate), or an error
+/// naming the serial when any part of it cannot be read. Never skipped and never defaulted: an
+/// unknown reason is an error, not `unspecified`.
+fn crl_entry(entry: &RevokedEntry) -> Result<CrlEntry, String> {
+    let unreadable = |what: &str| {
+        format!(
+            "the revocation of serial {:?} cannot be read ({what}); the CRL would leave it out",
+            entry.serial
+        )
+    };
+    Ok(CrlEntry {
+        serial: entry
+            .serial
+            .parse::<Serial>()
+            .map_err(|_| unreadable("serial"))?,
+        revoked_at: OffsetDateTime::from_unix_timestamp(entry.revoked_at)
+            .map_err(|_| unreadable("revocation date"))?,
+        reason: entry
+            .reason
+            .parse::<RevocationReason>()
+            .map_err(|_| unreadable(&format!("reason {:?}", entry.reason)))?,
+        invalidity_date: entry
+            .invalidity_date
+            .map(OffsetDateTime::from_unix_timestamp)
+            .transpose()
+            .map_err(|_| unreadable("invalidity date"))?,
+    })
+}
+
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 fn http_date(t: OffsetDateTime) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -140,6 +183,39 @@ fn http_date(t: OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every part of a stored revocation is read, or the entry is an error naming its serial.
+    #[test]
+    fn unreadable_revocations_are_errors_not_omissions() {
+        let good = RevokedEntry {
+            serial: "40".repeat(20),
+            revoked_at: 1_767_323_045,
+            reason: "keyCompromise".into(),
+            invalidity_date: Some(1_767_300_000),
+            not_after: 1_800_000_000,
+        };
+        let entry = crl_entry(&good).expect("readable");
+        assert_eq!(entry.reason, RevocationReason::KeyCompromise);
+        /// Damages one field of a stored revocation.
+        type Damage = fn(&mut RevokedEntry);
+        let broken: [(&str, Damage); 4] = [
+            ("serial", |e| e.serial = "not-hex".into()),
+            ("reason \"retired\"", |e| e.reason = "retired".into()),
+            ("revocation date", |e| e.revoked_at = i64::MAX),
+            ("invalidity date", |e| e.invalidity_date = Some(i64::MIN)),
+        ];
+        for (what, damage) in broken {
+            let mut entry = good.clone();
+            damage(&mut entry);
+            let error = crl_entry(&entry).expect_err(what);
+            assert!(
+                error.contains(what) && error.contains(&format!("{:?}", entry.serial)),
+                "{error}"
+            );
+        }
+    }
+
     #[test]
     fn http_dates_are_imf_fixdate() {
         assert_eq!(

@@ -12,6 +12,7 @@ mod bridge;
 mod client_hash;
 mod config;
 mod crl_publisher;
+mod expect;
 mod hooks;
 mod metrics;
 pub mod openapi;

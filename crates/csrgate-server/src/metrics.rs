@@ -53,6 +53,7 @@ pub struct Metrics {
     crl_bytes: Gauge,
     plugin_generation: Gauge,
     postsign_failures: Gauge,
+    crl_build_failures: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -137,6 +138,12 @@ impl Default for Metrics {
             "Postsign hook failures since start",
             postsign_failures.clone(),
         );
+        let crl_build_failures = Gauge::default();
+        registry.register(
+            "crl_build_failures",
+            "CRL rebuilds that failed since start (the last good CRL stays published)",
+            crl_build_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -151,6 +158,7 @@ impl Default for Metrics {
             crl_bytes,
             plugin_generation,
             postsign_failures,
+            crl_build_failures,
         }
     }
 }
@@ -185,6 +193,7 @@ impl Metrics {
             .set(gateway.hooks().generation() as i64);
         self.postsign_failures
             .set(gateway.hooks().postsign_failures() as i64);
+        self.crl_build_failures.set(gateway.crl().failures() as i64);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             return String::new();

@@ -162,13 +162,7 @@ async fn read_body(
     limits: &Limits,
 ) -> Result<Vec<u8>, ApiError> {
     let limit = limits.max_body_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body exceeds {limit} bytes; a CSR is a few KiB"),
-        )
-    };
+    let too_large = || crate::expect::body_too_large(limit);
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use actix_web::dev::Service as _;
-use actix_web::{App, HttpServer, web};
+use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, fn_service, map_config};
+use actix_web::dev::{AppConfig, Service as _};
+use actix_web::{App, web};
+
+use crate::expect::ExpectContinue;
 
 use crate::{Gateway, PluginLoader, ServerConfig, SettingsSources, routes};
 
@@ -102,6 +105,31 @@ pub struct Reload {
     pub loader: PluginLoader,
 }
 
+/// The HTTP service of one connection, as actix-web's HttpServer makes it, with our expect
+/// service: `http_service!(app, request_timeout, expect, shutdown)`. A macro because the
+/// service's type names the application's closures.
+macro_rules! http_service {
+    ($app:expr, $request_timeout:expr, $expect:expr, $shutdown:expr) => {{
+        let shutdown = $shutdown.clone();
+        actix_http::HttpService::build()
+            .client_request_timeout($request_timeout)
+            .client_disconnect_timeout(Duration::from_secs(2))
+            // Idle keep-alive connections close as soon as a drain starts, as under HttpServer
+            // (the builder method is doc-hidden; it is how actix-web wires the same signal).
+            .graceful_shutdown_signal(move || {
+                let signal = shutdown.clone();
+                async move { signal.notified().await }
+            })
+            .expect($expect)
+            .finish(map_config(
+                ($app)()
+                    .into_factory()
+                    .map_err(|error: actix_web::Error| error.error_response()),
+                |_| AppConfig::default(),
+            ))
+    }};
+}
+
 /// Serves the API on `listeners` until SIGTERM or SIGINT; in-flight requests get up to 30 s to
 /// finish. SIGHUP re-reads the configuration and swaps in a new plugin set.
 pub fn run(
@@ -134,7 +162,7 @@ pub fn run(
             .await
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
         actix_web::rt::spawn(refresh_crl(refresher));
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             let counted = gateway.clone();
             App::new()
                 .app_data(gateway.clone())
@@ -160,21 +188,30 @@ pub fn run(
                     }
                 })
                 .configure(routes::configure)
-        })
-        .shutdown_timeout(30)
-        .workers(workers)
-        // actix counts connections per worker; beyond the limit, new ones wait in the backlog.
-        .max_connections(config.max_connections.div_ceil(workers))
-        .client_request_timeout(config.request_timeout)
-        .client_disconnect_timeout(Duration::from_secs(2))
-        // SIGTERM/SIGINT are ours: we tell systemd STOPPING=1, then drain.
-        .disable_signals();
+        };
+        // What actix-web's HttpServer does, with our own `Expect: 100-continue` service.
+        let mut server = actix_server::Server::build()
+            .shutdown_timeout(30)
+            .workers(workers)
+            // actix counts connections per worker; beyond the limit, new ones wait in the backlog.
+            .max_concurrent_connections(config.max_connections.div_ceil(workers))
+            // SIGTERM/SIGINT are ours: we tell systemd STOPPING=1, then drain.
+            .disable_signals();
+        let request_timeout = config.request_timeout;
+        let expect = ExpectContinue {
+            max_body_bytes: config.max_body_bytes,
+        };
+        let shutdown = server.graceful_shutdown_signal();
         let count = listeners.len();
         for listener in listeners {
+            let app = app.clone();
+            let shutdown = shutdown.clone();
             match listener {
                 Listener::Tcp(listener) => {
                     let address = listener.local_addr()?;
-                    server = server.listen(listener)?;
+                    server = server.listen(format!("csrgate-{address}"), listener, move || {
+                        http_service!(app, request_timeout, expect, shutdown).tcp()
+                    })?;
                     tracing::info!(%address, "listening");
                 }
                 Listener::Unix(listener) => {
@@ -182,7 +219,18 @@ pub fn run(
                         .local_addr()?
                         .as_pathname()
                         .map_or_else(|| "(unnamed)".to_owned(), |p| p.display().to_string());
-                    server = server.listen_uds(listener)?;
+                    server =
+                        server.listen_uds(format!("csrgate-{address}"), listener, move || {
+                            fn_service(|io: actix_web::rt::net::UnixStream| async {
+                                Ok((io, actix_http::Protocol::Http1, None))
+                            })
+                            .and_then(http_service!(
+                                app,
+                                request_timeout,
+                                expect,
+                                shutdown
+                            ))
+                        })?;
                     tracing::info!(%address, "listening");
                 }
             }

@@ -123,9 +123,8 @@ fn unlock_issuer(dir: &Path, passphrase_file: Option<&Path>) -> Result<Identity,
                 .with_context(|| format!("cannot read {}", file.display()))
                 .and_then(|text| Ok(csrgate_pki::Passphrase::new(text)?)),
             (None, Some(text)) => csrgate_pki::Passphrase::new(text).map_err(anyhow::Error::from),
-            (None, None) => rpassword::prompt_password("issuer CA passphrase: ")
-                .context("no issuer passphrase: use --issuer-passphrase-file, CA_ISSUER_PASSPHRASE or a terminal")
-                .and_then(|text| Ok(csrgate_pki::Passphrase::new(text)?)),
+            (None, None) => crate::passphrase::read_from_terminal("issuer CA passphrase: ")
+                .context("no issuer passphrase: use --issuer-passphrase-file, CA_ISSUER_PASSPHRASE or a terminal"),
         };
         Some(secret.map_err(|e| Failure::new(code::NO_PERMISSION, e))?)
     } else {

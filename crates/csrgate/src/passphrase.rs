@@ -71,17 +71,27 @@ fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
 }
 
 fn prompt_on_terminal(prompt: Prompt) -> anyhow::Result<Passphrase> {
-    let first = Passphrase::new(
-        rpassword::prompt_password("CA passphrase: ").context("cannot read from the terminal")?,
-    )?;
+    let first = read_from_terminal("CA passphrase: ")?;
     if prompt == Prompt::Twice {
-        let second = Passphrase::new(
-            rpassword::prompt_password("CA passphrase (again): ")
-                .context("cannot read from the terminal")?,
-        )?;
+        let second = read_from_terminal("CA passphrase (again): ")?;
         if first != second {
             return Err(anyhow!("the two passphrases differ"));
         }
     }
     Ok(first)
+}
+
+/// One entry at the terminal. rpassword turns bytes that are not UTF-8 into U+FFFD, so two
+/// different entries could unlock the same key: such an entry is refused instead.
+pub fn read_from_terminal(prompt: &str) -> anyhow::Result<Passphrase> {
+    let text = Zeroizing::new(
+        rpassword::prompt_password(prompt).context("cannot read from the terminal")?,
+    );
+    if text.contains('\u{FFFD}') {
+        return Err(anyhow!(
+            "cannot read from the terminal: the passphrase is not UTF-8 text (check the \
+             terminal's character encoding)"
+        ));
+    }
+    Ok(Passphrase::new(text.to_string())?)
 }
