@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use support::*;
 
@@ -27,53 +26,16 @@ enum Outcome {
     Refused(&'static str, &'static [&'static str]),
 }
 
-/// `openssl req|x509 -noout -subject -nameopt RFC2253`: the RDN structure (`+` joins the
-/// values of a multi-valued RDN) and the values, whatever string types encode them.
-fn subject_rfc2253(kind: &str, file: &Path) -> String {
-    let output = Command::new("openssl")
-        .args([kind, "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
-        .arg(file)
-        .output()
-        .expect("openssl");
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    text(&output.stdout).trim().to_owned()
-}
-
-/// The SAN line of a certificate, e.g. `DNS:a.example.com, IP Address:10.0.0.7`; empty if none.
-fn certificate_sans(file: &Path) -> String {
-    let shown = openssl_x509(file, &["-ext", "subjectAltName"]);
-    shown
-        .lines()
-        .nth(1)
-        .map(|line| line.trim().to_owned())
-        .unwrap_or_default()
-}
-
 /// PUTs `file`, checks the outcome, and for an issued certificate checks it as a relying party
-/// would: `openssl verify`, the subject of the request (RDN structure and values), the SANs.
+/// and the requester would (`assert_issued_as_requested`).
 fn check(daemon: &Daemon, ws: &Workspace, root: &Path, file: &Path, want: &Outcome) -> bool {
     let (status, body) = daemon.put_file("/intake", file, &[]);
     let name = file.display();
     match want {
         Outcome::Issued(sans) => {
             assert_eq!(status, 200, "{name}: {body}");
-            let value: serde_json::Value = serde_json::from_str(&body).expect("json");
-            let leaf = ws.write(
-                "leaf.pem",
-                value["signed_x509_pem"].as_str().expect("pem").as_bytes(),
-            );
-            let verified = openssl_verify(root, None, &leaf);
-            assert!(
-                verified.status.success(),
-                "{name}: {}",
-                text(&verified.stdout)
-            );
-            assert_eq!(
-                subject_rfc2253("x509", &leaf),
-                subject_rfc2253("req", file),
-                "{name}: the certificate names another DN than the request"
-            );
-            assert_eq!(certificate_sans(&leaf), *sans, "{name}");
+            let leaf = leaf_from_answer(ws, "leaf.pem", &body);
+            assert_issued_as_requested(&name.to_string(), root, file, &leaf, sans);
             true
         }
         Outcome::Refused(code, texts) => {
@@ -138,15 +100,15 @@ fn real_world_requests_get_the_expected_answers() {
 }
 
 /// RFC 6125/2818: names live in the SAN. A request without SANs whose CN is a DNS name or an IP
-/// address gets it as its SAN; a CN that is neither (a person) is issued as asked, without SAN.
-/// Wildcards follow the same rules as in a SAN.
+/// address gets it as its SAN; a CN that is not meant as a host name (a person) is issued as
+/// asked, without SAN; one meant as a host name that no SAN could carry is refused.
 #[test]
 fn a_common_name_becomes_the_san_only_when_it_is_a_name() {
     let ws = Workspace::new();
     let identity = ws.create_identity("ca", "ec:p256", "Intake Root", None);
     let root = identity.join("ca.cert.pem");
     let daemon = Daemon::start(&identity, &ws.path("data"), &[]);
-    let cases: [(&str, &str, Outcome); 6] = [
+    let cases: [(&str, &str, Outcome); 7] = [
         (
             "localhost",
             "/CN=localhost",
@@ -159,7 +121,21 @@ fn a_common_name_becomes_the_san_only_when_it_is_a_name() {
             "/CN=*.example.com",
             Outcome::Issued("DNS:*.example.com"),
         ),
-        ("one-label-wildcard", "/CN=*.internal", Outcome::Issued("")),
+        // A CN meant as a host name follows the SAN's rules, or a client still reading the
+        // CN would match what no SAN could name.
+        (
+            "one-label-wildcard",
+            "/CN=*.internal",
+            Outcome::Refused(
+                "invalid_csr",
+                &["*.internal", "allow_single_label_wildcards"],
+            ),
+        ),
+        (
+            "partial-wildcard",
+            "/CN=a*.example.com",
+            Outcome::Refused("invalid_csr", &["a*.example.com", "left-most label"]),
+        ),
         (
             "san-wins",
             "/CN=a.example.com",
@@ -241,13 +217,73 @@ fn legacy_requests_need_the_operator() {
     }
     // The certificate itself is never signed with SHA-1, whatever the request was.
     let (_, body) = legacy.put_file("/intake", &sha1, &[]);
-    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let leaf = ws.write(
-        "sha1-leaf.pem",
-        value["signed_x509_pem"].as_str().expect("pem").as_bytes(),
-    );
+    let leaf = leaf_from_answer(&ws, "sha1-leaf.pem", &body);
     let shown = openssl_x509(&leaf, &["-text"]);
     assert!(shown.contains("ecdsa-with-SHA256"), "{shown}");
+}
+
+/// A renewal re-issues a certificate's names, so they are held to the signing policy of today:
+/// a one-label wildcard issued while the operator allowed it cannot be renewed once they stop
+/// allowing it (a 400 that says to rotate), and nothing is written.
+#[test]
+fn renewals_are_held_to_the_current_policy() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Intake Root", None);
+    let data = ws.path("data");
+    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
+    let base = format!("admin_tokens_file = \"{}\"\n", tokens.display());
+    let lenient = ws.write(
+        "lenient.toml",
+        format!("{base}[signing]\nallow_single_label_wildcards = true\n").as_bytes(),
+    );
+    let strict = ws.write("strict.toml", base.as_bytes());
+    let csr = ws.csr(
+        "wildcard",
+        P256,
+        "/CN=svc",
+        &["-addext", "subjectAltName=DNS:*.internal"],
+    );
+    let renew = |daemon: &Daemon, serial: &str| {
+        daemon.curl(
+            &format!("/certificates/{serial}/renew"),
+            &[
+                "-X".into(),
+                "POST".into(),
+                "-H".into(),
+                format!("Authorization: Bearer {TOKEN}"),
+            ],
+        )
+    };
+    let daemon = Daemon::start(
+        &identity,
+        &data,
+        &["--config", lenient.to_str().expect("utf8")],
+    );
+    let (status, body) = daemon.put_file("/intake", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let serial = value["serial"].as_str().expect("serial").to_owned();
+    let (status, body) = renew(&daemon, &serial);
+    assert_eq!(status, 200, "allowed, a renewal works: {body}");
+    let renewed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let renewed = renewed["serial"].as_str().expect("serial").to_owned();
+    daemon.stop();
+
+    let daemon = Daemon::start(
+        &identity,
+        &data,
+        &["--config", strict.to_str().expect("utf8")],
+    );
+    let (status, body) = renew(&daemon, &renewed);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "invalid_request", "{body}");
+    assert!(body.contains("rotate it"), "{body}");
+    daemon.stop();
+    assert_eq!(
+        stored_certificates(&data),
+        2,
+        "the refused renewal wrote a record"
+    );
 }
 
 /// RFC 5280 5.3.2: the invalidity date is when the key was (or is suspected to have been)

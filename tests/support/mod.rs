@@ -376,3 +376,67 @@ pub fn openssl_x509(file: &Path, flags: &[&str]) -> String {
     );
     text(&output.stdout)
 }
+
+/// `openssl req|x509 -noout FLAGS -in FILE`, trimmed.
+pub fn openssl_show(kind: &str, file: &Path, flags: &[&str]) -> String {
+    let output = Command::new("openssl")
+        .args([kind, "-noout"])
+        .args(flags)
+        .arg("-in")
+        .arg(file)
+        .output()
+        .expect("run openssl");
+    assert!(
+        output.status.success(),
+        "openssl {kind}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout).trim().to_owned()
+}
+
+/// Writes the `signed_x509_pem` of a 200 answer's JSON `body` to `name` in the workspace.
+pub fn leaf_from_answer(ws: &Workspace, name: &str, body: &str) -> PathBuf {
+    let value: serde_json::Value = serde_json::from_str(body).expect("json");
+    ws.write(
+        name,
+        value["signed_x509_pem"].as_str().expect("pem").as_bytes(),
+    )
+}
+
+/// Checks a certificate issued for `request` as a relying party and its requester would: it
+/// verifies up to `root` with `openssl verify`, names the request's subject (`-nameopt RFC2253`
+/// shows the RDN structure, `+` joining the values of a multi-valued RDN, and the values
+/// whatever string types encode them), carries the request's key, and has exactly the SAN line
+/// `sans` (`openssl x509 -ext subjectAltName` form, e.g. `DNS:a.example, IP Address:10.0.0.7`;
+/// empty for none).
+pub fn assert_issued_as_requested(
+    what: &str,
+    root: &Path,
+    request: &Path,
+    leaf: &Path,
+    sans: &str,
+) {
+    let verified = openssl_verify(root, None, leaf);
+    assert!(
+        verified.status.success(),
+        "{what}: openssl verify: {}",
+        text(&verified.stdout)
+    );
+    let subject = ["-subject", "-nameopt", "RFC2253"];
+    assert_eq!(
+        openssl_show("x509", leaf, &subject),
+        openssl_show("req", request, &subject),
+        "{what}: the certificate names another DN than the request"
+    );
+    assert_eq!(
+        openssl_show("x509", leaf, &["-pubkey"]),
+        openssl_show("req", request, &["-pubkey"]),
+        "{what}: the certificate carries another key"
+    );
+    let shown = openssl_show("x509", leaf, &["-ext", "subjectAltName"]);
+    assert_eq!(
+        shown.lines().nth(1).map(str::trim).unwrap_or_default(),
+        sans,
+        "{what}: SANs"
+    );
+}

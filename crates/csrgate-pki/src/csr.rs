@@ -100,9 +100,13 @@ impl ValidatedCsr {
             if extension.oid != OID_SUBJECT_ALT_NAME {
                 continue;
             }
-            let (_, san) = SubjectAlternativeName::from_der(&extension.value).map_err(|_| {
-                PkiError::InvalidCsr("the subjectAltName extension is malformed".into())
-            })?;
+            let malformed =
+                || PkiError::InvalidCsr("the subjectAltName extension is malformed".into());
+            let (rest, san) =
+                SubjectAlternativeName::from_der(&extension.value).map_err(|_| malformed())?;
+            if !rest.is_empty() {
+                return Err(malformed());
+            }
             for name in &san.general_names {
                 subject_alt_names.push(san_of(name)?);
             }
@@ -117,12 +121,15 @@ impl ValidatedCsr {
         }
         check_wildcards(&subject_alt_names, policy).map_err(PkiError::InvalidCsr)?;
         if subject_alt_names.is_empty()
-            && let Some(san) = subject
-                .common_name()
-                .and_then(SubjectAltName::from_common_name)
-            && check_wildcards(std::slice::from_ref(&san), policy).is_ok()
+            && let Some(common_name) = subject.common_name()
+            && let Some(san) = SubjectAltName::from_common_name(common_name)?
         {
             // Names live in the SAN (RFC 6125, 2818): Go and Python refuse a CN-only certificate.
+            // The CN gets the SAN's rules, so a client that still reads the CN matches nothing
+            // a SAN could not name.
+            check_wildcards(std::slice::from_ref(&san), policy).map_err(|e| {
+                PkiError::InvalidCsr(format!("the CN becomes the SAN of this request: {e}"))
+            })?;
             subject_alt_names.push(san);
         }
         if subject.is_empty() && subject_alt_names.is_empty() {
@@ -144,9 +151,11 @@ impl ValidatedCsr {
     }
 
     /// The request that renewing an issued certificate amounts to: its public key, subject and
-    /// SANs, read from the certificate. `der()` then returns the certificate's DER (there is no
-    /// CSR); hooks see it as `csr-der`.
-    pub fn from_certificate(der: &[u8]) -> Result<Self, PkiError> {
+    /// SANs, read from the certificate and held to today's `policy` as a request would be (a
+    /// certificate issued under older rules is refused with [`PkiError::InvalidCsr`] saying
+    /// what no longer passes). `der()` then returns the certificate's DER (there is no CSR);
+    /// hooks see it as `csr-der`.
+    pub fn from_certificate(der: &[u8], policy: &SigningPolicy) -> Result<Self, PkiError> {
         let certificate = openssl::x509::X509::from_der(der)
             .map_err(|_| PkiError::InvalidParameter("stored certificate does not parse".into()))?;
         let (_, parsed) = x509_parser::parse_x509_certificate(der)
@@ -155,12 +164,14 @@ impl ValidatedCsr {
         let public_key_info = classify_public_key(&public_key)?;
         let subject = DistinguishedName::from_parsed(parsed.subject())
             .map_err(|e| PkiError::InvalidParameter(format!("stored certificate: {e}")))?;
+        subject.check().map_err(PkiError::InvalidCsr)?;
         let mut subject_alt_names = Vec::new();
         if let Ok(Some(san)) = parsed.subject_alternative_name() {
             for name in &san.value.general_names {
                 subject_alt_names.push(san_of(name)?);
             }
         }
+        check_wildcards(&subject_alt_names, policy).map_err(PkiError::InvalidCsr)?;
         Ok(ValidatedCsr {
             der: der.to_vec(),
             spki_der: parsed.public_key().raw.to_vec(),
@@ -371,10 +382,15 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
     if trimmed.is_empty() {
         return Err(PkiError::InvalidCsr("the body is empty".into()));
     }
-    if trimmed[0] == 0x30 {
+    let begin = find(trimmed, PEM_BEGIN);
+    // DER starts with a SEQUENCE tag, which is also the character '0': text that starts with it
+    // and holds a PEM block is PEM unless the bytes are one whole DER SEQUENCE.
+    if trimmed[0] == 0x30
+        && (begin.is_none() || Any::from_der(trimmed).is_ok_and(|(rest, _)| rest.is_empty()))
+    {
         return Ok(trimmed.to_vec());
     }
-    let Some(begin) = find(trimmed, PEM_BEGIN) else {
+    let Some(begin) = begin else {
         return Err(PkiError::InvalidCsr(
             "the body is neither a PEM CERTIFICATE REQUEST nor DER".into(),
         ));
@@ -442,6 +458,12 @@ fn requested_extensions(
             }
             _ => continue,
         };
+        if lists.iter().any(|(seen, _)| *seen == oid) {
+            // Two of one kind: a CA that read one of them would drop the other's extensions.
+            return Err(PkiError::InvalidCsr(format!(
+                "the request carries attribute {oid} twice; send its extensions in one"
+            )));
+        }
         let mut extensions: Vec<RequestedExtension> = Vec::new();
         for extension in &request.extensions {
             let oid = extension.oid.to_id_string();
@@ -913,9 +935,14 @@ mod tests {
 
     /// An `Attribute` whose single value is `Extensions` holding one SAN extension.
     fn extension_attribute(oid: &[u8], sans: &[SubjectAltName]) -> Vec<u8> {
+        extension_attribute_raw(oid, &general_names_der(sans))
+    }
+
+    /// The same with the SAN extension's value given as bytes.
+    fn extension_attribute_raw(oid: &[u8], san_value: &[u8]) -> Vec<u8> {
         let mut extension = Vec::new();
         extension.extend_from_slice(&[0x06, 0x03, 0x55, 0x1d, 0x11]);
-        push_tlv(&mut extension, 0x04, &general_names_der(sans));
+        push_tlv(&mut extension, 0x04, san_value);
         let extensions = sequence(&sequence(&extension));
         let mut attribute = oid.to_vec();
         push_tlv(&mut attribute, 0x31, &extensions);
@@ -952,6 +979,26 @@ mod tests {
                 ]
                 .concat(),
                 Err("different extensions under 1.2.840.113549.1.9.14 and 1.3.6.1.4.1.311.2.1.14"),
+            ),
+            (
+                [
+                    extension_attribute(&pkcs9, &a),
+                    extension_attribute(&pkcs9, &b),
+                ]
+                .concat(),
+                Err("carries attribute 1.2.840.113549.1.9.14 twice"),
+            ),
+            (
+                [
+                    extension_attribute(&microsoft, &a),
+                    extension_attribute(&microsoft, &b),
+                ]
+                .concat(),
+                Err("carries attribute 1.3.6.1.4.1.311.2.1.14 twice"),
+            ),
+            (
+                extension_attribute_raw(&pkcs9, &[general_names_der(&a), vec![0]].concat()),
+                Err("subjectAltName extension is malformed"),
             ),
         ];
         for (attributes, want) in cases {
@@ -1033,6 +1080,12 @@ mod tests {
             (pem.clone().into_bytes(), true, ""),
             (
                 format!("Certificate Request:\n    Data: ...\n{pem}").into_bytes(),
+                true,
+                "",
+            ),
+            // Text that starts with '0', the DER SEQUENCE tag.
+            (
+                format!("0 notes before the block\n{pem}").into_bytes(),
                 true,
                 "",
             ),

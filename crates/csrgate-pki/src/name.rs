@@ -20,87 +20,72 @@ enum StringKind {
     Ia5,
 }
 
-/// What csrgate knows of one attribute type: its short name, length bounds in characters
-/// (RFC 5280 Appendix A `ub-*`, X.520 where 5280 is silent) and string type.
+/// What csrgate knows of one attribute type: its short name, length bounds in characters, the
+/// standard the bound comes from, and its string type.
 struct AttributeRule {
     label: &'static str,
     oid: &'static str,
     min_chars: usize,
     max_chars: usize,
+    source: &'static str,
     kind: StringKind,
 }
 
 /// ub-name (RFC 5280 Appendix A): the bound of X520name (surname, givenName, ...).
 const UB_NAME: usize = 32768;
+/// Bounds that are csrgate's own, where no standard sets one.
+const CSRGATE: &str = "csrgate";
 
 const fn rule(
     label: &'static str,
     oid: &'static str,
-    max_chars: usize,
+    (min_chars, max_chars): (usize, usize),
+    source: &'static str,
     kind: StringKind,
 ) -> AttributeRule {
     AttributeRule {
         label,
         oid,
-        min_chars: 1,
+        min_chars,
         max_chars,
+        source,
         kind,
     }
 }
 
-/// The attribute types csrgate knows. Others are carried by dotted OID as DirectoryStrings of at
-/// most [`MAX_ATTRIBUTE_BYTES`] bytes.
+/// The attribute types csrgate knows, one row each: RFC 5280 Appendix A's `ub-*` bounds, X.520's
+/// where 5280 has none. Others are carried by dotted OID as DirectoryStrings of at most
+/// [`MAX_ATTRIBUTE_BYTES`] bytes.
+#[rustfmt::skip]
 const RULES: &[AttributeRule] = &[
-    rule("CN", "2.5.4.3", 64, StringKind::Directory),
-    rule("SN", "2.5.4.4", UB_NAME, StringKind::Directory),
-    rule("serialNumber", "2.5.4.5", 64, StringKind::Printable),
-    AttributeRule {
-        min_chars: 2,
-        ..rule("C", "2.5.4.6", 2, StringKind::Printable)
-    },
-    rule("L", "2.5.4.7", 128, StringKind::Directory),
-    rule("ST", "2.5.4.8", 128, StringKind::Directory),
-    rule("street", "2.5.4.9", 128, StringKind::Directory),
-    rule("O", "2.5.4.10", 64, StringKind::Directory),
-    rule("OU", "2.5.4.11", 64, StringKind::Directory),
-    rule("title", "2.5.4.12", 64, StringKind::Directory),
-    rule("postalCode", "2.5.4.17", 40, StringKind::Directory),
-    rule("name", "2.5.4.41", UB_NAME, StringKind::Directory),
-    rule("GN", "2.5.4.42", UB_NAME, StringKind::Directory),
-    rule("initials", "2.5.4.43", UB_NAME, StringKind::Directory),
-    rule(
-        "generationQualifier",
-        "2.5.4.44",
-        UB_NAME,
-        StringKind::Directory,
-    ),
-    rule(
-        "dnQualifier",
-        "2.5.4.46",
-        MAX_ATTRIBUTE_BYTES,
-        StringKind::Printable,
-    ),
-    rule("pseudonym", "2.5.4.65", 128, StringKind::Directory),
-    rule("emailAddress", "1.2.840.113549.1.9.1", 255, StringKind::Ia5),
-    rule(
-        "unstructuredName",
-        "1.2.840.113549.1.9.2",
-        255,
-        StringKind::Directory,
-    ),
-    rule(
-        "unstructuredAddress",
-        "1.2.840.113549.1.9.8",
-        255,
-        StringKind::Directory,
-    ),
-    rule(
-        "UID",
-        "0.9.2342.19200300.100.1.1",
-        256,
-        StringKind::Directory,
-    ),
-    rule("DC", "0.9.2342.19200300.100.1.25", 63, StringKind::Ia5),
+    rule("CN", "2.5.4.3", (1, 64), "RFC 5280", StringKind::Directory),
+    rule("SN", "2.5.4.4", (1, UB_NAME), "RFC 5280", StringKind::Directory),
+    rule("serialNumber", "2.5.4.5", (1, 64), "RFC 5280", StringKind::Printable),
+    rule("C", "2.5.4.6", (2, 2), "RFC 5280", StringKind::Printable),
+    rule("L", "2.5.4.7", (1, 128), "RFC 5280", StringKind::Directory),
+    rule("ST", "2.5.4.8", (1, 128), "RFC 5280", StringKind::Directory),
+    rule("street", "2.5.4.9", (1, 128), "X.520", StringKind::Directory),
+    rule("O", "2.5.4.10", (1, 64), "RFC 5280", StringKind::Directory),
+    rule("OU", "2.5.4.11", (1, 64), "RFC 5280", StringKind::Directory),
+    rule("title", "2.5.4.12", (1, 64), "RFC 5280", StringKind::Directory),
+    rule("businessCategory", "2.5.4.15", (1, 128), "X.520", StringKind::Directory),
+    rule("postalCode", "2.5.4.17", (1, 40), "X.520", StringKind::Directory),
+    rule("name", "2.5.4.41", (1, UB_NAME), "RFC 5280", StringKind::Directory),
+    rule("GN", "2.5.4.42", (1, UB_NAME), "RFC 5280", StringKind::Directory),
+    rule("initials", "2.5.4.43", (1, UB_NAME), "RFC 5280", StringKind::Directory),
+    rule("generationQualifier", "2.5.4.44", (1, UB_NAME), "RFC 5280", StringKind::Directory),
+    rule("dnQualifier", "2.5.4.46", (1, MAX_ATTRIBUTE_BYTES), CSRGATE, StringKind::Printable),
+    rule("pseudonym", "2.5.4.65", (1, 128), "RFC 5280", StringKind::Directory),
+    rule("organizationIdentifier", "2.5.4.97", (1, 64), "X.520", StringKind::Directory),
+    rule("emailAddress", "1.2.840.113549.1.9.1", (1, 255), "RFC 5280", StringKind::Ia5),
+    rule("unstructuredName", "1.2.840.113549.1.9.2", (1, 255), "PKCS#9", StringKind::Directory),
+    rule("unstructuredAddress", "1.2.840.113549.1.9.8", (1, 255), "PKCS#9", StringKind::Directory),
+    rule("UID", "0.9.2342.19200300.100.1.1", (1, 256), CSRGATE, StringKind::Directory),
+    rule("DC", "0.9.2342.19200300.100.1.25", (1, 63), "RFC 1035 (a DNS label)", StringKind::Ia5),
+    // EV Guidelines 9.2.4, jurisdiction of incorporation: the country is ISO 3166 alpha-2.
+    rule("jurisdictionL", "1.3.6.1.4.1.311.60.2.1.1", (1, 128), "EV Guidelines", StringKind::Directory),
+    rule("jurisdictionST", "1.3.6.1.4.1.311.60.2.1.2", (1, 128), "EV Guidelines", StringKind::Directory),
+    rule("jurisdictionC", "1.3.6.1.4.1.311.60.2.1.3", (2, 2), "EV Guidelines", StringKind::Printable),
 ];
 
 /// At most this many bytes per subject attribute of a type csrgate has no bound for.
@@ -166,9 +151,9 @@ impl NameAttribute {
                 format!("at most {}", rule.max_chars)
             };
             return Err(format!(
-                "subject attribute {label} is {chars} characters long; RFC 5280 allows {limit} \
+                "subject attribute {label} is {chars} characters long; {} allows {limit} \
                  (value {:?})",
-                self.value
+                rule.source, self.value
             ));
         }
         match rule.kind {
@@ -347,13 +332,19 @@ impl DistinguishedName {
                 }
                 let oid = attribute.attr_type().to_id_string();
                 let value = attribute.attr_value();
-                let text = decode_string(value.header.tag().0, value.data).ok_or_else(|| {
-                    let label = rule_for(&oid).map_or(oid.as_str(), |r| r.label);
-                    format!(
-                        "subject attribute {label} is not a text string (use UTF8String or \
+                let universal_primitive = value.header.class()
+                    == x509_parser::asn1_rs::Class::Universal
+                    && !value.header.is_constructed();
+                let text = universal_primitive
+                    .then(|| decode_string(value.header.tag().0, value.data))
+                    .flatten()
+                    .ok_or_else(|| {
+                        let label = rule_for(&oid).map_or(oid.as_str(), |r| r.label);
+                        format!(
+                            "subject attribute {label} is not a text string (use UTF8String or \
                          PrintableString)"
-                    )
-                })?;
+                        )
+                    })?;
                 attributes.push(NameAttribute { oid, value: text });
             }
             if attributes.is_empty() {
@@ -381,10 +372,10 @@ fn decode_string(tag: u32, data: &[u8]) -> Option<String> {
         // UTF8String
         12 => String::from_utf8(data.to_vec()).ok(),
         // NumericString, PrintableString, IA5String, VisibleString: ASCII subsets
-        18 | 19 | 22 | 26 => data
-            .is_ascii()
-            .then(|| String::from_utf8(data.to_vec()).ok())
-            .flatten(),
+        18 | 19 | 22 | 26 => std::str::from_utf8(data)
+            .ok()
+            .filter(|text| text.is_ascii())
+            .map(str::to_owned),
         // TeletexString: in practice Latin-1 (what Go and most CAs read it as)
         20 => Some(data.iter().map(|&b| char::from(b)).collect()),
         // UniversalString: UCS-4 big-endian
@@ -583,6 +574,69 @@ mod tests {
             back.to_string(),
             "OU=routers, unstructuredAddress=10.0.0.1 + unstructuredName=router1.example.com"
         );
+    }
+
+    /// A multi-valued RDN is one DER SET whose values are sorted by encoding (X.690 11.6), in
+    /// whatever order they were given. (openssl re-encodes a name it parsed from its cached
+    /// bytes, so re-encoding cannot catch a wrong order: this test checks the order itself.)
+    #[test]
+    fn multi_valued_rdns_are_written_in_der_set_order() {
+        let longer = attribute("1.2.840.113549.1.9.2", "router1.example.com");
+        let shorter = attribute("1.2.840.113549.1.9.8", "10.0.0.1");
+        let encoded = |a: &NameAttribute| {
+            let mut out = Vec::new();
+            a.push_der(&mut out).expect("der");
+            out
+        };
+        let mut rdn = Vec::new();
+        push_tlv(
+            &mut rdn,
+            0x31,
+            &[encoded(&shorter), encoded(&longer)].concat(),
+        );
+        let want = der_writer::sequence(&rdn);
+        for order in [
+            vec![longer.clone(), shorter.clone()],
+            vec![shorter.clone(), longer.clone()],
+        ] {
+            let name = DistinguishedName::from_rdns(vec![order]).expect("rdn");
+            assert_eq!(name.to_der().expect("der"), want);
+        }
+        // The shorter encoding is padded with zero octets before comparing.
+        use std::cmp::Ordering::*;
+        assert_eq!(der_set_order(&[1], &[1, 0]), Equal);
+        assert_eq!(der_set_order(&[1], &[1, 1]), Less);
+        assert_eq!(der_set_order(&[2], &[1, 0xff]), Greater);
+    }
+
+    /// Values that are not universal, primitive strings are not text, whatever their tag number.
+    #[test]
+    fn only_universal_primitive_strings_are_read() {
+        // Name { RDN { (CN, value) } } with the value's identifier octet `tag`.
+        let name_with = |tag: u8, content: &[u8]| {
+            let mut atv = vec![0x06, 0x03, 0x55, 0x04, 0x03];
+            push_tlv(&mut atv, tag, content);
+            let mut rdn = Vec::new();
+            push_tlv(&mut rdn, 0x30, &atv);
+            let mut rdns = Vec::new();
+            push_tlv(&mut rdns, 0x31, &rdn);
+            der_writer::sequence(&rdns)
+        };
+        let cases: [(u8, &[u8], bool); 4] = [
+            (0x0c, b"ok", true),                      // UTF8String
+            (0x4c, b"ok", false),                     // [APPLICATION 12]
+            (0x8c, b"ok", false),                     // [12]
+            (0x2c, &[0x0c, 0x02, b'o', b'k'], false), // constructed UTF8String
+        ];
+        for (tag, content, text) in cases {
+            let der = name_with(tag, content);
+            let (_, parsed) = x509_parser::x509::X509Name::from_der(&der).expect("parse");
+            assert_eq!(
+                DistinguishedName::from_parsed(&parsed).is_ok(),
+                text,
+                "tag {tag:#x}"
+            );
+        }
     }
 
     /// Every DirectoryString choice decodes to the same text.

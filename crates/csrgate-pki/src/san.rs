@@ -65,13 +65,24 @@ impl SubjectAltName {
     }
 
     /// The SAN a certificate gets for a request without SANs: its commonName when that is an
-    /// IP address or a valid DNS name (what step-ca, Vault and Boulder do, since names live in
-    /// the SAN: RFC 6125, RFC 2818); `None` for a person's name or anything else.
-    pub(crate) fn from_common_name(common_name: &str) -> Option<Self> {
+    /// IP address or a DNS name (what step-ca, Vault and Boulder do, since names live in the
+    /// SAN: RFC 6125, RFC 2818); `None` for a CN that is not meant as a host name (it has
+    /// white space, or neither a dot nor a `*`: a person's name). A CN meant as a host name that
+    /// the DNS grammar refuses (`*`, `a*.example.com`) is an error, so that no client reading
+    /// the CN matches a name no SAN could carry.
+    pub(crate) fn from_common_name(common_name: &str) -> Result<Option<Self>, PkiError> {
         if let Ok(ip) = common_name.parse::<IpAddr>() {
-            return Some(SubjectAltName::Ip(ip));
+            return Ok(Some(SubjectAltName::Ip(ip)));
         }
-        Self::dns(common_name).ok()
+        let host_like = !common_name.contains(char::is_whitespace)
+            && (common_name.contains('.') || common_name.contains('*'));
+        match Self::dns(common_name) {
+            Ok(san) => Ok(Some(san)),
+            Err(PkiError::InvalidCsr(why)) if host_like => Err(PkiError::InvalidCsr(format!(
+                "the CN is a host name, and as the request has no SAN it becomes one: {why}"
+            ))),
+            Err(_) => Ok(None),
+        }
     }
 
     /// An e-mail address: printable ASCII without spaces, one `@` with text on both sides.
@@ -256,19 +267,29 @@ mod tests {
         assert!(check_wildcards(&two, &strict).is_ok());
     }
 
+    /// (CN, the SAN it becomes, or the refusal's text).
     #[test]
     fn common_names_that_become_sans() {
-        let cases = [
-            ("localhost", Some("DNS:localhost")),
-            ("app.example.com", Some("DNS:app.example.com")),
-            ("10.0.0.7", Some("IP:10.0.0.7")),
-            ("::1", Some("IP:::1")),
-            ("Jane Doe", None),
-            ("*", None),
+        let cases: [(&str, Result<Option<&str>, &str>); 9] = [
+            ("localhost", Ok(Some("DNS:localhost"))),
+            ("app.example.com", Ok(Some("DNS:app.example.com"))),
+            ("*.example.com", Ok(Some("DNS:*.example.com"))),
+            ("10.0.0.7", Ok(Some("IP:10.0.0.7"))),
+            ("::1", Ok(Some("IP:::1"))),
+            ("Jane Doe", Ok(None)),
+            ("Zoë", Ok(None)),
+            ("*", Err("wildcard")),
+            ("a*.example.com", Err("wildcard")),
         ];
         for (cn, want) in cases {
-            let got = SubjectAltName::from_common_name(cn).map(|s| s.to_string());
-            assert_eq!(got.as_deref(), want, "{cn}");
+            let got = SubjectAltName::from_common_name(cn)
+                .map(|s| s.map(|s| s.to_string()))
+                .map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got.as_deref(), want, "{cn}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{cn}: {got}"),
+                (got, want) => panic!("{cn}: got {got:?}, want {want:?}"),
+            }
         }
     }
 

@@ -74,10 +74,9 @@ impl CrlPublisher {
         store: &Store,
     ) -> Result<Arc<PublishedCrl>, String> {
         let outcome = self.try_rebuild(identity, store).await;
-        if let Err(error) = &outcome {
+        // The callers log the error (it names the serial); here it is counted.
+        if outcome.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            let kept = self.current().map(|crl| crl.next_update);
-            tracing::error!(%error, last_good_next_update = ?kept, "CRL not published; the last good CRL stays");
         }
         outcome
     }

@@ -3,20 +3,24 @@
 //! refuse. Everything else is let through, and actix-http sends `100 Continue`.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_http::{HttpMessage as _, Request};
 use actix_service::{Service, ServiceFactory};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
 use crate::api_error::ApiError;
+use crate::metrics::Metrics;
 
 /// The expect service of every connection: refuses, before any body is sent, a request whose
 /// `Content-Length` is over `max_body_bytes` (bytes), with the same 413 `body_too_large` the
-/// handlers give a body they have read.
-#[derive(Clone, Copy, Debug)]
+/// handlers give a body they have read, counted in the request metric under the route
+/// `expect` (no route has been matched yet).
+#[derive(Clone, Debug)]
 pub(crate) struct ExpectContinue {
     pub(crate) max_body_bytes: usize,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ServiceFactory<Request> for ExpectContinue {
@@ -28,7 +32,7 @@ impl ServiceFactory<Request> for ExpectContinue {
     type Future = Ready<Result<ExpectContinue, ()>>;
 
     fn new_service(&self, _: ()) -> Self::Future {
-        ready(Ok(*self))
+        ready(Ok(self.clone()))
     }
 }
 
@@ -40,18 +44,22 @@ impl Service<Request> for ExpectContinue {
     actix_service::always_ready!();
 
     fn call(&self, request: Request) -> Self::Future {
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        match declared {
+        match declared_length(request.headers()) {
             Some(length) if length > self.max_body_bytes as u64 => {
+                self.metrics.count_request("expect", 413);
                 ready(Err(body_too_large(self.max_body_bytes).into()))
             }
             _ => ready(Ok(request)),
         }
     }
+}
+
+/// The body length a request announces (`Content-Length`), if it announces a readable one.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// 413 `body_too_large`: what a body over the limit gets, announced or read.

@@ -249,9 +249,19 @@ impl Gateway {
         }
         let client_hash = ClientHash::parse(&old.client_hash)
             .ok_or_else(|| ApiError::internal("stored client hash unreadable", &old.client_hash))?;
-        let csr = ValidatedCsr::from_certificate(&old.der)?;
-        let plugins = self.hooks.current();
         let policy = self.policy();
+        let csr = ValidatedCsr::from_certificate(&old.der, &policy).map_err(|e| match e {
+            csrgate_pki::PkiError::InvalidCsr(why) => ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
+                    "certificate {serial} cannot be renewed under the current signing policy \
+                     ({why}); rotate it with a new request instead"
+                ),
+            ),
+            other => ApiError::from(other),
+        })?;
+        let plugins = self.hooks.current();
         let Prepared { csr, template } = prepare_validated(
             self.identity.summary(),
             &policy,

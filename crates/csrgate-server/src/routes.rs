@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 use serde::Serialize;
@@ -163,11 +163,7 @@ async fn read_body(
 ) -> Result<Vec<u8>, ApiError> {
     let limit = limits.max_body_bytes;
     let too_large = || crate::expect::body_too_large(limit);
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = crate::expect::declared_length(request.headers());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }

@@ -120,7 +120,7 @@ macro_rules! http_service {
                 let signal = shutdown.clone();
                 async move { signal.notified().await }
             })
-            .expect($expect)
+            .expect($expect.clone())
             .finish(map_config(
                 ($app)()
                     .into_factory()
@@ -162,6 +162,7 @@ pub fn run(
             .await
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
         actix_web::rt::spawn(refresh_crl(refresher));
+        let expect_metrics = Arc::clone(gateway.metrics());
         let app = move || {
             let counted = gateway.clone();
             App::new()
@@ -200,12 +201,14 @@ pub fn run(
         let request_timeout = config.request_timeout;
         let expect = ExpectContinue {
             max_body_bytes: config.max_body_bytes,
+            metrics: expect_metrics,
         };
         let shutdown = server.graceful_shutdown_signal();
         let count = listeners.len();
         for listener in listeners {
             let app = app.clone();
             let shutdown = shutdown.clone();
+            let expect = expect.clone();
             match listener {
                 Listener::Tcp(listener) => {
                     let address = listener.local_addr()?;
