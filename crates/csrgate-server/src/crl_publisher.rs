@@ -215,6 +215,77 @@ mod tests {
         }
     }
 
+    /// A certificate recorded and revoked straight through the store (whose API takes any
+    /// reason text, as a store written by another version could hold).
+    async fn revoke_one(store: &Store, reason: &str) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let serial = Serial::generate().expect("serial").to_string();
+        let record = csrgate_store::CertificateRecord {
+            serial: serial.clone(),
+            client_hash: "crl".into(),
+            subject: "CN=crl".into(),
+            subject_alt_names: Vec::new(),
+            public_key_sha1: "00".repeat(20),
+            sha256_fingerprint: "00".repeat(32),
+            not_before: now,
+            not_after: now + 86_400,
+            issued_at: now,
+            status: csrgate_store::CertificateStatus::Valid,
+            der: vec![0x30; 16],
+            revocation: None,
+            deleted: false,
+            replaces: None,
+            replaced_by: None,
+        };
+        store.insert_certificate(&record).await.expect("insert");
+        store
+            .revoke(&serial, reason, None, "test", now)
+            .await
+            .expect("revoke");
+        serial
+    }
+
+    /// Fail closed: a revocation the CRL cannot list stops the rebuild; the last good CRL stays
+    /// published and the failure is counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreadable_revocation_keeps_the_last_good_crl() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let identity = Identity::create(
+            &dir.path().join("ca"),
+            &csrgate_pki::IdentityRequest {
+                subject: csrgate_pki::DistinguishedName::from_fields(&[("CN", "CRL test CA")])
+                    .expect("dn"),
+                validity: ValidityPeriod::days(30),
+                key: csrgate_pki::KeySpec::EcP256,
+                path_len: None,
+            },
+            &csrgate_pki::Passphrase::new("crl test".into()).expect("passphrase"),
+            None,
+        )
+        .expect("identity");
+        let store = Store::open(&dir.path().join("data")).expect("store");
+        let publisher = CrlPublisher::new(ValidityPeriod::days(7));
+
+        revoke_one(&store, "keyCompromise").await;
+        let good = publisher
+            .rebuild(&identity, &store)
+            .await
+            .expect("good CRL");
+        assert_eq!(good.entries, 1);
+        let unreadable = revoke_one(&store, "retired").await;
+        let error = publisher
+            .rebuild(&identity, &store)
+            .await
+            .expect_err("an unreadable entry is not left out");
+        assert!(
+            error.contains(&unreadable) && error.contains("retired"),
+            "{error}"
+        );
+        let current = publisher.current().expect("still published");
+        assert_eq!(current.etag, good.etag, "the last good CRL was replaced");
+        assert_eq!(publisher.failures(), 1);
+    }
+
     #[test]
     fn http_dates_are_imf_fixdate() {
         assert_eq!(
