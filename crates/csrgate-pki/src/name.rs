@@ -1,6 +1,7 @@
 //! Distinguished names as plain data: a sequence of relative distinguished names (RDNs), each one
 //! or more (OID, text) attributes, checked against RFC 5280 Appendix A and written as DER by
-//! csrgate itself so that a request's RDN structure reaches the certificate unchanged.
+//! csrgate itself so that a request's RDN structure reaches the certificate unchanged
+//! (docs/decisions/0003-name-der.md).
 
 use std::fmt;
 

@@ -190,7 +190,8 @@ pub fn run(
                 })
                 .configure(routes::configure)
         };
-        // What actix-web's HttpServer does, with our own `Expect: 100-continue` service.
+        // What actix-web's HttpServer does, with our own `Expect: 100-continue` service
+        // (docs/decisions/0002-expect-continue.md).
         let mut server = actix_server::Server::build()
             .shutdown_timeout(30)
             .workers(workers)
