@@ -1,11 +1,9 @@
 //! End-to-end: bad input gets the right status and stable code, and writes nothing. The daemon is
 //! stopped afterwards and its store counted offline: only the one good request left a record.
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn bad_requests_are_refused_and_write_nothing() {

@@ -6,14 +6,12 @@
 //! which sled used upstream, writes pages out but neither flushes the disk's write cache nor
 //! commits the file's size.)
 
-mod support;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// One system call in an `strace -f` log, its `<unfinished ...>` and `<... resumed>` halves
 /// joined: `started` and `returned` are line numbers, so calls of different threads can be

@@ -2,12 +2,10 @@
 //! `examples/csrgate.toml` (flags override its paths) and `examples/put-csrs.sh` issues and
 //! verifies one certificate per key type against it.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")

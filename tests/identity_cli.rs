@@ -1,10 +1,8 @@
 //! End-to-end: `csrgate identity create|show` as an operator uses them.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt as _;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn create_writes_the_files_and_refuses_to_overwrite() {

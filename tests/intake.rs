@@ -3,11 +3,9 @@
 //! answer a careful CA gives: issued with the subject and SANs asked for, or a 400 naming what to
 //! change. No requester mistake is a 5xx, and a refusal writes nothing.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "0123456789abcdef-intake-token";
 

@@ -1,11 +1,9 @@
 //! End-to-end: revocation, the CRL and the audit chain, checked with openssl's own CRL and chain
 //! verification. Admin endpoints need a bearer token; public ones do not.
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "0123456789abcdef-operator-token";
 
@@ -206,8 +204,21 @@ fn revoke_publishes_a_crl_that_openssl_enforces() {
             })
             .expect("ETag header")
     };
-    let (status, _) = daemon.curl("/crl", &["-H".into(), format!("If-None-Match: {etag}")]);
-    assert_eq!(status, 304);
+    // RFC 9110 13.1.2: If-None-Match compares weakly, in lists, and `*` matches any.
+    for if_none_match in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let (status, _) = daemon.curl(
+            "/crl",
+            &["-H".into(), format!("If-None-Match: {if_none_match}")],
+        );
+        assert_eq!(status, 304, "If-None-Match: {if_none_match}");
+    }
+    let (status, _) = daemon.curl("/crl", &["-H".into(), "If-None-Match: \"crl-0\"".into()]);
+    assert_eq!(status, 200, "another CRL's tag");
 
     // Delete A: gone from view, still in the CRL (revoke B forces a new CRL).
     assert_eq!(admin(&daemon, "DELETE", &path, Some(TOKEN), None).0, 200);

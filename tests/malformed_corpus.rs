@@ -4,8 +4,6 @@
 //! must be refused with a 4xx and a stable code within a bounded time, without a panic, and
 //! without writing a record.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use openssl::asn1::{Asn1Object, Asn1OctetString};
@@ -18,7 +16,7 @@ use openssl::rsa::Rsa;
 use openssl::stack::Stack;
 use openssl::x509::{X509Extension, X509NameBuilder, X509ReqBuilder};
 
-use support::*;
+use crate::support::*;
 
 /// One hostile request and what it must get.
 struct Case {

@@ -2,16 +2,14 @@
 //! openssl. Example plugins do their jobs, hostile ones fail closed without hurting the daemon,
 //! and SIGHUP swaps plugin sets under load without a failed request.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use csrgate_test_plugins::component;
-use support::*;
 
 /// A compiled-plugin cache shared by every test of this run, so each component compiles once.
 fn shared_cache() -> PathBuf {

@@ -1,15 +1,13 @@
 //! End-to-end reliability: nothing acknowledged is lost when the daemon is killed with SIGKILL
 //! under load, and racing lifecycle operations on one certificate leave one consistent outcome.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "0123456789abcdef-reliability-token";
 const ITERATIONS: usize = 20;

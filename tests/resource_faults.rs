@@ -3,15 +3,13 @@
 //! must answer 503 store_unavailable without writing half of anything, recover when the disk
 //! does, warn about (or refuse) the key, queue connections, and cut slow clients off.
 
-mod support;
-
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A tmpfs of `size` mounted for the test, unmounted when dropped.
 struct SmallDisk {

@@ -2,9 +2,7 @@
 //! with `curl`, and every certificate passes `openssl verify` and the structural checks of the
 //! issue (v3, SANs, CA:FALSE, serial ≤ 20 octets, issuer = CA subject).
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn each_key_type_is_signed_and_verifies() {

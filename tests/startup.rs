@@ -1,11 +1,9 @@
 //! End-to-end: start-up refuses to run without a usable passphrase, identity or configuration, and
 //! binds nothing when it refuses; a restart keeps every record, even after SIGKILL.
 
-mod support;
-
 use std::net::TcpListener;
 
-use support::*;
+use crate::support::*;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -2,15 +2,13 @@
 //! `systemd-analyze security`, socket activation over TCP and a Unix socket serves CSRs, and the
 //! readiness protocol says READY=1 only when the port accepts and STOPPING=1 on SIGTERM.
 
-mod support;
-
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn units_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../gunicorn-equivalent-systemd")

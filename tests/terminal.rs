@@ -4,20 +4,17 @@
 //! panic (exit 101): exit 77 (sysexits' NOPERM, the passphrase's code) with a sentence, and
 //! `identity create` writes nothing unless both entries agree. What is typed is never echoed.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// Runs `csrgate ARGS` on a pseudo-terminal, answering its prompts with `answers`; with `until`,
 /// SIGTERM once the output contains it. Returns (exit code, everything the terminal showed).
 fn on_terminal(args: &[&str], answers: &[&[u8]], until: Option<&str>) -> (i32, String) {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/support/pty_drive.py");
     let answers: Vec<Vec<u8>> = answers.iter().map(|a| a.to_vec()).collect();
-    let mut command =
-        Command::new(std::env::var("CSRGATE_TEST_PYTHON").unwrap_or("python3".into()));
+    let mut command = Command::new(python());
     command
         .arg(driver)
         .arg(serde_json::to_string(&answers).expect("json"));

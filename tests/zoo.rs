@@ -6,12 +6,10 @@
 //! request's subject (same RDN structure and values), its SANs and its key; or it is refused
 //! with a 400 naming the attribute to change. A missing tool fails the test: run `tests/run`.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// What a request must get.
 enum Want {
@@ -46,10 +44,6 @@ fn run(command: &mut Command) -> std::process::Output {
         text(&output.stderr)
     );
     output
-}
-
-fn python() -> String {
-    std::env::var("CSRGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 /// `openssl req` in the shapes people use: every key type, with and without SANs, `-text`,

@@ -2,8 +2,6 @@
 //! `csrgate identity create`, CSRs made with `openssl req`, a daemon spawned on 127.0.0.1:0 and
 //! driven with `curl`. Nothing is mocked.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -439,4 +437,15 @@ pub fn assert_issued_as_requested(
         sans,
         "{what}: SANs"
     );
+}
+
+/// The Python the tests run: `target/test-venv`'s, which `tests/run` makes with the packages the
+/// tests need (`cryptography`), else `python3` from the PATH.
+pub fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }

@@ -2,7 +2,6 @@
 
 /// What can go wrong loading or calling plugins. Every variant names the plugin involved.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum HookError {
     /// The plugin could not be loaded: unreadable file, not a component, wrong contract, or its
     /// `init` refused the configuration.

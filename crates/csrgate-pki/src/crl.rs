@@ -13,11 +13,11 @@ use crate::der_writer::{
     push_extension, push_generalized_time, push_time, push_tlv, push_unsigned_integer, sequence,
     trim_leading_zeros,
 };
+use crate::oid;
 use crate::{Identity, PkiError, Serial};
 
 /// RFC 5280 CRLReason. `removeFromCRL` (8) only makes sense in delta CRLs and is not offered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum RevocationReason {
     /// unspecified (0)
     Unspecified,
@@ -139,11 +139,6 @@ pub struct Crl {
     pub entries: usize,
 }
 
-const OID_REASON_CODE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x15];
-const OID_INVALIDITY_DATE: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x18];
-const OID_CRL_NUMBER: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x14];
-const OID_AUTHORITY_KEY_ID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x23];
-
 impl Identity {
     /// Signs a CRL listing `entries`, numbered `number`, valid from `this_update` to `next_update`.
     pub fn sign_crl(
@@ -176,7 +171,7 @@ impl Identity {
                     // RFC 5280 5.3.1: omit reasonCode rather than say unspecified.
                     push_extension(
                         &mut extensions,
-                        OID_REASON_CODE,
+                        oid::REASON_CODE,
                         false,
                         &[0x0a, 0x01, entry.reason.code()],
                     );
@@ -184,7 +179,7 @@ impl Identity {
                 if let Some(when) = entry.invalidity_date {
                     let mut value = Vec::new();
                     push_generalized_time(&mut value, when.to_offset(time::UtcOffset::UTC));
-                    push_extension(&mut extensions, OID_INVALIDITY_DATE, false, &value);
+                    push_extension(&mut extensions, oid::INVALIDITY_DATE, false, &value);
                 }
                 if !extensions.is_empty() {
                     push_tlv(&mut revoked, 0x30, &extensions);
@@ -198,13 +193,13 @@ impl Identity {
         push_tlv(&mut aki, 0x80, ca.key_identifier());
         push_extension(
             &mut crl_extensions,
-            OID_AUTHORITY_KEY_ID,
+            oid::AUTHORITY_KEY_ID,
             false,
             &sequence(&aki),
         );
         let mut crl_number = Vec::new();
         push_unsigned_integer(&mut crl_number, trim_leading_zeros(&number.to_be_bytes()));
-        push_extension(&mut crl_extensions, OID_CRL_NUMBER, false, &crl_number);
+        push_extension(&mut crl_extensions, oid::CRL_NUMBER, false, &crl_number);
         push_tlv(&mut tbs, 0xa0, &sequence(&crl_extensions));
         let tbs = sequence(&tbs);
 

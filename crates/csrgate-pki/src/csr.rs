@@ -20,6 +20,7 @@ use x509_parser::signature_algorithm::RsaSsaPssParams;
 use crate::ca_signature::Hash;
 use crate::der_writer::{push_tlv, sequence};
 use crate::key::classify_public_key;
+use crate::oid;
 use crate::san::check_wildcards;
 use crate::{DistinguishedName, PkiError, PublicKeyInfo, SigningPolicy, SubjectAltName};
 
@@ -97,7 +98,7 @@ impl ValidatedCsr {
         let requested_extensions = requested_extensions(&parsed)?;
         let mut subject_alt_names = Vec::new();
         for extension in &requested_extensions {
-            if extension.oid != OID_SUBJECT_ALT_NAME {
+            if extension.oid != oid::SUBJECT_ALT_NAME_DOTTED {
                 continue;
             }
             let malformed =
@@ -272,9 +273,9 @@ fn verify_ecdsa_self_signature(
         return Ok(None);
     };
     let (nid, curve_oid, coordinate_len) = match curve.to_id_string().as_str() {
-        "1.2.840.10045.3.1.7" => (Nid::X9_62_PRIME256V1, OID_P256, 32),
-        "1.3.132.0.34" => (Nid::SECP384R1, OID_P384, 48),
-        "1.3.132.0.35" => (Nid::SECP521R1, OID_P521, 66),
+        "1.2.840.10045.3.1.7" => (Nid::X9_62_PRIME256V1, oid::P256, 32),
+        "1.3.132.0.34" => (Nid::SECP384R1, oid::P384, 48),
+        "1.3.132.0.35" => (Nid::SECP521R1, oid::P521, 66),
         _ => return Ok(None),
     };
     let hash = match parsed.signature_algorithm.algorithm.to_id_string().as_str() {
@@ -314,19 +315,13 @@ fn verify_ecdsa_self_signature(
     Ok(Some((PKey::from_ec_key(key)?, canonical)))
 }
 
-/// `id-ecPublicKey` and the named curves of the fast path, as OBJECT IDENTIFIER TLVs.
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-const OID_P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
-
 /// The SubjectPublicKeyInfo DER that openssl writes for an EC key on a named curve with an
 /// uncompressed point: a request carrying exactly these bytes is canonical. Written here rather
 /// than by `EcKey::public_key_to_der`, whose provider encoder converted the point to affine
-/// coordinates three times (~110,000 instructions, 6 % of a request; callgrind).
+/// coordinates three times (docs/decisions/0005-canonical-key-check.md).
 fn canonical_ec_spki(curve_oid: &[u8], uncompressed_point: &[u8]) -> Vec<u8> {
-    let mut algorithm = Vec::with_capacity(OID_EC_PUBLIC_KEY.len() + curve_oid.len());
-    algorithm.extend_from_slice(OID_EC_PUBLIC_KEY);
+    let mut algorithm = Vec::with_capacity(oid::EC_PUBLIC_KEY.len() + curve_oid.len());
+    algorithm.extend_from_slice(oid::EC_PUBLIC_KEY);
     algorithm.extend_from_slice(curve_oid);
     let mut bits = Vec::with_capacity(uncompressed_point.len() + 1);
     bits.push(0); // no unused bits
@@ -433,12 +428,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// subjectAltName (RFC 5280 4.2.1.6).
-const OID_SUBJECT_ALT_NAME: &str = "2.5.29.17";
-/// Microsoft's legacy attribute for requested extensions (certreq, older Windows and devices):
-/// the same `Extensions` as PKCS#9 extensionRequest (1.2.840.113549.1.9.14).
-const OID_MS_EXTENSION_REQUEST: &str = "1.3.6.1.4.1.311.2.1.14";
-
 /// The extensions a request asks for, from PKCS#9 extensionRequest and Microsoft's legacy
 /// attribute. Each extension at most once (RFC 5280 4.2); when several attributes carry
 /// extensions they must agree, since a CA that read only one of them would drop the others.
@@ -451,7 +440,7 @@ fn requested_extensions(
         let legacy;
         let request = match attribute.parsed_attribute() {
             ParsedCriAttribute::ExtensionRequest(request) => request,
-            _ if oid == OID_MS_EXTENSION_REQUEST => {
+            _ if oid == oid::MS_EXTENSION_REQUEST_DOTTED => {
                 // x509-parser keeps no bytes of an attribute it does not know: read ours again.
                 legacy = ms_extension_request(parsed.certification_request_info.raw)?;
                 &legacy
@@ -498,7 +487,8 @@ fn requested_extensions(
 fn ms_extension_request(info: &[u8]) -> Result<ExtensionRequest<'_>, PkiError> {
     let malformed = || {
         PkiError::InvalidCsr(format!(
-            "the extension request under {OID_MS_EXTENSION_REQUEST} is malformed"
+            "the extension request under {} is malformed",
+            oid::MS_EXTENSION_REQUEST_DOTTED
         ))
     };
     let (_, info) = Any::from_der(info).map_err(|_| malformed())?;
@@ -512,7 +502,7 @@ fn ms_extension_request(info: &[u8]) -> Result<ExtensionRequest<'_>, PkiError> {
         let attribute;
         (rest, attribute) = Any::from_der(rest).map_err(|_| malformed())?;
         let (values, oid) = Oid::from_der(attribute.data).map_err(|_| malformed())?;
-        if oid.to_id_string() != OID_MS_EXTENSION_REQUEST {
+        if oid.to_id_string() != oid::MS_EXTENSION_REQUEST_DOTTED {
             continue;
         }
         let (_, set) = Any::from_der(values).map_err(|_| malformed())?;
@@ -808,9 +798,9 @@ mod tests {
     #[test]
     fn the_canonical_ec_spki_is_what_openssl_writes() {
         for (nid, oid) in [
-            (Nid::X9_62_PRIME256V1, OID_P256),
-            (Nid::SECP384R1, OID_P384),
-            (Nid::SECP521R1, OID_P521),
+            (Nid::X9_62_PRIME256V1, oid::P256),
+            (Nid::SECP384R1, oid::P384),
+            (Nid::SECP521R1, oid::P521),
         ] {
             let (key, point) = key_and_point(nid, PointConversionForm::UNCOMPRESSED);
             assert_eq!(
@@ -892,8 +882,8 @@ mod tests {
             key_and_point(Nid::X9_62_PRIME256V1, PointConversionForm::COMPRESSED);
         let mut bits = vec![0];
         bits.extend_from_slice(&compressed);
-        let mut algorithm = OID_EC_PUBLIC_KEY.to_vec();
-        algorithm.extend_from_slice(OID_P256);
+        let mut algorithm = oid::EC_PUBLIC_KEY.to_vec();
+        algorithm.extend_from_slice(oid::P256);
         let mut spki = Vec::new();
         push_tlv(&mut spki, 0x30, &algorithm);
         push_tlv(&mut spki, 0x03, &bits);
@@ -954,7 +944,7 @@ mod tests {
     #[test]
     fn extension_requests_under_either_attribute() {
         let pkcs9 = crate::der_writer::oid("1.2.840.113549.1.9.14").expect("oid");
-        let microsoft = crate::der_writer::oid(OID_MS_EXTENSION_REQUEST).expect("oid");
+        let microsoft = crate::der_writer::oid(oid::MS_EXTENSION_REQUEST_DOTTED).expect("oid");
         let a = [SubjectAltName::dns("a.example.com").expect("dns")];
         let b = [SubjectAltName::dns("b.example.com").expect("dns")];
         let key = KeySpec::EcP256.generate().expect("key");

@@ -144,14 +144,13 @@ pub(crate) fn crl_distribution_points(uris: &[String]) -> Vec<u8> {
     sequence(&points)
 }
 
-/// id-ad-ocsp (1.3.6.1.5.5.7.48.1) and id-ad-caIssuers (1.3.6.1.5.5.7.48.2), DER-encoded.
-const ID_AD_OCSP: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
-const ID_AD_CA_ISSUERS: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
-
 /// The DER of an AuthorityInfoAccessSyntax value (RFC 5280 4.2.2.1).
 pub(crate) fn authority_info_access(ocsp: &[String], ca_issuers: &[String]) -> Vec<u8> {
     let mut descriptions = Vec::new();
-    for (method, uris) in [(ID_AD_OCSP, ocsp), (ID_AD_CA_ISSUERS, ca_issuers)] {
+    for (method, uris) in [
+        (crate::oid::AD_OCSP, ocsp),
+        (crate::oid::AD_CA_ISSUERS, ca_issuers),
+    ] {
         for uri in uris {
             let mut description = method.to_vec();
             push_tlv(&mut description, 0x86, uri.as_bytes());

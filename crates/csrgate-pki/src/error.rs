@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while handling identities, CSRs and certificates.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum PkiError {
     /// The bytes are not a well-formed CSR, or its self-signature does not verify.
     #[error("invalid CSR: {0}")]

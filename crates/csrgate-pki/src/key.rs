@@ -13,7 +13,6 @@ use crate::PkiError;
 
 /// A key to generate for a CA identity, written `rsa:2048`, `ec:p256`, `ed25519`, ...
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum KeySpec {
     /// RSA with the given modulus size (2048, 3072 or 4096).
     Rsa(u32),
@@ -72,7 +71,6 @@ impl fmt::Display for KeySpec {
 
 /// The algorithm of a public key, as hooks and records see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// RSA (rsaEncryption).
     Rsa,

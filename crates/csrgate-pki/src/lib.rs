@@ -14,6 +14,7 @@ mod error;
 mod identity;
 mod key;
 mod name;
+mod oid;
 mod passphrase;
 mod san;
 mod serial;

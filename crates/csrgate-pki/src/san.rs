@@ -9,7 +9,6 @@ use crate::der_writer;
 
 /// One subject alternative name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum SubjectAltName {
     /// A DNS name (`dNSName`), LDH labels, optionally starting with `*.`.
     Dns(String),

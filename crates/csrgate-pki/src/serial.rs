@@ -30,7 +30,7 @@ impl Serial {
     /// Why this layout: the store keys certificates by serial, and a random key sends every new
     /// certificate to a random leaf of that tree, so the whole tree becomes the working set and
     /// each issuance reads a leaf back from disk once the store outgrows its cache
-    /// (BENCHMARKS.md, "What was found and fixed", 9). Time first keeps new certificates at the
+    /// (docs/decisions/0012-time-first-serials.md). Time first keeps new certificates at the
     /// tree's right edge. The leading `0x40` makes every serial exactly 20 octets (40 hex digits,
     /// so the store's text keys sort like the numbers) and keeps the top bit clear (the DER
     /// INTEGER is positive without a 21st octet). 104 random bits are well above the 64 the

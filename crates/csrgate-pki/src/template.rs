@@ -11,7 +11,6 @@ use crate::{DistinguishedName, KeyAlgorithm, PkiError, SubjectAltName, ValidityP
 /// A keyUsage bit a leaf certificate may carry. The CA-only bits (keyCertSign, cRLSign) are not
 /// representable, so no template can ask for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum KeyUsage {
     /// digitalSignature
     DigitalSignature,
@@ -38,7 +37,6 @@ impl KeyUsage {
 
 /// An extendedKeyUsage purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ExtendedKeyUsage {
     /// id-kp-serverAuth
     ServerAuth,

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use sha2::{Digest as _, Sha256};
 
 use crate::api_error::ApiError;
+use crate::error_code::ErrorCode;
 
 /// The configured admin tokens, by name.
 #[derive(Clone, Default)]
@@ -78,8 +78,7 @@ impl AdminTokens {
             .map(str::trim);
         let Some(presented) = presented.filter(|t| !t.is_empty()) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "admin endpoints need Authorization: Bearer <token>",
             ));
         };
@@ -95,12 +94,6 @@ impl AdminTokens {
                 found = Some(name.clone());
             }
         }
-        found.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "the admin token is not valid",
-            )
-        })
+        found.ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "the admin token is not valid"))
     }
 }

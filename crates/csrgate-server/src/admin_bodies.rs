@@ -2,13 +2,13 @@
 //! them (and the entry point of the `admin_json` fuzz target). An empty body means defaults;
 //! unknown fields are refused.
 
-use actix_web::http::StatusCode;
 use csrgate_pki::{RevocationReason, ValidityPeriod};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::ApiError;
+use crate::error_code::ErrorCode;
 
 /// Body of `POST /certificates/{serial}/revoke`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -117,7 +117,7 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
 }
 
 pub(crate) fn bad_request(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    ApiError::new(ErrorCode::InvalidRequest, message)
 }
 
 #[cfg(test)]

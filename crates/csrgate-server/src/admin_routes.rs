@@ -1,7 +1,6 @@
 //! Admin endpoints (bearer token) and the public CRL endpoints.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header;
+use actix_web::http::header::{self, Header as _};
 use actix_web::{HttpRequest, HttpResponse, web};
 use csrgate_pki::Serial;
 use csrgate_store::{CertificateRecord, CertificateStatus};
@@ -12,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::Gateway;
 use crate::admin_bodies::{RenewRequest, RevokeRequest, bad_request};
 use crate::api_error::ApiError;
+use crate::error_code::ErrorCode;
 
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
@@ -105,8 +105,7 @@ fn stored(gateway: &Gateway, serial: &str) -> Result<CertificateRecord, ApiError
 fn parse_serial(text: &str) -> Result<String, ApiError> {
     text.parse::<Serial>().map(|s| s.to_string()).map_err(|_| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_serial",
+            ErrorCode::InvalidSerial,
             format!("{text:?} is not a serial number in hex"),
         )
     })
@@ -479,29 +478,28 @@ fn serve_crl(
     body: impl Fn(&crate::crl_publisher::PublishedCrl) -> Vec<u8>,
 ) -> HttpResponse {
     let Some(crl) = gateway.crl().current() else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "crl_unavailable",
-            "no CRL has been built yet",
-        )
-        .error_response_public();
+        return ApiError::new(ErrorCode::CrlUnavailable, "no CRL has been built yet")
+            .error_response_public();
     };
     let max_age = (crl.next_update - OffsetDateTime::now_utc())
         .whole_seconds()
         .clamp(0, 3600);
-    let not_modified = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == crl.etag));
+    // RFC 9110 13.1.2: weak comparison, any tag of the list, or `*`.
+    let not_modified = match header::IfNoneMatch::parse(request) {
+        Ok(header::IfNoneMatch::Any) => true,
+        Ok(header::IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(&crl.etag)),
+        Err(_) => false,
+    };
     let mut response = if not_modified {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
     response
-        .insert_header((header::ETAG, crl.etag.clone()))
-        .insert_header((header::LAST_MODIFIED, crl.last_modified.clone()))
+        .insert_header(header::ETag(crl.etag.clone()))
+        .insert_header(header::LastModified(
+            std::time::SystemTime::from(crl.this_update).into(),
+        ))
         .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")));
     if not_modified {
         return response.finish();

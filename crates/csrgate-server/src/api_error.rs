@@ -5,13 +5,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use csrgate_pki::PkiError;
 use csrgate_store::StoreError;
+
+use crate::error_code::ErrorCode;
 use serde::Serialize;
 
-/// An error answered to a client.
+/// An error answered to a client: a stable [`ErrorCode`] (which fixes the status) and a message
+/// that says what to change.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
@@ -31,9 +33,8 @@ pub(crate) struct ErrorDetail {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
@@ -43,8 +44,7 @@ impl ApiError {
     pub(crate) fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the server log has the details",
         )
     }
@@ -52,7 +52,7 @@ impl ApiError {
     /// An authorize plugin said no: 403 with the plugin's own reason as the message.
     pub(crate) fn denied(plugin: &str, reason: String) -> Self {
         tracing::info!(plugin, %reason, "denied by plugin");
-        ApiError::new(StatusCode::FORBIDDEN, "denied", reason)
+        ApiError::new(ErrorCode::Denied, reason)
     }
 
     /// The message sent to the client.
@@ -61,11 +61,11 @@ impl ApiError {
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub(crate) fn status_code_u16(&self) -> u16 {
-        self.status.as_u16()
+        self.code.status()
     }
 
     pub(crate) fn error_response_public(&self) -> HttpResponse {
@@ -74,25 +74,25 @@ impl ApiError {
 
     /// The stable code, e.g. `invalid_csr`.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code.as_str(), self.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message.clone(),
             },
         })
@@ -102,18 +102,19 @@ impl ResponseError for ApiError {
 impl From<PkiError> for ApiError {
     fn from(error: PkiError) -> Self {
         match error {
-            PkiError::InvalidCsr(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_csr", error.to_string())
+            PkiError::InvalidCsr(_) => ApiError::new(ErrorCode::InvalidCsr, error.to_string()),
+            PkiError::WeakKey(_) => ApiError::new(ErrorCode::WeakKey, error.to_string()),
+            PkiError::InvalidTemplate(_) => {
+                ApiError::new(ErrorCode::InvalidTemplate, error.to_string())
             }
-            PkiError::WeakKey(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "weak_key", error.to_string())
-            }
-            PkiError::InvalidTemplate(_) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "invalid_template",
-                error.to_string(),
-            ),
-            other => ApiError::internal("signing failed", &other),
+            // Faults of the CA's own files or of openssl, never of a request.
+            PkiError::InvalidParameter(_)
+            | PkiError::Identity { .. }
+            | PkiError::IdentityExists(_)
+            | PkiError::WrongPassphrase(_)
+            | PkiError::PassphraseRequired(_)
+            | PkiError::Io { .. }
+            | PkiError::Crypto(_) => ApiError::internal("signing failed", &error),
         }
     }
 }
@@ -124,29 +125,19 @@ impl From<csrgate_hooks::HookError> for ApiError {
         match &error {
             HookError::Failed { .. } => {
                 tracing::warn!(%error, "plugin failed; request refused");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "plugin_failed",
-                    error.to_string(),
-                )
+                ApiError::new(ErrorCode::PluginFailed, error.to_string())
             }
             HookError::PresignRefused { .. } => {
                 tracing::warn!(%error, "presign plugin refused");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "plugin_presign_refused",
-                    error.to_string(),
-                )
+                ApiError::new(ErrorCode::PluginPresignRefused, error.to_string())
             }
             HookError::InvalidTemplate { .. } => {
                 tracing::warn!(%error, "presign plugin produced an invalid template");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "plugin_invalid_template",
-                    error.to_string(),
-                )
+                ApiError::new(ErrorCode::PluginInvalidTemplate, error.to_string())
             }
-            _ => ApiError::internal("plugin engine failed", &error),
+            HookError::Load { .. } | HookError::Engine(_) => {
+                ApiError::internal("plugin engine failed", &error)
+            }
         }
     }
 }
@@ -157,8 +148,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => {
                 tracing::error!(%error, "store write failed");
                 ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
+                    ErrorCode::StoreUnavailable,
                     "the certificate could not be recorded durably; nothing was issued, retry later",
                 )
             }
@@ -166,26 +156,27 @@ impl From<StoreError> for ApiError {
                 ApiError::not_found(format!("no certificate with serial {serial}"))
             }
             StoreError::ClientMismatch(serial) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "replace_forbidden",
+                ErrorCode::ReplaceForbidden,
                 format!("certificate {serial} was issued to another client hash"),
             ),
             StoreError::InvalidCursor(cursor) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_cursor",
+                ErrorCode::InvalidCursor,
                 format!("cursor {cursor:?} was not handed out by this server"),
             ),
             StoreError::AlreadyRevoked(serial) => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_revoked",
+                ErrorCode::AlreadyRevoked,
                 format!("certificate {serial} is already revoked"),
             ),
             StoreError::AlreadyReplaced(serial) => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_replaced",
+                ErrorCode::AlreadyReplaced,
                 format!("certificate {serial} was already renewed or rotated"),
             ),
-            other => ApiError::internal("store write failed", &other),
+            // The store's own faults (a serial the CSPRNG repeated, a damaged database).
+            StoreError::Open { .. }
+            | StoreError::SchemaVersion { .. }
+            | StoreError::DuplicateSerial(_)
+            | StoreError::AuditBroken(_)
+            | StoreError::Corrupt { .. } => ApiError::internal("store write failed", &error),
         }
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn signing_request(
             KeyAlgorithm::EcP256 => model::KeyAlgorithm::EcP256,
             KeyAlgorithm::EcP384 => model::KeyAlgorithm::EcP384,
             KeyAlgorithm::EcP521 => model::KeyAlgorithm::EcP521,
-            _ => model::KeyAlgorithm::Ed25519,
+            KeyAlgorithm::Ed25519 => model::KeyAlgorithm::Ed25519,
         },
         key_bits: key.bits,
         subject: names_to_model(csr.subject()),
@@ -72,7 +72,6 @@ fn san_to_model(san: &SubjectAltName) -> model::SubjectAltName {
         SubjectAltName::Ip(v) => model::SubjectAltName::Ip(v.to_string()),
         SubjectAltName::Email(v) => model::SubjectAltName::Email(v.clone()),
         SubjectAltName::Uri(v) => model::SubjectAltName::Uri(v.clone()),
-        _ => model::SubjectAltName::Uri(san.to_string()),
     }
 }
 
@@ -90,7 +89,7 @@ pub(crate) fn template_to_model(t: &CertificateTemplate) -> model::CertificateTe
                 KeyUsage::KeyEncipherment => model::KeyUsage::KeyEncipherment,
                 KeyUsage::DataEncipherment => model::KeyUsage::DataEncipherment,
                 KeyUsage::KeyAgreement => model::KeyUsage::KeyAgreement,
-                _ => model::KeyUsage::DigitalSignature,
+                KeyUsage::DigitalSignature => model::KeyUsage::DigitalSignature,
             })
             .collect(),
         extended_key_usage: t
@@ -102,7 +101,7 @@ pub(crate) fn template_to_model(t: &CertificateTemplate) -> model::CertificateTe
                 ExtendedKeyUsage::EmailProtection => model::ExtendedKeyUsage::EmailProtection,
                 ExtendedKeyUsage::TimeStamping => model::ExtendedKeyUsage::TimeStamping,
                 ExtendedKeyUsage::OcspSigning => model::ExtendedKeyUsage::OcspSigning,
-                _ => model::ExtendedKeyUsage::ServerAuth,
+                ExtendedKeyUsage::ServerAuth => model::ExtendedKeyUsage::ServerAuth,
             })
             .collect(),
         crl_distribution_points: t.crl_distribution_points.clone(),

@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConfigError {
     /// A source could not be read or merged (unreadable file, TOML syntax, unknown key, wrong type).
     #[error("configuration: {0}")]

@@ -23,10 +23,8 @@ pub struct PublishedCrl {
     pub next_update: OffsetDateTime,
     /// Entries listed.
     pub entries: usize,
-    /// Strong ETag: the CRL Number.
-    pub etag: String,
-    /// HTTP date of thisUpdate.
-    pub last_modified: String,
+    /// Strong ETag: `"crl-<CRL Number>"`. Last-Modified is thisUpdate.
+    pub etag: actix_web::http::header::EntityTag,
 }
 
 /// Builds and holds the current CRL.
@@ -102,8 +100,7 @@ impl CrlPublisher {
             .sign_crl(&entries, number, now, next_update)
             .map_err(|e| e.to_string())?;
         let published = Arc::new(PublishedCrl {
-            etag: format!("\"crl-{}\"", crl.number),
-            last_modified: http_date(now),
+            etag: actix_web::http::header::EntityTag::new_strong(format!("crl-{}", crl.number)),
             der: crl.der,
             pem: crl.pem,
             this_update: crl.this_update,
@@ -159,25 +156,6 @@ fn crl_entry(entry: &RevokedEntry) -> Result<CrlEntry, String> {
             .transpose()
             .map_err(|_| unreadable("invalidity date"))?,
     })
-}
-
-/// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(t: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[t.weekday().number_days_from_monday() as usize],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month())) - 1],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 #[cfg(test)]
@@ -284,13 +262,5 @@ mod tests {
         let current = publisher.current().expect("still published");
         assert_eq!(current.etag, good.etag, "the last good CRL was replaced");
         assert_eq!(publisher.failures(), 1);
-    }
-
-    #[test]
-    fn http_dates_are_imf_fixdate() {
-        assert_eq!(
-            super::http_date(time::macros::datetime!(1994-11-06 08:49:37 UTC)),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
     }
 }

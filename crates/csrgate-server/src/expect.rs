@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use actix_http::{HttpMessage as _, Request};
 use actix_service::{Service, ServiceFactory};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
 use crate::api_error::ApiError;
+use crate::error_code::ErrorCode;
 use crate::metrics::Metrics;
 
 /// The expect service of every connection: refuses, before any body is sent, a request whose
@@ -65,8 +65,7 @@ pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// 413 `body_too_large`: what a body over the limit gets, announced or read.
 pub(crate) fn body_too_large(limit: usize) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         format!("the request body exceeds {limit} bytes; a CSR is a few KiB"),
     )
 }

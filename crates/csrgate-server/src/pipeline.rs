@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::admin::AdminTokens;
 use crate::api_error::ApiError;
 use crate::crl_publisher::CrlPublisher;
+use crate::error_code::ErrorCode;
 use crate::{ClientHash, Hooks, bridge};
 
 /// Everything a request needs: the unlocked CA, the policy, the hooks, the store, the CRL and
@@ -67,13 +68,8 @@ async fn prepare_validated(
     let mut template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
     if let Some(validity) = validity {
         template.not_after = template.not_before + validity.as_duration();
-        ca.check_template(&template, policy).map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "invalid_validity",
-                e.to_string(),
-            )
-        })?;
+        ca.check_template(&template, policy)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidValidity, e.to_string()))?;
     }
     if plugins.is_empty() {
         return Ok(Prepared { csr, template });
@@ -242,8 +238,7 @@ impl Gateway {
             .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
         if old.revocation.is_some() {
             return Err(ApiError::new(
-                actix_web::http::StatusCode::CONFLICT,
-                "already_revoked",
+                ErrorCode::AlreadyRevoked,
                 format!("certificate {serial} is revoked and cannot be renewed"),
             ));
         }
@@ -252,8 +247,7 @@ impl Gateway {
         let policy = self.policy();
         let csr = ValidatedCsr::from_certificate(&old.der, &policy).map_err(|e| match e {
             csrgate_pki::PkiError::InvalidCsr(why) => ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!(
                     "certificate {serial} cannot be renewed under the current signing policy \
                      ({why}); rotate it with a new request instead"

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
@@ -11,6 +10,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::api_error::ApiError;
+use crate::error_code::ErrorCode;
 use crate::{ClientHash, Gateway};
 
 /// Request limits taken from the configuration.
@@ -124,15 +124,13 @@ fn replaces_parameter(request: &HttpRequest) -> Result<Option<String>, ApiError>
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key != "replaces" || replaces.is_some() {
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "the only query parameter is replaces=<serial>",
             ));
         }
         let serial = value.parse::<csrgate_pki::Serial>().map_err(|_| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_serial",
+                ErrorCode::InvalidSerial,
                 format!("{value:?} is not a serial number in hex"),
             )
         })?;
@@ -172,8 +170,7 @@ async fn read_body(
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "body_unreadable",
+                    ErrorCode::BodyUnreadable,
                     format!("cannot read the request body: {e}"),
                 )
             })?;
@@ -189,8 +186,7 @@ async fn read_body(
     match actix_web::rt::time::timeout(limits.body_timeout, read).await {
         Ok(outcome) => outcome.map(|()| body),
         Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            ErrorCode::BodyTimeout,
             format!(
                 "the request body did not arrive within {} s",
                 limits.body_timeout.as_secs()
@@ -212,8 +208,7 @@ pub(crate) fn refuse_oversized_head(request: &HttpRequest) -> Option<ApiError> {
         .sum();
     (size > MAX_HEADER_BYTES).then(|| {
         ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorCode::HeadersTooLarge,
             format!("the request headers exceed {MAX_HEADER_BYTES} bytes"),
         )
     })

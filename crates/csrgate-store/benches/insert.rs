@@ -23,7 +23,7 @@ const GROWN_STORE_RECORDS: usize = 100_000;
 
 /// A serial laid out as `csrgate_pki::Serial::generate` lays them out (this crate does not depend
 /// on csrgate-pki): `40`, a 48-bit issuance time, 104 bits that differ per serial. Where the keys
-/// land in the store is part of what an insert costs (BENCHMARKS.md, fixed 9).
+/// land in the store is part of what an insert costs (docs/decisions/0012-time-first-serials.md).
 fn serial_like_csrgate_pki() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -180,7 +180,7 @@ fn main() {
         rows[2].1.push(store_inserts(&runtime));
     }
     // A store that has outgrown sled's page cache (~1.6 KiB per record against 32 MiB): what an
-    // insert costs must not grow with the store (BENCHMARKS.md, fixed 9).
+    // insert costs must not grow with the store (docs/decisions/0012-time-first-serials.md).
     let grown = tempfile::tempdir().expect("tmp");
     let store = Store::open(grown.path()).expect("store");
     write_records(&runtime, &store, GROWN_STORE_RECORDS);

@@ -65,12 +65,8 @@ impl AuditEntry {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        hex_lower(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The head of the chain, kept in `meta` so appends serialise on one key.

@@ -2,7 +2,6 @@
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// The data directory could not be opened (missing permissions, locked by another process,
     /// damaged files).

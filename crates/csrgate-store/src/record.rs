@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 /// `not_after`, so a record never needs a write to age.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum CertificateStatus {
     /// Issued and not revoked.
     Valid,

@@ -17,7 +17,7 @@
 //!
 //! A new certificate is recorded without a sled transaction: sled's transactions (and batches)
 //! write and sync its log twice each (`PageCache::pin_log`), which cost more than everything
-//! else the store does (BENCHMARKS.md). Instead, under the audit lock, a small `pending_inserts`
+//! else the store does (docs/decisions/0010-issue-without-sled-transaction.md). Instead, under the audit lock, a small `pending_inserts`
 //! entry (the insertion sequence and the audit entry: what the record does not determine) is
 //! written first, then the record, then its five other keys with plain inserts, then the entry
 //! is removed. sled recovers a prefix of its log, so after a crash either the entry is gone with
@@ -322,7 +322,7 @@ impl Store {
             next_cursor: if exhausted {
                 None
             } else {
-                last_key.map(|k| hex_encode(&k))
+                last_key.map(|k| hex::encode(&k))
             },
         })
     }
@@ -735,7 +735,8 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         // past 170 MiB within 20 s. A small cache costs little as long as issuing touches few
         // leaves: every insert reads the leaf its key lands in, so the serials csrgate-pki
         // generates start with the issuance time and new records gather at the tree's right
-        // edge (random serials made the whole tree the working set: BENCHMARKS.md, fixed 9).
+        // edge (random serials made the whole tree the working set:
+        // docs/decisions/0012-time-first-serials.md).
         .cache_capacity(STORE_CACHE_BYTES)
         // Durability is ours (group commit; the vendored sled ends a flush with `fdatasync`);
         // sled's own timer thread would also keep the file lock alive for a moment after the
@@ -1027,18 +1028,12 @@ fn plugin_key(plugin: &str, key: &str) -> Vec<u8> {
     out
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// A cursor's bytes; cursors are short, so longer text is refused before decoding.
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 1024 {
+    if text.len() > 1024 {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    hex::decode(text).ok()
 }
 
 fn client_key(client_hash: &str, sequence: u64, serial: &str) -> Vec<u8> {

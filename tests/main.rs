@@ -1,0 +1,22 @@
+//! The end-to-end tests, one binary (ripgrep's layout: the harness is compiled once). Each module
+//! starts the real `csrgate` binary and talks to it with real clients; `support` is the harness.
+//! They are a target of the `csrgate` package so that cargo builds the binary first and passes
+//! its path in `CARGO_BIN_EXE_csrgate`.
+
+mod support;
+
+mod bad_input;
+mod durability;
+mod examples;
+mod identity_cli;
+mod intake;
+mod lifecycle;
+mod malformed_corpus;
+mod plugins;
+mod reliability;
+mod resource_faults;
+mod signing;
+mod startup;
+mod systemd;
+mod terminal;
+mod zoo;
