@@ -80,7 +80,8 @@ impl KvStore for MemoryKv {
 /// The memory and instance limits of one call, which also notice when the guest grows a linear
 /// memory beyond its initial size. Every call starts a fresh instance, so a guest that grows in
 /// `init` grows again on every request, and each grow costs the host `mprotect`s and a TLB
-/// shootdown (docs/decisions/0017-pooling-allocator-settings.md): `csrgate plugin check` and the load log say so.
+/// shootdown (docs/decisions/0019-plugins-target-wasip2.md): `csrgate plugin check` and the
+/// load log say so.
 pub(crate) struct CallLimits {
     limits: StoreLimits,
     grew_memory: bool,

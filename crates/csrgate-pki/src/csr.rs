@@ -155,7 +155,10 @@ impl ValidatedCsr {
     /// SANs, read from the certificate and held to today's `policy` as a request would be (a
     /// certificate issued under older rules is refused with [`PkiError::InvalidCsr`] saying
     /// what no longer passes). `der()` then returns the certificate's DER (there is no CSR);
-    /// hooks see it as `csr-der`.
+    /// hooks see it as `csr-der`, and [`Self::requested_extensions`] is empty.
+    ///
+    /// Errors: `InvalidCsr` (today's rules refuse a name), `WeakKey` (today's key policy
+    /// refuses the key), `InvalidParameter` (the stored DER does not parse).
     pub fn from_certificate(der: &[u8], policy: &SigningPolicy) -> Result<Self, PkiError> {
         let certificate = openssl::x509::X509::from_der(der)
             .map_err(|_| PkiError::InvalidParameter("stored certificate does not parse".into()))?;
@@ -210,7 +213,8 @@ impl ValidatedCsr {
         &self.subject_alt_names
     }
 
-    /// Every extension in the request's extensionRequest attribute.
+    /// Every extension the request asks for, from PKCS#9 extensionRequest or Microsoft's
+    /// 1.3.6.1.4.1.311.2.1.14 (which must agree), each once; empty for a renewal.
     pub fn requested_extensions(&self) -> &[RequestedExtension] {
         &self.requested_extensions
     }

@@ -163,7 +163,7 @@ pub struct CertificateTemplate {
     pub ocsp_urls: Vec<String>,
     /// Authority information access: CA issuer certificate URIs.
     pub ca_issuer_urls: Vec<String>,
-    /// Any other extension, as raw DER; checked by [`crate::Identity::check_template`].
+    /// Any other extension, as raw DER; checked by [`crate::IdentitySummary::check_template`].
     pub extra_extensions: Vec<RawExtension>,
 }
 

@@ -6,9 +6,9 @@
 //! Every insert that happened before its ticket was taken is covered by the flush that answers it.
 //!
 //! A flush costs the same for one write as for thirty: sled seals its buffer, hands it to an I/O
-//! thread, and the kernel writes and syncs. Measured under load on 2 cores, answering whatever
-//! was pending gave batches of 1.85 and ~1,900 flushes/s, and those flushes took a third of the
-//! CPU. So when requests that will write are under way ([`WriteIntent`]s outlive their tickets),
+//! thread, and the kernel writes and syncs. Answering only whatever was pending made batches too
+//! small for the flushes' cost (docs/decisions/0006-group-commit-delay.md). So when requests that
+//! will write are under way ([`WriteIntent`]s outlive their tickets),
 //! the flusher waits up to [`COMMIT_DELAY`] for them to join, as PostgreSQL's `commit_delay` with
 //! `commit_siblings` does. A lone writer is flushed at once.
 

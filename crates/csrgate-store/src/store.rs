@@ -731,11 +731,11 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
     let config = sled::Config::new()
         .path(dir.join("sled"))
         .mode(sled::Mode::HighThroughput)
-        // sled caches up to 1 GiB of pages by default; at 4,000 certificates/s the daemon grew
-        // past 170 MiB within 20 s. A small cache costs little as long as issuing touches few
-        // leaves: every insert reads the leaf its key lands in, so the serials csrgate-pki
-        // generates start with the issuance time and new records gather at the tree's right
-        // edge (random serials made the whole tree the working set:
+        // sled caches up to 1 GiB of pages by default, which the daemon's memory would grow
+        // into (docs/decisions/0007-sled-cache-32mib.md). A small cache costs little as long as
+        // issuing touches few leaves: every insert reads the leaf its key lands in, so the
+        // serials csrgate-pki generates start with the issuance time and new records gather at
+        // the tree's right edge (random serials made the whole tree the working set:
         // docs/decisions/0012-time-first-serials.md).
         .cache_capacity(STORE_CACHE_BYTES)
         // Durability is ours (group commit; the vendored sled ends a flush with `fdatasync`);

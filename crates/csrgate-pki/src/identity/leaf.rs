@@ -5,7 +5,12 @@ use super::*;
 impl Identity {
     /// Signs a leaf certificate for `csr` as `template` describes it, after checking the template.
     /// The certificate is always X.509 v3, CA:FALSE, with SKI and AKI, signed with SHA-256 or
-    /// stronger (never SHA-1), issued under the CA's *subject*, with a fresh random serial.
+    /// stronger (never SHA-1), issued under the CA's *subject*, with a fresh serial (`0x40`, the
+    /// issuance time in ms, 104 CSPRNG bits: [`Serial::generate`]).
+    ///
+    /// Errors: `InvalidTemplate` (the template breaks the CA's or the policy's rules: validity,
+    /// names, URIs, extensions), `InvalidParameter` (an extra extension's OID is not an OID),
+    /// `Crypto` (openssl failed to sign).
     pub fn sign(
         &self,
         csr: &ValidatedCsr,
