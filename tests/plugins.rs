@@ -580,6 +580,12 @@ fn plugin_check_and_run_work_offline() {
         "{}",
         text(&bad_config.stderr)
     );
+    // "plugin loaded" is said only once `init` accepted the configuration.
+    assert!(
+        !text(&bad_config.stderr).contains("plugin loaded"),
+        "{}",
+        text(&bad_config.stderr)
+    );
 
     let junk = ws.write("junk.wasm", b"\0asm\x01\0\0\0");
     let not_component = csrgate()

@@ -89,6 +89,33 @@ fn passphrase_sources_in_order() {
         &[("CA_PASSPHRASE", "wrong")],
     )
     .expect("file beats env");
+    assert!(
+        daemon
+            .log()
+            .contains("CA passphrase from the file named by --passphrase-file"),
+        "{}",
+        daemon.log()
+    );
+    daemon.stop();
+    // Named in the configuration file, the log says so (not the flag).
+    let config = ws.write(
+        "passphrase.toml",
+        format!("passphrase_file = \"{}\"\n", good_file.display()).as_bytes(),
+    );
+    let daemon = Daemon::try_start(
+        &identity,
+        &ws.path("data3"),
+        &["--config", config.to_str().expect("utf8")],
+        &[],
+    )
+    .expect("passphrase_file from the configuration");
+    assert!(
+        daemon
+            .log()
+            .contains("CA passphrase from the file named by the passphrase_file setting"),
+        "{}",
+        daemon.log()
+    );
     daemon.stop();
     // The systemd credential wins over a wrong --passphrase-file.
     let credentials_dir = credentials.to_str().expect("utf8");
@@ -200,4 +227,53 @@ fn dev_mode_creates_identity_and_data_once() {
         fingerprint,
         openssl_x509(&identity.join("ca.cert.pem"), &["-fingerprint", "-sha256"])
     );
+}
+
+/// `serve --help` lists every key the configuration accepts, as the README promises: the keys are
+/// read from the daemon's own refusal of an unknown key in each section, so a key added to the
+/// configuration without its line in the help fails here.
+#[test]
+fn serve_help_lists_every_configuration_key() {
+    let ws = Workspace::new();
+    let help = csrgate()
+        .args(["serve", "--help"])
+        .output()
+        .expect("run --help");
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for (section, config) in [
+        ("top level", "unknown_key = 1\n"),
+        ("[signing]", "[signing]\nunknown_key = 1\n"),
+        ("[crl]", "[crl]\nunknown_key = 1\n"),
+        ("[[plugins]]", "[[plugins]]\nunknown_key = 1\n"),
+    ] {
+        let file = ws.write("keys.toml", config.as_bytes());
+        let refused = csrgate()
+            .args(["serve", "--config"])
+            .arg(&file)
+            .output()
+            .expect("run");
+        assert_eq!(refused.status.code(), Some(78), "{section}");
+        let stderr = text(&refused.stderr);
+        // serde: "unknown field `x`, expected one of `a`, `b`" (or "expected `a`" for one).
+        let expected = stderr
+            .split(", expected ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{section}: no key list in {stderr:?}"));
+        let keys: Vec<&str> = expected
+            .split(" for key ")
+            .next()
+            .unwrap_or_default()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        assert!(!keys.is_empty(), "{section}: {stderr}");
+        for key in keys {
+            assert!(
+                help.contains(key),
+                "{section}: `serve --help` does not list the configuration key {key}"
+            );
+        }
+    }
 }

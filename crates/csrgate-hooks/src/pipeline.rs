@@ -126,6 +126,7 @@ impl PluginSet {
         kv: Arc<dyn KvStore>,
     ) -> Result<Self, HookError> {
         let mut plugins = Vec::with_capacity(specs.len());
+        let mut compile_ms = Vec::with_capacity(specs.len());
         for spec in specs {
             let load_error = |reason: String| HookError::Load {
                 plugin: spec.name.clone(),
@@ -183,13 +184,7 @@ impl PluginSet {
                 config_json: spec.config_json.clone(),
                 deadline_ticks,
             };
-            tracing::info!(
-                plugin = spec.name,
-                hooks = ?spec.hooks,
-                from_cache,
-                load_ms = started.elapsed().as_millis() as u64,
-                "plugin loaded"
-            );
+            compile_ms.push(started.elapsed().as_millis() as u64);
             plugins.push(plugin);
         }
         let mut set = PluginSet {
@@ -217,6 +212,16 @@ impl PluginSet {
                 );
             }
             set.plugins[index].info.init_grows_memory = grows;
+        }
+        // Logged only now that every plugin's `init` accepted its configuration.
+        for (plugin, load_ms) in set.plugins.iter().zip(compile_ms) {
+            tracing::info!(
+                plugin = plugin.info.name,
+                hooks = ?plugin.info.hooks,
+                from_cache = plugin.info.from_cache,
+                load_ms,
+                "plugin loaded"
+            );
         }
         Ok(set)
     }

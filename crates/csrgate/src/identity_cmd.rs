@@ -86,9 +86,15 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
                     PkiError::IdentityExists(dir),
                 ));
             }
-            let secret =
-                passphrase::resolve(passphrase.passphrase_file.as_deref(), None, Prompt::Twice)
-                    .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let secret = passphrase::resolve(
+                passphrase
+                    .passphrase_file
+                    .as_deref()
+                    .map(|path| (path, "--passphrase-file")),
+                None,
+                Prompt::Twice,
+            )
+            .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
             let identity = Identity::create(&dir, &request, &secret, issuer.as_ref())
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
             println!("created identity in {}", dir.display());

@@ -43,6 +43,13 @@ enum Command {
     /// requests; a configuration that fails to load is refused and the running one stays.
     /// Listeners, identity, data directory and plugin cache change at the next restart.
     ///
+    /// Configuration keys (examples/csrgate.toml documents each): listen, listen_unix,
+    /// listen_unix_mode, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
+    /// max_connections, request_timeout, strict_permissions, plugin_cache; [signing]
+    /// default_validity, max_validity, backdate, extended_key_usage, allow_sha1_requests,
+    /// allow_single_label_wildcards; [crl] validity; [[plugins]] name, path, hooks, deadline,
+    /// memory, config.
+    ///
     /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
     /// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
     Serve(serve_cmd::ServeArgs),

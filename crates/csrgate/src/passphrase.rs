@@ -22,9 +22,11 @@ pub enum Prompt {
     Twice,
 }
 
-/// Finds the passphrase. `dev_file` is consulted after the environment, before the prompt.
+/// Finds the passphrase. `passphrase_file` is the file and where it was named (for the log:
+/// `--passphrase-file`, or the `passphrase_file` setting); `dev_file` is consulted after the
+/// environment, before the prompt.
 pub fn resolve(
-    passphrase_file: Option<&Path>,
+    passphrase_file: Option<(&Path, &str)>,
     dev_file: Option<&Path>,
     prompt: Prompt,
 ) -> anyhow::Result<Passphrase> {
@@ -35,8 +37,8 @@ pub fn resolve(
             return from_file(&path);
         }
     }
-    if let Some(path) = passphrase_file {
-        tracing::info!(path = %path.display(), "CA passphrase from --passphrase-file");
+    if let Some((path, origin)) = passphrase_file {
+        tracing::info!(path = %path.display(), "CA passphrase from the file named by {origin}");
         return from_file(path);
     }
     if let Some(value) = std::env::var_os(ENV_VAR) {

@@ -48,6 +48,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         passphrase_file: args.passphrase.passphrase_file,
     };
     let config = ServerConfig::load(&sources).map_err(|e| Failure::new(code::CONFIG, e))?;
+    let passphrase_origin = if sources.passphrase_file.is_some() {
+        "--passphrase-file"
+    } else {
+        "the passphrase_file setting"
+    };
     let reload_sources = sources.clone();
 
     if config.dev {
@@ -73,7 +78,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             .then(|| dev_identity::passphrase_file(&config.identity_dir));
         Some(
             passphrase::resolve(
-                config.passphrase_file.as_deref(),
+                config
+                    .passphrase_file
+                    .as_deref()
+                    .map(|path| (path, passphrase_origin)),
                 dev_file.as_deref(),
                 Prompt::Once,
             )
