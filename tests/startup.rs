@@ -277,3 +277,33 @@ fn serve_help_lists_every_configuration_key() {
         }
     }
 }
+
+/// The whole configuration is read and checked before anything is created on disk: a bad admin
+/// token file stops a `--dev` start before the development identity or the store exist.
+#[test]
+fn configuration_faults_stop_the_start_before_any_side_effect() {
+    let ws = Workspace::new();
+    let tokens = ws.write("admin-tokens", b"ops short\n");
+    let config = ws.write(
+        "short-token.toml",
+        format!("admin_tokens_file = \"{}\"\n", tokens.display()).as_bytes(),
+    );
+    let (identity, data) = (ws.path("identity"), ws.path("data"));
+    let refused = csrgate()
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--identity")
+        .arg(&identity)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(78), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("at least 16 characters"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(!identity.exists(), "the dev identity was created first");
+    assert!(!data.exists(), "the data directory was created first");
+}

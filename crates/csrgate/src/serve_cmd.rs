@@ -54,6 +54,14 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         "the passphrase_file setting"
     };
     let reload_sources = sources.clone();
+    // Everything the configuration names is read and checked before anything is created on disk.
+    let admin = AdminTokens::load(config.admin_tokens_file.as_deref())
+        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
+    if admin.is_empty() {
+        tracing::warn!(
+            "no admin tokens configured (admin_tokens_file or the admin-tokens credential): the admin API refuses everyone"
+        );
+    }
 
     if config.dev {
         dev_identity::ensure(&config.identity_dir)
@@ -108,13 +116,6 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let hooks = Arc::new(Hooks::observed(plugins, metrics.clone()));
     let listeners =
         csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
-    let admin = AdminTokens::load(config.admin_tokens_file.as_deref())
-        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
-    if admin.is_empty() {
-        tracing::warn!(
-            "no admin tokens configured (admin_tokens_file or the admin-tokens credential): the admin API refuses everyone"
-        );
-    }
     let gateway = Gateway::new(
         identity,
         config.policy.clone(),
