@@ -645,10 +645,20 @@ fn plugin_check_and_run_work_offline() {
         report["template"]["subject_alt_names"][0]["value"],
         "dry.internal"
     );
+    // Validity as RFC 3339, for people.
+    for key in ["not_before", "not_after"] {
+        let shown = report["template"][key].as_str().unwrap_or_default();
+        time::OffsetDateTime::parse(shown, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| panic!("{key} is not RFC 3339: {}", report["template"][key]));
+    }
     let denied = run("other");
     assert_eq!(denied.status.code(), Some(65));
     let report = json(&text(&denied.stdout));
     assert_eq!(report["code"], "denied");
+    assert_eq!(
+        report["denied_by"], "allow",
+        "the report names the plugin that denied"
+    );
     // Nothing was written anywhere: plugin run has no data directory.
     assert!(!ws.path("data").exists());
 }

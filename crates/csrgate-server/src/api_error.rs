@@ -15,6 +15,8 @@ use serde::Serialize;
 pub struct ApiError {
     code: ErrorCode,
     message: String,
+    /// The authorize plugin that denied, for `denied`.
+    denied_by: Option<String>,
 }
 
 /// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
@@ -37,6 +39,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            denied_by: None,
         }
     }
 
@@ -52,7 +55,17 @@ impl ApiError {
     /// An authorize plugin said no: 403 with the plugin's own reason as the message.
     pub(crate) fn denied(plugin: &str, reason: String) -> Self {
         tracing::info!(plugin, %reason, "denied by plugin");
-        ApiError::new(ErrorCode::Denied, reason)
+        ApiError {
+            denied_by: Some(plugin.to_owned()),
+            ..ApiError::new(ErrorCode::Denied, reason)
+        }
+    }
+
+    /// The name of the authorize plugin that denied the request (`denied` only). The HTTP answer
+    /// does not carry it (a client learns the reason, not the policy's layout); logs and
+    /// `csrgate plugin run` do.
+    pub fn denied_by(&self) -> Option<&str> {
+        self.denied_by.as_deref()
     }
 
     /// The message sent to the client.

@@ -151,9 +151,20 @@ fn dry_run(
     ));
     match outcome {
         Ok(prepared) => {
+            let mut template = csrgate_server::template_json(&prepared.template);
+            // People read this: validity as RFC 3339, not Unix seconds.
+            for (key, time) in [
+                ("not_before", prepared.template.not_before),
+                ("not_after", prepared.template.not_after),
+            ] {
+                template[key] = serde_json::Value::String(
+                    time.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                );
+            }
             let report = serde_json::json!({
                 "decision": "allow",
-                "template": csrgate_server::template_json(&prepared.template),
+                "template": template,
             });
             println!(
                 "{}",
@@ -166,6 +177,7 @@ fn dry_run(
                 "decision": "refused",
                 "code": error.code(),
                 "message": error.message(),
+                "denied_by": error.denied_by(),
             });
             println!(
                 "{}",
