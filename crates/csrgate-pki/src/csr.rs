@@ -381,12 +381,16 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, PkiError> {
     if trimmed.is_empty() {
         return Err(PkiError::InvalidCsr("the body is empty".into()));
     }
-    let begin = find(trimmed, PEM_BEGIN);
     // DER starts with a SEQUENCE tag, which is also the character '0': text that starts with it
-    // and holds a PEM block is PEM unless the bytes are one whole DER SEQUENCE.
-    if trimmed[0] == 0x30
-        && (begin.is_none() || Any::from_der(trimmed).is_ok_and(|(rest, _)| rest.is_empty()))
-    {
+    // and holds a PEM block is PEM unless the bytes are one whole DER SEQUENCE. The whole-DER
+    // test (a header read) comes first, so a DER body is never scanned for a PEM line.
+    let whole_der = || Any::from_der(trimmed).is_ok_and(|(rest, _)| rest.is_empty());
+    if trimmed[0] == 0x30 && whole_der() {
+        return Ok(trimmed.to_vec());
+    }
+    let begin = find(trimmed, PEM_BEGIN);
+    if trimmed[0] == 0x30 && begin.is_none() {
+        // Not one whole SEQUENCE either: the parser says what is wrong with it.
         return Ok(trimmed.to_vec());
     }
     let Some(begin) = begin else {
