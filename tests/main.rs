@@ -10,6 +10,7 @@ mod durability;
 mod examples;
 mod identity_cli;
 mod intake;
+mod issuance;
 mod lifecycle;
 mod malformed_corpus;
 mod plugins;

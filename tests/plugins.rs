@@ -535,6 +535,102 @@ fn sighup_swaps_plugin_sets_under_load_without_a_failure() {
     );
 }
 
+/// One snapshot per request: generation N sets the validity to N days (signing policy) and the
+/// CRL distribution point to genN (a presign plugin). Reloading in a loop while requests run,
+/// every certificate must carry the same N twice; a request that took the policy of one reload
+/// and the plugins of another would not.
+#[test]
+fn reloads_in_a_loop_never_mix_generations() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Generation CA", None);
+    let generation = |n: u32| {
+        format!(
+            "plugin_cache = \"{}\"\nopen_issuance = true\n[signing]\ndefault_validity = \"{n}d\"\n{}",
+            shared_cache().display(),
+            plugin_toml(
+                "cdp",
+                &component("cdp_aia"),
+                "\"presign\"",
+                "",
+                &format!("crl_url = \"http://gen{n}.example/crl\""),
+            )
+        )
+    };
+    let config = ws.write("csrgate.toml", generation(1).as_bytes());
+    let daemon = Arc::new(start_with(&ws, &identity, &config));
+    let csr = ws.csr("leaf", P256, "/CN=generation", &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|worker| {
+            let (daemon, stop, csr) = (Arc::clone(&daemon), Arc::clone(&stop), csr.clone());
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                for _ in 0..300 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    answers.push(daemon.put_file(&format!("/w{worker}"), &csr, &[]));
+                }
+                answers
+            })
+        })
+        .collect();
+    for n in 2..=25u32 {
+        std::fs::write(&config, generation(n)).expect("write");
+        let status = Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !daemon.log().contains(&format!("generation={n} ")) {
+            assert!(
+                Instant::now() < deadline,
+                "reload {n} did not finish:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut checked = 0;
+    for (index, worker) in workers.into_iter().enumerate() {
+        for (answer, (status, body)) in worker.join().expect("worker").into_iter().enumerate() {
+            assert_eq!(status, 200, "{body}");
+            let leaf = ws.write(
+                &format!("gen-{index}-{answer}.pem"),
+                json(&body)["signed_x509_pem"]
+                    .as_str()
+                    .expect("pem")
+                    .as_bytes(),
+            );
+            let text = openssl_x509(&leaf, &["-text"]);
+            let from_plugin: u32 = text
+                .split("URI:http://gen")
+                .nth(1)
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no CRL DP in {text}"));
+            let answer = json(&body);
+            let parse = |key: &str| {
+                time::OffsetDateTime::parse(
+                    answer[key].as_str().expect("time"),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .expect("RFC 3339")
+            };
+            // not_before is backdated 5 minutes: the whole days are the configured validity.
+            let from_policy = (parse("not_after") - parse("not_before")).whole_days() as u32;
+            assert_eq!(from_policy, from_plugin, "a request mixed two generations");
+            seen.insert(from_plugin);
+            checked += 1;
+        }
+    }
+    println!("{checked} certificates from generations {seen:?}, none mixed");
+    assert!(seen.len() >= 3, "the load did not span reloads: {seen:?}");
+}
+
 #[test]
 fn plugin_check_and_run_work_offline() {
     let ws = Workspace::new();

@@ -245,6 +245,7 @@ fn serve_help_lists_every_configuration_key() {
         ("top level", "unknown_key = 1\n"),
         ("[signing]", "[signing]\nunknown_key = 1\n"),
         ("[crl]", "[crl]\nunknown_key = 1\n"),
+        ("[[issuance]]", "[[issuance]]\nunknown_key = 1\n"),
         ("[[plugins]]", "[[plugins]]\nunknown_key = 1\n"),
     ] {
         let file = ws.write("keys.toml", config.as_bytes());

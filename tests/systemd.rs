@@ -69,6 +69,8 @@ fn socket_activate(ws: &Workspace, identity: &Path, listen: &str) -> std::proces
             &format!("CA_PASSPHRASE={PASSPHRASE}"),
             "-E",
             "RUST_LOG=info",
+            "-E",
+            "CSRGATE_OPEN_ISSUANCE=true",
             BIN,
         ])
         .args(["serve", "--identity"])

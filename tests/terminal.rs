@@ -28,6 +28,7 @@ fn on_terminal(args: &[&str], answers: &[&[u8]], until: Option<&str>) -> (i32, S
         .env_remove("CA_PASSPHRASE")
         .env_remove("CREDENTIALS_DIRECTORY")
         .env("RUST_LOG", "info")
+        .env("CSRGATE_OPEN_ISSUANCE", "true")
         .output()
         .expect("run the pty driver");
     assert!(output.status.success(), "driver: {}", text(&output.stderr));

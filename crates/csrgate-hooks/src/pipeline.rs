@@ -248,6 +248,11 @@ impl PluginSet {
         self.plugins.is_empty()
     }
 
+    /// True when at least one plugin is attached to the authorize hook (it can refuse requests).
+    pub fn has_authorize(&self) -> bool {
+        self.attached(Hook::Authorize).next().is_some()
+    }
+
     fn attached(&self, hook: Hook) -> impl Iterator<Item = &LoadedPlugin> {
         self.plugins
             .iter()
@@ -298,38 +303,9 @@ impl PluginSet {
 
     /// Runs the authorize plugins in order; the first denial wins.
     pub async fn authorize(&self, request: &SigningRequest) -> Result<AuthorizeOutcome, HookError> {
-        let mut wit_request = None;
+        let request = wit::SigningRequest::from(request);
         for plugin in self.attached(Hook::Authorize) {
-            let started = Instant::now();
-            let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
-            let outcome = async {
-                let mut call = self.start(plugin).await?;
-                call.instance
-                    .call_authorize(&mut call.store, request)
-                    .await
-                    .map_err(|e| failed(plugin, &e))
-            }
-            .await;
-            let decision = match outcome {
-                Ok(decision) => decision,
-                Err(error) => {
-                    self.report(plugin, Hook::Authorize, CallOutcome::Failed, started);
-                    return Err(error);
-                }
-            };
-            let denied = matches!(decision, wit::Decision::Deny(_));
-            let verdict = if denied {
-                CallOutcome::Denied
-            } else {
-                CallOutcome::Ok
-            };
-            self.report(plugin, Hook::Authorize, verdict, started);
-            tracing::debug!(
-                plugin = &*plugin.name,
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "authorize"
-            );
-            if let wit::Decision::Deny(reason) = decision {
+            if let Some(reason) = self.authorize_with(plugin, &request).await? {
                 return Ok(AuthorizeOutcome::Denied {
                     plugin: plugin.info.name.clone(),
                     reason,
@@ -337,6 +313,61 @@ impl PluginSet {
             }
         }
         Ok(AuthorizeOutcome::Allowed)
+    }
+
+    /// Runs every authorize plugin, also after a denial, and returns each one's decision in
+    /// order: `Ok(None)` allowed, `Ok(Some(reason))` denied, `Err` failed. For
+    /// `csrgate plugin run`, which shows every plugin's decision; requests use [`Self::authorize`].
+    pub async fn authorize_each(
+        &self,
+        request: &SigningRequest,
+    ) -> Vec<(String, Result<Option<String>, HookError>)> {
+        let request = wit::SigningRequest::from(request);
+        let mut decisions = Vec::new();
+        for plugin in self.attached(Hook::Authorize) {
+            let decision = self.authorize_with(plugin, &request).await;
+            decisions.push((plugin.info.name.clone(), decision));
+        }
+        decisions
+    }
+
+    /// One authorize call in a fresh instance: `None` allowed, `Some(reason)` denied.
+    async fn authorize_with(
+        &self,
+        plugin: &LoadedPlugin,
+        request: &wit::SigningRequest,
+    ) -> Result<Option<String>, HookError> {
+        let started = Instant::now();
+        let outcome = async {
+            let mut call = self.start(plugin).await?;
+            call.instance
+                .call_authorize(&mut call.store, request)
+                .await
+                .map_err(|e| failed(plugin, &e))
+        }
+        .await;
+        let decision = match outcome {
+            Ok(decision) => decision,
+            Err(error) => {
+                self.report(plugin, Hook::Authorize, CallOutcome::Failed, started);
+                return Err(error);
+            }
+        };
+        let verdict = if matches!(decision, wit::Decision::Deny(_)) {
+            CallOutcome::Denied
+        } else {
+            CallOutcome::Ok
+        };
+        self.report(plugin, Hook::Authorize, verdict, started);
+        tracing::debug!(
+            plugin = &*plugin.name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "authorize"
+        );
+        Ok(match decision {
+            wit::Decision::Deny(reason) => Some(reason),
+            wit::Decision::Allow => None,
+        })
     }
 
     /// Threads `template` through the presign plugins in order. `check` is the host's validation

@@ -1,14 +1,66 @@
 //! Admin authentication: bearer tokens from a file (or the systemd credential `admin-tokens`),
-//! kept only as SHA-256 hashes and compared in constant time. tiny-ca compared its token with `==`.
+//! kept only as SHA-256 hashes and compared in constant time (tiny-ca compared its token with
+//! `==`), or a verified TLS client certificate on an mTLS listener.
+//!
+//! Every admin handler takes an [`Admin`] argument: actix-web runs no handler whose extractors
+//! failed, so "no admin handler runs before authentication" is a type, not a convention.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
 use sha2::{Digest as _, Sha256};
 
+use crate::Gateway;
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
+use crate::generation::Generation;
+
+/// An authenticated admin request: who (the audit actor) and the configuration generation the
+/// request runs under, taken once, the same one that authenticated it.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    /// The token's name, or `cert:<subject>` for a client certificate.
+    pub(crate) actor: String,
+    /// The generation of this request.
+    pub(crate) generation: Arc<Generation>,
+}
+
+/// The verified client certificate of a TLS connection, put in the connection's data by the
+/// TLS listener (`runtime.rs`); present only when `tls_client_ca` verified it.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientCertificate {
+    /// The subject, one line (`CN=ops,O=Example`).
+    pub(crate) subject: String,
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Admin::authenticate(request))
+    }
+}
+
+impl Admin {
+    fn authenticate(request: &HttpRequest) -> Result<Self, ApiError> {
+        let Some(gateway) = request.app_data::<web::Data<Gateway>>() else {
+            return Err(ApiError::internal(
+                "admin extractor",
+                &"the gateway is not in the application data",
+            ));
+        };
+        let generation = gateway.generation();
+        let presents_token = request.headers().contains_key(header::AUTHORIZATION);
+        let actor = match request.conn_data::<ClientCertificate>() {
+            Some(certificate) if !presents_token => format!("cert:{}", certificate.subject),
+            _ => generation.admin.authenticate(request)?,
+        };
+        Ok(Admin { actor, generation })
+    }
+}
 
 /// The configured admin tokens, by name.
 #[derive(Clone, Default)]
@@ -69,7 +121,7 @@ impl AdminTokens {
     }
 
     /// The name of the token presented in `Authorization: Bearer`, or 401/403.
-    pub(crate) fn authenticate(&self, request: &HttpRequest) -> Result<String, ApiError> {
+    fn authenticate(&self, request: &HttpRequest) -> Result<String, ApiError> {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)

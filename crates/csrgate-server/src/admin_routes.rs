@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Gateway;
+use crate::admin::Admin;
 use crate::admin_bodies::{RenewRequest, RevokeRequest, bad_request};
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
@@ -125,11 +126,10 @@ fn parse_serial(text: &str) -> Result<String, ApiError> {
     )
 )]
 pub(crate) async fn show(
-    request: HttpRequest,
+    _admin: Admin,
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     let record = stored(&gateway, &path)?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
@@ -147,11 +147,10 @@ pub(crate) async fn show(
     )
 )]
 pub(crate) async fn chain_pem(
-    request: HttpRequest,
+    _admin: Admin,
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     let record = stored(&gateway, &path)?;
     let leaf = csrgate_pki::certificate_pem_from_der(&record.der)
         .map_err(|e| ApiError::internal("stored certificate unreadable", &e))?;
@@ -177,12 +176,12 @@ pub(crate) async fn chain_pem(
     )
 )]
 pub(crate) async fn revoke(
-    request: HttpRequest,
+    admin: Admin,
     path: web::Path<String>,
     body: web::Bytes,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = gateway.admin().authenticate(&request)?;
+    let actor = admin.actor;
     let serial = parse_serial(&path)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let RevokeRequest {
@@ -212,11 +211,11 @@ pub(crate) async fn revoke(
     )
 )]
 pub(crate) async fn delete(
-    request: HttpRequest,
+    admin: Admin,
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = gateway.admin().authenticate(&request)?;
+    let actor = admin.actor;
     let serial = parse_serial(&path)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let record = gateway.store().delete(&serial, &actor, now).await?;
@@ -280,10 +279,10 @@ fn period(text: &str) -> Result<i64, ApiError> {
     )
 )]
 pub(crate) async fn list(
+    _admin: Admin,
     request: HttpRequest,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     let query = web::Query::<ListQuery>::from_query(request.query_string())
         .map_err(|e| bad_request(format!("query: {e}")))?
         .into_inner();
@@ -344,10 +343,10 @@ struct ExpiringQuery {
     )
 )]
 pub(crate) async fn expiring(
+    _admin: Admin,
     request: HttpRequest,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     let query = web::Query::<ExpiringQuery>::from_query(request.query_string())
         .map_err(|e| bad_request(format!("query: {e}")))?;
     let within = period(query.within.as_deref().unwrap_or("30d"))?;
@@ -386,15 +385,17 @@ pub(crate) async fn expiring(
     )
 )]
 pub(crate) async fn renew(
-    request: HttpRequest,
+    admin: Admin,
     path: web::Path<String>,
     body: web::Bytes,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = gateway.admin().authenticate(&request)?;
+    let actor = admin.actor;
     let serial = parse_serial(&path)?;
     let RenewRequest { validity } = RenewRequest::parse(&body)?;
-    let (issued, _client) = gateway.renew(&serial, validity, &actor).await?;
+    let (issued, _client) = gateway
+        .renew(&admin.generation, &serial, validity, &actor)
+        .await?;
     tracing::info!(old = %serial, new = %issued.serial, actor, "certificate renewed");
     let record = gateway
         .store()
@@ -414,10 +415,9 @@ pub(crate) async fn renew(
     )
 )]
 pub(crate) async fn metrics(
-    request: HttpRequest,
+    _admin: Admin,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(gateway.metrics().render(&gateway)))
@@ -444,11 +444,10 @@ pub(crate) struct AuditQuery {
     )
 )]
 pub(crate) async fn audit(
-    request: HttpRequest,
+    _admin: Admin,
     query: web::Query<AuditQuery>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    gateway.admin().authenticate(&request)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries = gateway.store().audit_entries(query.after, limit)?;
     Ok(HttpResponse::Ok().json(AuditPage { entries }))

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use csrgate_hooks::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Hook, PluginSpec};
-use csrgate_pki::{ExtendedKeyUsage, SigningPolicy, ValidityPeriod};
+use csrgate_pki::{ExtendedKeyUsage, KeyAlgorithm, SigningPolicy, SubjectAltName, ValidityPeriod};
 use serde::Deserialize;
+
+use crate::ClientHash;
+use crate::issuance::{IssuancePolicy, IssuanceRule};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,29 @@ struct RawSettings {
     strict_permissions: bool,
     max_connections: usize,
     request_timeout: String,
+    #[serde(default)]
+    issuance: Vec<RawIssuanceRule>,
+    open_issuance: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuanceRule {
+    name: String,
+    clients: Option<Vec<String>>,
+    #[serde(default)]
+    dns: Vec<String>,
+    #[serde(default)]
+    wildcards: bool,
+    #[serde(default)]
+    ip: Vec<String>,
+    #[serde(default)]
+    email_domains: Vec<String>,
+    #[serde(default)]
+    uri_prefixes: Vec<String>,
+    key_types: Option<Vec<String>>,
+    min_rsa_bits: Option<u32>,
+    max_validity: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +154,18 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long a client may take to send a request's head, and then its body.
     pub request_timeout: std::time::Duration,
+    /// The `[[issuance]]` rules.
+    pub issuance: IssuancePolicy,
+    /// `open_issuance = true`: the operator accepts that nothing restricts issuance.
+    pub open_issuance: bool,
+    /// `--dev` without configured admin tokens: the development token file in the identity
+    /// directory (`dev-admin-token`), created at start when absent.
+    pub dev_admin_token: Option<PathBuf>,
+}
+
+/// The development admin token file of `--dev` (`<identity>/dev-admin-token`).
+pub fn dev_admin_token_file(identity_dir: &Path) -> PathBuf {
+    identity_dir.join("dev-admin-token")
 }
 
 /// The largest `max_body_bytes` accepted: a CSR is a few KiB; megabytes only help an attacker.
@@ -165,6 +203,7 @@ impl ServerConfig {
             .and_then(|b| b.set_default("strict_permissions", false))
             .and_then(|b| b.set_default("max_connections", 1024))
             .and_then(|b| b.set_default("request_timeout", "10s"))
+            .and_then(|b| b.set_default("open_issuance", false))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -315,14 +354,28 @@ impl RawSettings {
                 reason: "must be 1s to 10m".into(),
             });
         }
+        let issuance = IssuancePolicy::new(
+            self.issuance
+                .into_iter()
+                .map(RawIssuanceRule::validate)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        check_rules_apart(&issuance)?;
+        let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .is_some_and(|dir| PathBuf::from(dir).join(crate::admin::CREDENTIAL).exists());
+        let dev_admin_token = (self.dev && self.admin_tokens_file.is_none() && !uses_credential)
+            .then(|| dev_admin_token_file(&self.identity));
         Ok(ServerConfig {
+            issuance,
+            open_issuance: self.open_issuance,
+            admin_tokens_file: self.admin_tokens_file.or_else(|| dev_admin_token.clone()),
+            dev_admin_token,
             strict_permissions: self.strict_permissions,
             max_connections: self.max_connections,
             request_timeout: request_timeout.as_duration().unsigned_abs(),
             listen,
             listen_unix: self.listen_unix,
             listen_unix_mode,
-            admin_tokens_file: self.admin_tokens_file,
             crl_validity,
             plugin_cache: self
                 .plugin_cache
@@ -344,13 +397,7 @@ impl RawPlugin {
             key: "plugins",
             reason: format!("plugin {:?}: {reason}", self.name),
         };
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !name_ok {
+        if !plugin_name_ok(&self.name) {
             return Err(invalid(
                 "name must be 1 to 64 letters, digits, '-' or '_'".into(),
             ));
@@ -391,6 +438,189 @@ impl RawPlugin {
     }
 }
 
+/// Every key algorithm a rule may name, by [`KeyAlgorithm::name`].
+const KEY_ALGORITHMS: [KeyAlgorithm; 5] = [
+    KeyAlgorithm::Rsa,
+    KeyAlgorithm::EcP256,
+    KeyAlgorithm::EcP384,
+    KeyAlgorithm::EcP521,
+    KeyAlgorithm::Ed25519,
+];
+
+impl RawIssuanceRule {
+    fn validate(self) -> Result<IssuanceRule, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "issuance",
+            reason: format!("rule {:?}: {reason}", self.name),
+        };
+        if !plugin_name_ok(&self.name) {
+            return Err(invalid(
+                "name must be 1 to 64 letters, digits, '-' or '_'".into(),
+            ));
+        }
+        let clients = match &self.clients {
+            None => None,
+            Some(list) if list.is_empty() => {
+                return Err(invalid(
+                    "clients is empty: list client hashes, or leave clients out to cover every \
+                     client no other rule names"
+                        .into(),
+                ));
+            }
+            Some(list) => Some(
+                list.iter()
+                    .map(|text| {
+                        ClientHash::parse(text).ok_or_else(|| {
+                            invalid(format!(
+                                "client {text:?} is not a client hash (1 to 128 letters or digits)"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let dns = self
+            .dns
+            .iter()
+            .map(|pattern| {
+                let name = pattern.strip_prefix('.').unwrap_or(pattern);
+                match SubjectAltName::dns(name) {
+                    Ok(_) if !name.starts_with("*.") => Ok(pattern.to_ascii_lowercase()),
+                    _ => Err(invalid(format!(
+                        "dns {pattern:?}: write a name (www.example.com) or a suffix starting \
+                         with '.' (.example.internal); set wildcards = true to allow *. names"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ip = self
+            .ip
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| {
+                        invalid(format!(
+                            "ip {text:?}: write an address or a CIDR range like 10.0.0.0/8"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(domain) = self
+            .email_domains
+            .iter()
+            .find(|d| d.is_empty() || d.contains('@') || SubjectAltName::dns(d).is_err())
+        {
+            return Err(invalid(format!(
+                "email_domains {domain:?}: write the domain after the @, e.g. example.com"
+            )));
+        }
+        if let Some(prefix) = self
+            .uri_prefixes
+            .iter()
+            .find(|p| !p.contains("://") || p.ends_with("://"))
+        {
+            return Err(invalid(format!(
+                "uri_prefixes {prefix:?}: write a scheme and an authority, e.g. spiffe://example.org/"
+            )));
+        }
+        let key_types = self
+            .key_types
+            .as_ref()
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|name| {
+                        KEY_ALGORITHMS
+                            .into_iter()
+                            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+                            .ok_or_else(|| {
+                                invalid(format!(
+                                    "key type {name:?}: use rsa, ec-p256, ec-p384, ec-p521 or ed25519"
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let min_rsa_bits = self.min_rsa_bits.unwrap_or(2048);
+        if !(2048..=8192).contains(&min_rsa_bits) {
+            return Err(invalid("min_rsa_bits must be 2048 to 8192".into()));
+        }
+        let max_validity = self
+            .max_validity
+            .as_deref()
+            .map(|text| {
+                text.parse::<ValidityPeriod>()
+                    .ok()
+                    .filter(|p| p.as_seconds() > 0)
+                    .ok_or_else(|| invalid(format!("max_validity {text:?}: use e.g. 30d or 12h")))
+            })
+            .transpose()?;
+        Ok(IssuanceRule {
+            name: self.name,
+            clients,
+            dns,
+            wildcards: self.wildcards,
+            ip,
+            email_domains: self.email_domains,
+            uri_prefixes: self.uri_prefixes,
+            key_types,
+            min_rsa_bits,
+            max_validity,
+        })
+    }
+}
+
+/// Rules must not overlap: one name each, one rule per client hash, at most one rule for every
+/// other client (a second would never apply).
+fn check_rules_apart(policy: &IssuancePolicy) -> Result<(), ConfigError> {
+    let invalid = |reason: String| {
+        Err(ConfigError::Invalid {
+            key: "issuance",
+            reason,
+        })
+    };
+    let mut names = std::collections::HashSet::new();
+    let mut clients = std::collections::HashMap::new();
+    let mut catch_all = None;
+    for rule in policy.rules() {
+        if !names.insert(rule.name.as_str()) {
+            return invalid(format!("the rule name {:?} is used twice", rule.name));
+        }
+        match &rule.clients {
+            None => {
+                if let Some(first) = catch_all.replace(rule.name.as_str()) {
+                    return invalid(format!(
+                        "rules {first:?} and {:?} both leave out clients; only the first would apply",
+                        rule.name
+                    ));
+                }
+            }
+            Some(list) => {
+                for client in list {
+                    if let Some(first) = clients.insert(client.as_str(), rule.name.as_str()) {
+                        return invalid(format!(
+                            "client {client} is in rules {first:?} and {:?}; list it in one",
+                            rule.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plugin_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// `50ms`, `2s` → a duration (whole milliseconds).
 fn parse_millis(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
@@ -416,6 +646,28 @@ fn parse_bytes(text: &str) -> Option<usize> {
 }
 
 impl ServerConfig {
+    /// Closed by default: refuses a configuration in which neither an `[[issuance]]` rule nor an
+    /// authorize plugin restricts issuance, unless `open_issuance = true` or `--dev`. `serve`
+    /// and every reload call it; `plugin run` does not (it issues nothing).
+    pub fn refuse_open_issuance(&self) -> Result<(), ConfigError> {
+        let restricted = !self.issuance.is_empty()
+            || self
+                .plugins
+                .iter()
+                .any(|plugin| plugin.hooks.contains(&Hook::Authorize));
+        if restricted || self.open_issuance || self.dev {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            key: "issuance",
+            reason: "nothing restricts issuance: every client that reaches the socket would get \
+                     a certificate for any name. Add an [[issuance]] rule (see \
+                     examples/csrgate.toml) or an authorize plugin, or set open_issuance = true \
+                     to run an open CA on purpose (--dev allows it)"
+                .into(),
+        })
+    }
+
     /// The identity directory.
     pub fn identity_dir(&self) -> &Path {
         &self.identity_dir
@@ -474,6 +726,42 @@ mod tests {
             vec!["127.0.0.1:0".parse::<SocketAddr>().expect("addr")]
         );
         assert_eq!(config.data_dir, PathBuf::from("/tmp/elsewhere"));
+    }
+
+    /// Closed by default: nothing restricting issuance is refused unless open_issuance or dev;
+    /// a rule or an authorize plugin (not a presign one) restricts.
+    #[test]
+    fn an_open_ca_needs_to_be_asked_for() {
+        let plugin = |hook: &str| {
+            format!("[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\nhooks = [\"{hook}\"]\n")
+        };
+        let cases = [
+            (String::new(), false),
+            ("open_issuance = true\n".to_owned(), true),
+            ("dev = true\n".to_owned(), true),
+            (
+                "[[issuance]]\nname = \"all\"\ndns = [\".example.com\"]\n".to_owned(),
+                true,
+            ),
+            (plugin("authorize"), true),
+            (plugin("presign"), false),
+        ];
+        for (text, starts) in cases {
+            let file = file_with(&text);
+            let sources = SettingsSources {
+                config_file: Some(file.path().to_owned()),
+                ..SettingsSources::default()
+            };
+            let config = ServerConfig::load(&sources).expect(&text);
+            let verdict = config.refuse_open_issuance();
+            assert_eq!(verdict.is_ok(), starts, "{text:?}: {verdict:?}");
+            if let Err(error) = verdict {
+                assert!(
+                    error.to_string().contains("open_issuance = true"),
+                    "{error}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -540,7 +828,35 @@ mod tests {
                 "used twice",
             ),
         ];
-        for (text, expected) in cases {
+        let rule = |body: &str| format!("[[issuance]]\nname = \"r\"\n{body}");
+        let rule_cases = [
+            (rule("clients = []"), "clients is empty"),
+            (rule("clients = [\"a-b\"]"), "not a client hash"),
+            (rule("dns = [\"*.example.com\"]"), "wildcards = true"),
+            (rule("dns = [\"exa mple.com\"]"), "dns"),
+            (rule("ip = [\"10.0.0.0/33\"]"), "CIDR"),
+            (rule("email_domains = [\"@example.com\"]"), "after the @"),
+            (rule("uri_prefixes = [\"spiffe://\"]"), "scheme and an authority"),
+            (rule("key_types = [\"dsa\"]"), "key type"),
+            (rule("min_rsa_bits = 1024"), "2048 to 8192"),
+            (rule("max_validity = \"soon\""), "max_validity"),
+            (format!("{}\n{}", rule(""), rule("")), "used twice"),
+            (
+                "[[issuance]]\nname = \"a\"\n[[issuance]]\nname = \"b\"".into(),
+                "both leave out clients",
+            ),
+            (
+                "[[issuance]]\nname = \"a\"\nclients = [\"x\"]\n[[issuance]]\nname = \"b\"\nclients = [\"x\"]".into(),
+                "list it in one",
+            ),
+        ];
+        let owned: Vec<(String, &str)> = cases
+            .iter()
+            .map(|(text, expected)| ((*text).to_owned(), *expected))
+            .chain(rule_cases)
+            .collect();
+        for (text, expected) in &owned {
+            let (text, expected) = (text.as_str(), *expected);
             let file = file_with(text);
             let sources = SettingsSources {
                 config_file: Some(file.path().to_owned()),

@@ -50,7 +50,7 @@ error_codes! {
     BodyUnreadable = ("body_unreadable", 400, "the request body broke off or could not be decoded"),
     Unauthorized = ("unauthorized", 401, "an admin endpoint without a bearer token"),
     Forbidden = ("forbidden", 403, "an admin endpoint with a wrong token"),
-    Denied = ("denied", 403, "an authorize plugin refused; the message is the plugin's reason"),
+    Denied = ("denied", 403, "an `[[issuance]]` rule refused (the message names the rule and the offending name or key) or an authorize plugin did (the message is its reason)"),
     ReplaceForbidden = ("replace_forbidden", 403, "`?replaces=` names another client's certificate"),
     NotFound = ("not_found", 404, "a bad client hash, an unknown serial or an unknown path"),
     BodyTimeout = ("body_timeout", 408, "the body did not arrive within `request_timeout` (10 s); a slow head is cut off too"),

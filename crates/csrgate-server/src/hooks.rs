@@ -1,94 +1,11 @@
-//! The hook stages of the signing pipeline over the current plugin set, and the glue that loads
-//! and swaps plugin sets (start-up, SIGHUP, `csrgate plugin run`).
-//!
-//! A request takes the current set once (an `Arc`) and uses it for every stage, so a reload never
-//! changes the plugins under a request in flight: it finishes on the old set.
+//! Loading plugin sets (start-up, SIGHUP, `csrgate plugin run`) with one engine, and the plugins'
+//! key-value stores in the daemon's store. Swapping them is `generation.rs`'s.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use csrgate_hooks::{HookEngine, HookError, KvStore, PluginSet, PluginSpec};
 use csrgate_store::Store;
-
-/// The current plugin set and its generation (1 at start-up, +1 per successful reload).
-pub struct Hooks {
-    current: RwLock<Arc<PluginSet>>,
-    generation: AtomicU64,
-    postsign_failures: AtomicU64,
-    observer: Option<Arc<dyn csrgate_hooks::CallObserver>>,
-}
-
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks")
-            .field("generation", &self.generation())
-            .field("plugins", &self.current())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Hooks {
-    fn default() -> Self {
-        Hooks::new(PluginSet::empty())
-    }
-}
-
-impl Hooks {
-    /// Starts with `set` as generation 1.
-    pub fn new(set: PluginSet) -> Self {
-        Hooks {
-            current: RwLock::new(Arc::new(set)),
-            generation: AtomicU64::new(1),
-            postsign_failures: AtomicU64::new(0),
-            observer: None,
-        }
-    }
-
-    /// Starts with `set` as generation 1; this and every later set report their calls to
-    /// `observer` (the daemon's metrics).
-    pub fn observed(set: PluginSet, observer: Arc<dyn csrgate_hooks::CallObserver>) -> Self {
-        let mut hooks = Hooks::new(set.with_observer(Arc::clone(&observer)));
-        hooks.observer = Some(observer);
-        hooks
-    }
-
-    /// The set requests use now.
-    pub fn current(&self) -> Arc<PluginSet> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Makes `set` current; requests already running keep the old one. Returns the new generation.
-    pub fn replace(&self, set: PluginSet) -> u64 {
-        let set = match &self.observer {
-            Some(observer) => set.with_observer(Arc::clone(observer)),
-            None => set,
-        };
-        let set = Arc::new(set);
-        match self.current.write() {
-            Ok(mut guard) => *guard = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
-        self.generation.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// The current generation.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn count_postsign_failure(&self) {
-        self.postsign_failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Postsign failures since start.
-    pub fn postsign_failures(&self) -> u64 {
-        self.postsign_failures.load(Ordering::Relaxed)
-    }
-}
 
 /// Loads plugin sets with one engine for the life of the process (the engine is made on first
 /// use, so a daemon without plugins never sets up wasmtime).

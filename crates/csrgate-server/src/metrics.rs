@@ -52,7 +52,7 @@ pub struct Metrics {
     crl_entries: Gauge,
     crl_bytes: Gauge,
     plugin_generation: Gauge,
-    postsign_failures: Gauge,
+    postsign_failures: Counter,
     crl_build_failures: Gauge,
 }
 
@@ -132,7 +132,7 @@ impl Default for Metrics {
             "Plugin set generation (1 at start, +1 per reload)",
             plugin_generation.clone(),
         );
-        let postsign_failures = Gauge::default();
+        let postsign_failures = Counter::default();
         registry.register(
             "postsign_failures",
             "Postsign hook failures since start",
@@ -173,6 +173,10 @@ impl Metrics {
             .inc();
     }
 
+    pub(crate) fn count_postsign_failure(&self) {
+        self.postsign_failures.inc();
+    }
+
     pub(crate) fn observe_issuance(&self, elapsed: Duration) {
         self.issuance_seconds.observe(elapsed.as_secs_f64());
     }
@@ -190,9 +194,7 @@ impl Metrics {
             self.crl_bytes.set(crl.der.len() as i64);
         }
         self.plugin_generation
-            .set(gateway.hooks().generation() as i64);
-        self.postsign_failures
-            .set(gateway.hooks().postsign_failures() as i64);
+            .set(gateway.generation().number() as i64);
         self.crl_build_failures.set(gateway.crl().failures() as i64);
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {

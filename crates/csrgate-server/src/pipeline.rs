@@ -1,32 +1,32 @@
-//! The signing pipeline, one stage per step: intake → authorize → template → presign → sign →
-//! persist → postsign. The 200 is only possible after persist returned, i.e. after the flush.
+//! The signing pipeline, one stage per step: intake → issuance rules → authorize → template →
+//! presign → sign → persist → postsign, all under one configuration generation. The 200 is only possible after persist returned, i.e. after the flush.
 //! `prepare` (everything before signing) is shared with `csrgate plugin run`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use csrgate_hooks::{AuthorizeOutcome, PluginSet};
 use csrgate_pki::{
     CertificateTemplate, Identity, IdentitySummary, IssuedCertificate, SigningPolicy, ValidatedCsr,
+    ValidityPeriod,
 };
 use csrgate_store::{CertificateRecord, CertificateStatus, Predecessor, Store, StoreError};
 use time::OffsetDateTime;
 
-use crate::admin::AdminTokens;
 use crate::api_error::ApiError;
 use crate::crl_publisher::CrlPublisher;
 use crate::error_code::ErrorCode;
-use crate::{ClientHash, Hooks, bridge};
+use crate::generation::{Generation, Generations};
+use crate::{ClientHash, bridge};
 
-/// Everything a request needs: the unlocked CA, the policy, the hooks, the store, the CRL and
-/// the admin tokens.
+/// Everything a request needs: the unlocked CA, the current configuration generation (policy,
+/// issuance rules, admin tokens, plugins), the store and the CRL.
 #[derive(Debug)]
 pub struct Gateway {
     identity: Identity,
-    policy: std::sync::RwLock<Arc<SigningPolicy>>,
-    hooks: Arc<Hooks>,
+    generations: Generations,
     store: Store,
     crl: CrlPublisher,
-    admin: std::sync::RwLock<Arc<AdminTokens>>,
     metrics: crate::SharedMetrics,
 }
 
@@ -39,43 +39,126 @@ pub struct Prepared {
     pub template: CertificateTemplate,
 }
 
-/// Intake, authorize, template and presign: everything up to (not including) signing.
+/// Intake, the issuance rules, authorize, template and presign: everything up to (not
+/// including) signing, under one `generation`.
 pub async fn prepare(
     ca: &IdentitySummary,
-    policy: &SigningPolicy,
-    plugins: &PluginSet,
+    generation: &Generation,
     client_hash: &ClientHash,
     body: &[u8],
 ) -> Result<Prepared, ApiError> {
-    let csr = ValidatedCsr::parse_under(body, policy)?;
+    let csr = ValidatedCsr::parse_under(body, &generation.signing)?;
     if csr.requests_ca() {
         tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
     }
-    prepare_validated(ca, policy, plugins, client_hash, csr, None, true).await
+    prepare_validated(ca, generation, client_hash, csr, None, Authorize::Run).await
 }
 
-/// The stages after intake. `validity` overrides the policy's default (renewals); `authorize`
-/// is false for operator-initiated renewals, which only pass presign (and postsign).
+/// What `csrgate plugin run` reports: every decision, not only the first refusal.
+#[derive(Debug)]
+pub struct DryRun {
+    /// The issuance rules' decision: the rule that allowed (`None` when no rules are
+    /// configured), or the refusal.
+    pub issuance: Option<Result<Option<String>, crate::issuance::Refusal>>,
+    /// Each authorize plugin's decision in order: `Ok(None)` allowed, `Ok(Some(reason))` denied.
+    pub authorize: Vec<(String, Result<Option<String>, csrgate_hooks::HookError>)>,
+    /// The template after presign, or why the request is refused.
+    pub outcome: Result<Prepared, ApiError>,
+}
+
+/// Runs `body` through intake, the issuance rules, every authorize plugin (all of them, also
+/// after a denial) and, when all allowed, presign. Signs nothing.
+pub async fn dry_run(
+    ca: &IdentitySummary,
+    generation: &Generation,
+    client_hash: &ClientHash,
+    body: &[u8],
+) -> DryRun {
+    let mut report = DryRun {
+        issuance: None,
+        authorize: Vec::new(),
+        outcome: Err(ApiError::new(ErrorCode::Internal, "not run")),
+    };
+    let csr = match ValidatedCsr::parse_under(body, &generation.signing) {
+        Ok(csr) => csr,
+        Err(error) => {
+            report.outcome = Err(error.into());
+            return report;
+        }
+    };
+    if !generation.issuance.is_empty() {
+        let rule = generation
+            .issuance
+            .rule_for(client_hash)
+            .map(|rule| rule.name.clone());
+        report.issuance = Some(generation.issuance.check(client_hash, &csr).map(|_| rule));
+    }
+    let request = bridge::signing_request(client_hash, &csr);
+    report.authorize = generation.plugins.authorize_each(&request).await;
+    let first_denial = report
+        .authorize
+        .iter()
+        .find_map(|(plugin, decision)| match decision {
+            Ok(Some(reason)) => Some(ApiError::denied(plugin, reason.clone())),
+            Ok(None) => None,
+            Err(error) => Some(ApiError::new(ErrorCode::PluginFailed, error.to_string())),
+        });
+    report.outcome = match first_denial {
+        Some(denial) => Err(denial),
+        None => prepare_validated(ca, generation, client_hash, csr, None, Authorize::Skip).await,
+    };
+    report
+}
+
+/// Whether the authorize plugins run: client requests yes; operator-initiated renewals only
+/// pass presign (and postsign).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Authorize {
+    Run,
+    Skip,
+}
+
+/// The signing policy narrowed by the issuance rule's maximum validity, if it has one.
+fn narrowed(policy: &SigningPolicy, max: Option<ValidityPeriod>) -> Cow<'_, SigningPolicy> {
+    match max {
+        Some(max) if max < policy.max_validity || max < policy.default_validity => {
+            Cow::Owned(SigningPolicy {
+                max_validity: max.min(policy.max_validity),
+                default_validity: max.min(policy.default_validity),
+                ..policy.clone()
+            })
+        }
+        _ => Cow::Borrowed(policy),
+    }
+}
+
+/// The stages after intake. `validity` overrides the policy's default (renewals).
 async fn prepare_validated(
     ca: &IdentitySummary,
-    policy: &SigningPolicy,
-    plugins: &PluginSet,
+    generation: &Generation,
     client_hash: &ClientHash,
     csr: ValidatedCsr,
-    validity: Option<csrgate_pki::ValidityPeriod>,
-    authorize: bool,
+    validity: Option<ValidityPeriod>,
+    authorize: Authorize,
 ) -> Result<Prepared, ApiError> {
+    let max_validity = generation
+        .issuance
+        .check(client_hash, &csr)
+        .map_err(|refusal| ApiError::denied(&refusal.denied_by(), refusal.reason))?;
+    let policy = narrowed(&generation.signing, max_validity);
+    let policy = policy.as_ref();
     let mut template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
     if let Some(validity) = validity {
         template.not_after = template.not_before + validity.as_duration();
         ca.check_template(&template, policy)
             .map_err(|e| ApiError::new(ErrorCode::InvalidValidity, e.to_string()))?;
     }
+    let plugins = &generation.plugins;
     if plugins.is_empty() {
         return Ok(Prepared { csr, template });
     }
     let request = bridge::signing_request(client_hash, &csr);
-    if authorize
+    if authorize == Authorize::Run
         && let AuthorizeOutcome::Denied { plugin, reason } = plugins.authorize(&request).await?
     {
         return Err(ApiError::denied(&plugin, reason));
@@ -105,42 +188,28 @@ impl Gateway {
     /// Assembles the gateway from its parts.
     pub fn new(
         identity: Identity,
-        policy: SigningPolicy,
-        hooks: Arc<Hooks>,
+        generations: Generations,
         store: Store,
-        admin: AdminTokens,
-        crl_validity: csrgate_pki::ValidityPeriod,
+        crl_validity: ValidityPeriod,
         metrics: crate::SharedMetrics,
     ) -> Self {
         Gateway {
             identity,
-            policy: std::sync::RwLock::new(Arc::new(policy)),
-            hooks,
+            generations,
             store,
             crl: CrlPublisher::new(crl_validity),
-            admin: std::sync::RwLock::new(Arc::new(admin)),
             metrics,
         }
     }
 
-    /// The signing policy requests use now.
-    pub fn policy(&self) -> Arc<SigningPolicy> {
-        match self.policy.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    /// The configuration generation requests use now: take it once per request.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generations.current()
     }
 
-    /// Swaps in a new signing policy and admin token set (SIGHUP); requests in flight keep theirs.
-    pub fn reconfigure(&self, policy: SigningPolicy, admin: AdminTokens) {
-        match self.policy.write() {
-            Ok(mut guard) => *guard = Arc::new(policy),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
-        }
-        match self.admin.write() {
-            Ok(mut guard) => *guard = Arc::new(admin),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(admin),
-        }
+    /// The generations, for reloading.
+    pub fn generations(&self) -> &Generations {
+        &self.generations
     }
 
     pub(crate) fn metrics(&self) -> &crate::SharedMetrics {
@@ -153,13 +222,6 @@ impl Gateway {
 
     pub(crate) fn crl(&self) -> &CrlPublisher {
         &self.crl
-    }
-
-    pub(crate) fn admin(&self) -> Arc<AdminTokens> {
-        match self.admin.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
     }
 
     pub(crate) fn crl_refresh_in(&self) -> std::time::Duration {
@@ -179,32 +241,20 @@ impl Gateway {
         &self.identity
     }
 
-    /// The hooks, for reloading.
-    pub fn hooks(&self) -> &Arc<Hooks> {
-        &self.hooks
-    }
-
     /// Runs one CSR through every stage and returns the durable, signed certificate. With
     /// `replaces`, the new certificate rotates that one: it is revoked as superseded in the same
     /// write, and only if it was issued to the same client hash.
     pub(crate) async fn issue(
         &self,
+        generation: &Generation,
         client_hash: &ClientHash,
         body: &[u8],
         replaces: Option<String>,
     ) -> Result<IssuedCertificate, ApiError> {
         // Held until the write is durable, so that a flush waits for this request (see Store).
         let intent = self.store.write_intent();
-        let plugins = self.hooks.current();
-        let policy = self.policy();
-        let Prepared { csr, template } = prepare(
-            self.identity.summary(),
-            &policy,
-            &plugins,
-            client_hash,
-            body,
-        )
-        .await?;
+        let Prepared { csr, template } =
+            prepare(self.identity.summary(), generation, client_hash, body).await?;
         let predecessor = replaces.map(|serial| Predecessor {
             serial,
             revoke_as: Some("superseded".into()),
@@ -213,13 +263,20 @@ impl Gateway {
         });
         let rotated = predecessor.is_some();
         let issued = self
-            .sign_and_persist(client_hash, &csr, &template, &policy, predecessor.as_ref())
+            .sign_and_persist(
+                client_hash,
+                &csr,
+                &template,
+                &generation.signing,
+                predecessor.as_ref(),
+            )
             .await?;
         drop(intent);
         if rotated {
             self.rebuild_crl_logged().await;
         }
-        self.postsign(&plugins, client_hash, &issued).await;
+        self.postsign(&generation.plugins, client_hash, &issued)
+            .await;
         Ok(issued)
     }
 
@@ -227,8 +284,9 @@ impl Gateway {
     /// default), through presign and postsign; the new record is linked to the old one.
     pub(crate) async fn renew(
         &self,
+        generation: &Generation,
         serial: &str,
-        validity: Option<csrgate_pki::ValidityPeriod>,
+        validity: Option<ValidityPeriod>,
         actor: &str,
     ) -> Result<(IssuedCertificate, String), ApiError> {
         let old = self
@@ -244,26 +302,24 @@ impl Gateway {
         }
         let client_hash = ClientHash::parse(&old.client_hash)
             .ok_or_else(|| ApiError::internal("stored client hash unreadable", &old.client_hash))?;
-        let policy = self.policy();
-        let csr = ValidatedCsr::from_certificate(&old.der, &policy).map_err(|e| match e {
-            csrgate_pki::PkiError::InvalidCsr(why) => ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "certificate {serial} cannot be renewed under the current signing policy \
+        let csr =
+            ValidatedCsr::from_certificate(&old.der, &generation.signing).map_err(|e| match e {
+                csrgate_pki::PkiError::InvalidCsr(why) => ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "certificate {serial} cannot be renewed under the current signing policy \
                      ({why}); rotate it with a new request instead"
+                    ),
                 ),
-            ),
-            other => ApiError::from(other),
-        })?;
-        let plugins = self.hooks.current();
+                other => ApiError::from(other),
+            })?;
         let Prepared { csr, template } = prepare_validated(
             self.identity.summary(),
-            &policy,
-            &plugins,
+            generation,
             &client_hash,
             csr,
             validity,
-            false,
+            Authorize::Skip,
         )
         .await?;
         let predecessor = Predecessor {
@@ -273,9 +329,16 @@ impl Gateway {
             actor: actor.to_owned(),
         };
         let issued = self
-            .sign_and_persist(&client_hash, &csr, &template, &policy, Some(&predecessor))
+            .sign_and_persist(
+                &client_hash,
+                &csr,
+                &template,
+                &generation.signing,
+                Some(&predecessor),
+            )
             .await?;
-        self.postsign(&plugins, &client_hash, &issued).await;
+        self.postsign(&generation.plugins, &client_hash, &issued)
+            .await;
         Ok((issued, old.client_hash))
     }
 
@@ -297,7 +360,7 @@ impl Gateway {
         }
         let certificate = bridge::signed_certificate(client_hash, issued);
         for failure in plugins.postsign(&certificate).await {
-            self.hooks.count_postsign_failure();
+            self.metrics.count_postsign_failure();
             tracing::warn!(%client_hash, serial = %issued.serial, error = %failure, "postsign hook failed; the certificate stands");
         }
     }

@@ -86,7 +86,11 @@ pub(crate) async fn issue(
     let outcome = async {
         let replaces = replaces_parameter(&request)?;
         let body = read_body(&request, payload, &limits).await?;
-        gateway.issue(&client_hash, &body, replaces).await
+        // One generation for the whole request: policy, rules and plugins from the same reload.
+        let generation = gateway.generation();
+        gateway
+            .issue(&generation, &client_hash, &body, replaces)
+            .await
     }
     .await;
     let latency_us = started.elapsed().as_micros() as u64;
@@ -234,9 +238,10 @@ pub(crate) async fn ca_pem(gateway: web::Data<Gateway>) -> HttpResponse {
         .body(gateway.identity().chain_pem().to_owned())
 }
 
-#[utoipa::path(get, path = "/health", tag = "public", responses((status = 200, description = "{\"status\": \"ok\"}")))]
-pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health", tag = "public", responses((status = 200, description = "{\"status\": \"ok\", \"open_issuance\": false}; open_issuance is true when nothing restricts who gets which certificate")))]
+pub(crate) async fn health(gateway: web::Data<Gateway>) -> HttpResponse {
+    let open = gateway.generation().issuance_is_open();
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "open_issuance": open }))
 }
 
 async fn not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -14,7 +14,7 @@ use actix_web::{App, web};
 
 use crate::expect::ExpectContinue;
 
-use crate::{Gateway, PluginLoader, ServerConfig, SettingsSources, routes};
+use crate::{Gateway, GenerationParts, PluginLoader, ServerConfig, SettingsSources, routes};
 
 /// A listening socket: TCP, or a Unix stream socket (socket activation, nginx upstream).
 #[derive(Debug)]
@@ -331,14 +331,17 @@ async fn reload_on_hangup(
     }
 }
 
-/// Re-reads the configuration; applies the plugin set, the signing policy and the admin tokens,
-/// all or nothing. Listeners, identity, data directory and plugin cache need a restart.
+/// Re-reads the configuration and installs it as one new generation (signing policy, issuance
+/// rules, admin tokens, plugins), all or nothing. Listeners, identity, data directory and plugin
+/// cache need a restart.
 fn reload_once(reload: &Reload, gateway: &Gateway) {
-    let hooks = gateway.hooks();
+    let running = gateway.generation().number();
     let refused = |what: &str, error: &dyn std::fmt::Display| {
-        tracing::error!(%error, generation = hooks.generation(), "reload refused: {what}; the running configuration stays");
+        tracing::error!(%error, generation = running, "reload refused: {what}; the running configuration stays");
     };
-    let config = match ServerConfig::load(&reload.sources) {
+    let config = match ServerConfig::load(&reload.sources)
+        .and_then(|config| config.refuse_open_issuance().map(|()| config))
+    {
         Ok(config) => config,
         Err(error) => return refused("the configuration is invalid", &error),
     };
@@ -346,17 +349,32 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         Ok(admin) => admin,
         Err(error) => return refused("the admin tokens do not load", &error),
     };
-    match reload.loader.load_blocking(&config.plugins) {
-        Ok(set) => {
-            let names: Vec<String> = set.plugins().into_iter().map(|p| p.name).collect();
-            gateway.reconfigure(config.policy, admin);
-            let generation = hooks.replace(set);
-            tracing::info!(
-                generation,
-                plugins = ?names,
-                "reloaded plugins, signing policy and admin tokens (listen, identity, data and plugin_cache change at the next restart)"
-            );
-        }
-        Err(error) => refused("the new plugin set does not load", &error),
+    let plugins = match reload.loader.load_blocking(&config.plugins) {
+        Ok(plugins) => plugins,
+        Err(error) => return refused("the new plugin set does not load", &error),
+    };
+    let names: Vec<String> = plugins.plugins().into_iter().map(|p| p.name).collect();
+    let generation = gateway.generations().install(GenerationParts {
+        signing: config.policy,
+        issuance: config.issuance,
+        admin,
+        plugins,
+        open_issuance: config.open_issuance,
+    });
+    tracing::info!(
+        generation,
+        plugins = ?names,
+        "reloaded signing policy, issuance rules, admin tokens and plugins as one generation (listen, identity, data and plugin_cache change at the next restart)"
+    );
+    warn_if_open(&gateway.generation());
+}
+
+/// The WARN an open CA gets at start and after every reload that leaves it open.
+pub fn warn_if_open(generation: &crate::Generation) {
+    if generation.issuance_is_open() {
+        tracing::warn!(
+            generation = generation.number(),
+            "OPEN ISSUANCE: no [[issuance]] rule and no authorize plugin; every client that reaches the socket gets a certificate for any name (open_issuance = true or --dev)"
+        );
     }
 }

@@ -39,16 +39,21 @@ enum Command {
     /// CSRGATE_LISTEN=127.0.0.1:8080,[::1]:8080). Precedence: flag > environment > file > default.
     ///
     /// Plugins are listed in the config file ([[plugins]], see plugins/README.md). SIGHUP re-reads
-    /// the file and swaps in the new plugin set, signing policy and admin tokens without dropping
-    /// requests; a configuration that fails to load is refused and the running one stays.
+    /// the file and swaps in the new signing policy, issuance rules, admin tokens and plugins as
+    /// one generation without dropping requests (a request runs wholly on the generation it
+    /// started with); a configuration that fails to load is refused and the running one stays.
     /// Listeners, identity, data directory and plugin cache change at the next restart.
     ///
     /// Configuration keys (examples/csrgate.toml documents each): listen, listen_unix,
     /// listen_unix_mode, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
-    /// max_connections, request_timeout, strict_permissions, plugin_cache; [signing]
-    /// default_validity, max_validity, backdate, extended_key_usage, allow_sha1_requests,
-    /// allow_single_label_wildcards; [crl] validity; [[plugins]] name, path, hooks, deadline,
-    /// memory, config.
+    /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance;
+    /// [signing] default_validity, max_validity, backdate, extended_key_usage,
+    /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
+    /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,
+    /// max_validity; [[plugins]] name, path, hooks, deadline, memory, config.
+    ///
+    /// Closed by default: without an [[issuance]] rule or an authorize plugin, serve refuses to
+    /// start (exit 78) unless open_issuance = true or --dev.
     ///
     /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
     /// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.

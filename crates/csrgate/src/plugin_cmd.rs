@@ -1,15 +1,21 @@
 //! `csrgate plugin check|run`: what a plugin author runs before deploying. Both use the daemon's
 //! own loading code (`PluginLoader`) and, for `run`, its own pre-signing stages (`prepare`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use csrgate_hooks::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Hook, MemoryKv, PluginSpec};
-use csrgate_pki::IdentityFiles;
-use csrgate_server::{ClientHash, PluginLoader, ServerConfig, SettingsSources};
+use csrgate_pki::{
+    DistinguishedName, Identity, IdentityFiles, IdentityRequest, IdentitySummary, KeySpec,
+    Passphrase, ValidityPeriod,
+};
+use csrgate_server::{
+    AdminTokens, ClientHash, GenerationParts, Generations, PluginLoader, ServerConfig,
+    SettingsSources,
+};
 
 use crate::exit::{Failure, code};
 
@@ -29,9 +35,12 @@ pub enum PluginCommand {
         #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_BYTES >> 20)]
         memory_mib: usize,
     },
-    /// Run a CSR through the configured plugins offline: prints each hook's decision and the
-    /// final template as JSON. Signs nothing and does not touch the daemon's store (plugin
-    /// key-value writes go to memory). Needs the CA certificate, not its key.
+    /// Run a CSR through the issuance rules and plugins of a configuration offline: prints the
+    /// rules' decision, each authorize plugin's decision and the final template as JSON. Signs
+    /// nothing and does not touch the daemon's store (plugin key-value writes go to memory).
+    /// Needs the CA certificate, not its key; without an identity a throw-away CA is used.
+    /// Compiled plugins are kept in the daemon's plugin cache when it exists, else in
+    /// ~/.cache/csrgate/plugin-cache. Exits 65 when the request would be refused.
     Run {
         /// The daemon's configuration file.
         #[arg(long, value_name = "FILE")]
@@ -128,28 +137,62 @@ fn dry_run(
     let body = std::fs::read(&csr)
         .with_context(|| format!("cannot read {}", csr.display()))
         .map_err(|e| Failure::new(code::NO_INPUT, e))?;
-    let ca = IdentityFiles::open(&config.identity_dir)
-        .and_then(|files| files.summary())
-        .map_err(|e| Failure::new(code::NO_INPUT, e))?;
-    let loader = PluginLoader::new(None, Arc::new(MemoryKv::default()));
+    let (ca, _throw_away) = ca_summary(&config.identity_dir)?;
+    let loader = PluginLoader::new(
+        Some(compile_cache_dir(&config.plugin_cache)),
+        Arc::new(MemoryKv::default()),
+    );
     let plugins = loader
         .load_blocking(&config.plugins)
         .map_err(|e| Failure::new(code::CONFIG, e))?;
     for info in plugins.plugins() {
         eprintln!("loaded {} for {:?}", info.name, info.hooks);
     }
+    let generations = Generations::new(
+        GenerationParts {
+            signing: config.policy.clone(),
+            issuance: config.issuance.clone(),
+            admin: AdminTokens::default(),
+            plugins,
+            open_issuance: config.open_issuance,
+        },
+        None,
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;
-    let outcome = runtime.block_on(csrgate_server::prepare(
+    let report = runtime.block_on(csrgate_server::dry_run(
         &ca,
-        &config.policy,
-        &plugins,
+        &generations.current(),
         &client_hash,
         &body,
     ));
-    match outcome {
+    let issuance = match &report.issuance {
+        None => {
+            serde_json::json!({ "decision": "allow", "rule": null, "note": "no [[issuance]] rules configured" })
+        }
+        Some(Ok(rule)) => serde_json::json!({ "decision": "allow", "rule": rule }),
+        Some(Err(refusal)) => serde_json::json!({
+            "decision": "deny",
+            "rule": refusal.rule,
+            "denied_by": refusal.denied_by(),
+            "reason": refusal.reason,
+        }),
+    };
+    let authorize: Vec<serde_json::Value> = report
+        .authorize
+        .iter()
+        .map(|(plugin, decision)| match decision {
+            Ok(None) => serde_json::json!({ "plugin": plugin, "decision": "allow" }),
+            Ok(Some(reason)) => {
+                serde_json::json!({ "plugin": plugin, "decision": "deny", "reason": reason })
+            }
+            Err(error) => serde_json::json!({ "plugin": plugin, "decision": "failed", "error": error.to_string() }),
+        })
+        .collect();
+    let mut summary = serde_json::json!({ "issuance": issuance, "authorize": authorize });
+    let outcome = match report.outcome {
         Ok(prepared) => {
             let mut template = csrgate_server::template_json(&prepared.template);
             // People read this: validity as RFC 3339, not Unix seconds.
@@ -162,28 +205,69 @@ fn dry_run(
                         .unwrap_or_default(),
                 );
             }
-            let report = serde_json::json!({
-                "decision": "allow",
-                "template": template,
-            });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            summary["decision"] = "allow".into();
+            summary["template"] = template;
             Ok(())
         }
         Err(error) => {
-            let report = serde_json::json!({
-                "decision": "refused",
-                "code": error.code(),
-                "message": error.message(),
-                "denied_by": error.denied_by(),
-            });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            summary["decision"] = "refused".into();
+            summary["code"] = error.code().into();
+            summary["message"] = error.message().into();
+            summary["denied_by"] = error.denied_by().into();
             Err(Failure::new(code::DATA_ERROR, anyhow::anyhow!("{error}")))
         }
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    outcome
+}
+
+/// The CA to run against: the configured identity's certificate (its key is not needed), or,
+/// when there is none, a throw-away CA made in a temporary directory (returned, so it lives as
+/// long as the run).
+fn ca_summary(
+    identity_dir: &Path,
+) -> Result<(IdentitySummary, Option<tempfile::TempDir>), Failure> {
+    if IdentityFiles::exists(identity_dir) {
+        let summary = IdentityFiles::open(identity_dir)
+            .and_then(|files| files.summary())
+            .map_err(|e| Failure::new(code::NO_INPUT, e))?;
+        return Ok((summary, None));
     }
+    eprintln!(
+        "no identity in {}: using a throw-away CA for this run",
+        identity_dir.display()
+    );
+    let fail = |e: anyhow::Error| Failure::new(code::CANT_CREATE, e);
+    let dir = tempfile::tempdir()
+        .context("cannot make a temporary directory")
+        .map_err(fail)?;
+    let request = IdentityRequest {
+        subject: DistinguishedName::from_fields(&[("CN", "csrgate plugin run (throw-away)")])
+            .map_err(|e| fail(e.into()))?,
+        validity: ValidityPeriod::days(3650),
+        key: KeySpec::EcP256,
+        path_len: Some(0),
+    };
+    let passphrase = Passphrase::generate().map_err(|e| fail(e.into()))?;
+    let identity =
+        Identity::create(dir.path(), &request, &passphrase, None).map_err(|e| fail(e.into()))?;
+    Ok((identity.summary().clone(), Some(dir)))
+}
+
+/// Where `plugin run` keeps compiled plugins: the daemon's cache when it exists (so a run after
+/// the daemon compiled a plugin is fast), else the user's cache directory, so that a dry run
+/// never creates the daemon's data directory.
+fn compile_cache_dir(daemon_cache: &Path) -> PathBuf {
+    if daemon_cache.is_dir() {
+        return daemon_cache.to_owned();
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("csrgate")
+        .join("plugin-cache")
 }

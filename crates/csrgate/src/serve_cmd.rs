@@ -8,7 +8,8 @@ use csrgate_pki::IdentityFiles;
 use std::sync::Arc;
 
 use csrgate_server::{
-    AdminTokens, Gateway, Hooks, Metrics, PluginLoader, Reload, ServerConfig, SettingsSources,
+    AdminTokens, Gateway, GenerationParts, Generations, Metrics, PluginLoader, Reload,
+    ServerConfig, SettingsSources,
 };
 use csrgate_store::Store;
 
@@ -47,25 +48,39 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         dev: args.dev,
         passphrase_file: args.passphrase.passphrase_file,
     };
-    let config = ServerConfig::load(&sources).map_err(|e| Failure::new(code::CONFIG, e))?;
+    let config = ServerConfig::load(&sources)
+        .and_then(|config| config.refuse_open_issuance().map(|()| config))
+        .map_err(|e| Failure::new(code::CONFIG, e))?;
     let passphrase_origin = if sources.passphrase_file.is_some() {
         "--passphrase-file"
     } else {
         "the passphrase_file setting"
     };
     let reload_sources = sources.clone();
-    // Everything the configuration names is read and checked before anything is created on disk.
-    let admin = AdminTokens::load(config.admin_tokens_file.as_deref())
-        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
-    if admin.is_empty() {
-        tracing::warn!(
-            "no admin tokens configured (admin_tokens_file or the admin-tokens credential): the admin API refuses everyone"
-        );
-    }
+    // Everything the configuration names is read and checked before anything is created on disk
+    // (the development token of --dev is made below, with the development identity).
+    let load_admin = || {
+        AdminTokens::load(config.admin_tokens_file.as_deref())
+            .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))
+    };
+    let mut admin = match &config.dev_admin_token {
+        Some(file) if !file.exists() => None,
+        _ => Some(load_admin()?),
+    };
 
     if config.dev {
         dev_identity::ensure(&config.identity_dir)
             .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    }
+    if let Some(file) = &config.dev_admin_token {
+        dev_identity::ensure_admin_token(file).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+        admin = Some(load_admin()?);
+    }
+    let admin = admin.unwrap_or_default();
+    if admin.is_empty() {
+        tracing::warn!(
+            "no admin tokens configured (admin_tokens_file or the admin-tokens credential): the admin API refuses everyone"
+        );
     }
     let files =
         IdentityFiles::open(&config.identity_dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
@@ -113,15 +128,23 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         .load_blocking(&config.plugins)
         .map_err(|e| Failure::new(code::CONFIG, e))?;
     let metrics = Arc::new(Metrics::default());
-    let hooks = Arc::new(Hooks::observed(plugins, metrics.clone()));
+    let generations = Generations::new(
+        GenerationParts {
+            signing: config.policy.clone(),
+            issuance: config.issuance.clone(),
+            admin,
+            plugins,
+            open_issuance: config.open_issuance,
+        },
+        Some(metrics.clone()),
+    );
+    csrgate_server::warn_if_open(&generations.current());
     let listeners =
         csrgate_server::bind(&config).map_err(|e| Failure::new(code::UNAVAILABLE, e))?;
     let gateway = Gateway::new(
         identity,
-        config.policy.clone(),
-        hooks,
+        generations,
         store.clone(),
-        admin,
         config.crl_validity,
         metrics,
     );

@@ -121,6 +121,8 @@ pub fn start_csrgate(binary: &Path, work: &Path, config: &Path) -> anyhow::Resul
         .arg("--config")
         .arg(config)
         .env("CA_PASSPHRASE", PASSPHRASE)
+        // The benchmark measures an open CA (rules or an authorize plugin where its rows say so).
+        .env("CSRGATE_OPEN_ISSUANCE", "true")
         .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
