@@ -854,9 +854,33 @@ fn metrics_are_prometheus_text_and_move_with_requests() {
         "{text}"
     );
     assert!(
-        sample(&text, "csrgate_store_flushes").is_some_and(|v| v >= 1.0),
+        sample(&text, "csrgate_store_flushes_total").is_some_and(|v| v >= 1.0),
         "{text}"
     );
+    // The flush latency is a histogram: its count is the number of flushes.
+    assert_eq!(
+        sample(&text, "csrgate_store_flush_seconds_count"),
+        sample(&text, "csrgate_store_flushes_total"),
+        "{text}"
+    );
+    assert!(
+        text.contains("csrgate_store_flush_seconds_bucket{le="),
+        "{text}"
+    );
+    // Every running total is a counter named *_total (OpenMetrics TYPE counter).
+    for name in [
+        "csrgate_http_requests",
+        "csrgate_plugin_calls",
+        "csrgate_store_flushes",
+        "csrgate_store_flushed_writes",
+        "csrgate_postsign_failures",
+        "csrgate_crl_build_failures",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} counter")),
+            "{name}: {text}"
+        );
+    }
     assert!(
         sample(&text, "csrgate_crl_bytes").is_some_and(|v| v > 0.0),
         "{text}"

@@ -308,3 +308,91 @@ fn configuration_faults_stop_the_start_before_any_side_effect() {
     assert!(!identity.exists(), "the dev identity was created first");
     assert!(!data.exists(), "the data directory was created first");
 }
+
+/// `log_format = "json"`: every line the daemon writes is one JSON object with timestamp, level,
+/// target and fields; `log_level` from the file filters (RUST_LOG unset).
+#[test]
+fn json_logs_parse_and_the_level_comes_from_the_config() {
+    use std::io::BufRead as _;
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Log CA", None);
+    let config = ws.write(
+        "json.toml",
+        b"log_format = \"json\"\nlog_level = \"warn,csrgate_server=debug\"\n",
+    );
+    let mut child = csrgate()
+        .env_remove("RUST_LOG")
+        .env("CA_PASSPHRASE", PASSPHRASE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--identity"])
+        .arg(&identity)
+        .arg("--data")
+        .arg(ws.path("data"))
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let parse = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let address = loop {
+        let line = lines_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no listening line in {lines:#?}"));
+        let event = parse(&line);
+        lines.push(line);
+        if event["fields"]["message"] == "listening" {
+            break event["fields"]["address"]
+                .as_str()
+                .expect("address")
+                .to_owned();
+        }
+    };
+    let csr = ws.csr("leaf", P256, "/CN=json.example", &[]);
+    let body = std::fs::read(&csr).expect("csr");
+    let (status, _) = raw_request(&address, "PUT", "/jsonclient", &[], &body);
+    assert_eq!(status, 200);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("wait").success());
+    lines.extend(lines_rx.try_iter());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    lines.extend(lines_rx.try_iter());
+    let events: Vec<serde_json::Value> = lines.iter().map(|line| parse(line)).collect();
+    for event in &events {
+        for key in ["timestamp", "level", "target"] {
+            assert!(event[key].is_string(), "{key} missing: {event}");
+        }
+        assert!(event["fields"]["message"].is_string(), "{event}");
+        let level = event["level"].as_str().unwrap_or_default();
+        let target = event["target"].as_str().unwrap_or_default();
+        assert!(
+            matches!(level, "WARN" | "ERROR") || target.starts_with("csrgate_server"),
+            "log_level lets only warnings through outside csrgate_server: {event}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["fields"]["message"] == "certificate issued"
+                && e["fields"]["client_hash"] == "jsonclient"),
+        "{events:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["fields"]["message"] == "CA identity unlocked"),
+        "an INFO line of the binary passed the warn filter"
+    );
+}

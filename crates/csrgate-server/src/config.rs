@@ -68,6 +68,8 @@ struct RawSettings {
     #[serde(default)]
     issuance: Vec<RawIssuanceRule>,
     open_issuance: bool,
+    log_level: String,
+    log_format: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,11 +158,24 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// The `[[issuance]]` rules.
     pub issuance: IssuancePolicy,
+    /// What to log: a tracing filter (`info`, `warn,csrgate_hooks=debug`); `RUST_LOG` wins.
+    pub log_level: String,
+    /// How to log: one text line or one JSON object per event.
+    pub log_format: LogFormat,
     /// `open_issuance = true`: the operator accepts that nothing restricts issuance.
     pub open_issuance: bool,
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
+}
+
+/// The form of log lines (`log_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `2026-11-29T10:00:00Z  INFO message key=value`, without the time under journald.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`).
+    Json,
 }
 
 /// The development admin token file of `--dev` (`<identity>/dev-admin-token`).
@@ -204,6 +219,8 @@ impl ServerConfig {
             .and_then(|b| b.set_default("max_connections", 1024))
             .and_then(|b| b.set_default("request_timeout", "10s"))
             .and_then(|b| b.set_default("open_issuance", false))
+            .and_then(|b| b.set_default("log_level", "info"))
+            .and_then(|b| b.set_default("log_format", "text"))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -361,11 +378,31 @@ impl RawSettings {
                 .collect::<Result<Vec<_>, _>>()?,
         );
         check_rules_apart(&issuance)?;
+        let log_format = match self.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "log_format",
+                    reason: format!("{other:?}: use text or json"),
+                });
+            }
+        };
+        if self.log_level.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "log_level",
+                reason: "use a level (error, warn, info, debug, trace) or a filter like \
+                         info,csrgate_hooks=debug"
+                    .into(),
+            });
+        }
         let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")
             .is_some_and(|dir| PathBuf::from(dir).join(crate::admin::CREDENTIAL).exists());
         let dev_admin_token = (self.dev && self.admin_tokens_file.is_none() && !uses_credential)
             .then(|| dev_admin_token_file(&self.identity));
         Ok(ServerConfig {
+            log_level: self.log_level,
+            log_format,
             issuance,
             open_issuance: self.open_issuance,
             admin_tokens_file: self.admin_tokens_file.or_else(|| dev_admin_token.clone()),

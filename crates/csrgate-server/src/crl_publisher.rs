@@ -34,7 +34,7 @@ pub struct CrlPublisher {
     validity: ValidityPeriod,
     /// Serialises rebuilds so numbers are published in order.
     building: tokio::sync::Mutex<()>,
-    /// Rebuilds that failed since start (metric `crl_build_failures`).
+    /// Rebuilds that failed since start (metric `crl_build_failures_total`).
     failures: AtomicU64,
 }
 

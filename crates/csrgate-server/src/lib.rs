@@ -27,7 +27,7 @@ pub use admin::AdminTokens;
 pub use api_error::ApiError;
 pub use bridge::template_json;
 pub use client_hash::ClientHash;
-pub use config::{ConfigError, ServerConfig, SettingsSources, dev_admin_token_file};
+pub use config::{ConfigError, LogFormat, ServerConfig, SettingsSources, dev_admin_token_file};
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use error_code::ErrorCode;
 pub use generation::{Generation, GenerationParts, Generations};

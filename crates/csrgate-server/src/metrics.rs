@@ -1,6 +1,7 @@
 //! Prometheus metrics (prometheus-client, OpenMetrics text): requests by route and status,
-//! issuance latency, plugin calls by outcome and their latency, store group-commit totals, CRL
-//! age/size/number, plugin set generation. Served at `GET /metrics` to admin-token holders only.
+//! issuance latency, plugin calls by outcome and their latency, store flushes and their latency,
+//! CRL age/size, the configuration generation. Running totals are counters (`*_total`),
+//! latencies histograms. Served at `GET /metrics` to admins only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,15 +46,17 @@ pub struct Metrics {
     issuance_seconds: Histogram,
     plugin_calls: Family<CallLabels, Counter>,
     plugin_seconds: Family<LatencyLabels, Histogram, fn() -> Histogram>,
-    store_flushes: Gauge,
-    store_flushed_writes: Gauge,
-    store_flush_seconds: Gauge<f64, AtomicU64>,
+    store_flushes: Counter,
+    store_flushed_writes: Counter,
+    store_flush_seconds: Histogram,
     crl_age_seconds: Gauge<f64, AtomicU64>,
     crl_entries: Gauge,
     crl_bytes: Gauge,
     plugin_generation: Gauge,
     postsign_failures: Counter,
-    crl_build_failures: Gauge,
+    crl_build_failures: Counter,
+    /// Serialises the scrape-time catch-up of `crl_build_failures` (a delta, added once).
+    scrape: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,22 +93,22 @@ impl Default for Metrics {
             "Plugin call latency (fresh instance, init and hook)",
             plugin_seconds.clone(),
         );
-        let store_flushes = Gauge::default();
+        let store_flushes = Counter::default();
         registry.register(
             "store_flushes",
-            "Group-commit flushes since start",
+            "Group-commit flushes",
             store_flushes.clone(),
         );
-        let store_flushed_writes = Gauge::default();
+        let store_flushed_writes = Counter::default();
         registry.register(
             "store_flushed_writes",
             "Writes acknowledged by those flushes (batch size = writes / flushes)",
             store_flushed_writes.clone(),
         );
-        let store_flush_seconds = Gauge::<f64, AtomicU64>::default();
+        let store_flush_seconds = latency_histogram();
         registry.register(
             "store_flush_seconds",
-            "Total time spent flushing",
+            "Time of one group-commit flush (fsync), the wait every issuance and revocation pays",
             store_flush_seconds.clone(),
         );
         let crl_age_seconds = Gauge::<f64, AtomicU64>::default();
@@ -135,13 +138,13 @@ impl Default for Metrics {
         let postsign_failures = Counter::default();
         registry.register(
             "postsign_failures",
-            "Postsign hook failures since start",
+            "Postsign hook failures (the certificate stands)",
             postsign_failures.clone(),
         );
-        let crl_build_failures = Gauge::default();
+        let crl_build_failures = Counter::default();
         registry.register(
             "crl_build_failures",
-            "CRL rebuilds that failed since start (the last good CRL stays published)",
+            "CRL rebuilds that failed (the last good CRL stays published)",
             crl_build_failures.clone(),
         );
         Metrics {
@@ -159,6 +162,7 @@ impl Default for Metrics {
             plugin_generation,
             postsign_failures,
             crl_build_failures,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 }
@@ -177,16 +181,20 @@ impl Metrics {
         self.postsign_failures.inc();
     }
 
+    /// One group-commit flush of `writes` writes that took `elapsed` (the store's observer).
+    pub fn observe_flush(&self, writes: u64, elapsed: Duration) {
+        self.store_flushes.inc();
+        self.store_flushed_writes.inc_by(writes);
+        self.store_flush_seconds.observe(elapsed.as_secs_f64());
+    }
+
     pub(crate) fn observe_issuance(&self, elapsed: Duration) {
         self.issuance_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// The exposition text, with the sampled values (store, CRL, plugins) read now.
     pub(crate) fn render(&self, gateway: &crate::Gateway) -> String {
-        let (flushes, writes, seconds) = gateway.store().flush_stats();
-        self.store_flushes.set(flushes as i64);
-        self.store_flushed_writes.set(writes as i64);
-        self.store_flush_seconds.set(seconds);
+        let _scrape = self.scrape.lock();
         if let Some(crl) = gateway.crl().current() {
             let age = (time::OffsetDateTime::now_utc() - crl.this_update).as_seconds_f64();
             self.crl_age_seconds.set(age);
@@ -195,7 +203,12 @@ impl Metrics {
         }
         self.plugin_generation
             .set(gateway.generation().number() as i64);
-        self.crl_build_failures.set(gateway.crl().failures() as i64);
+        // The publisher keeps the running total; the counter catches up to it.
+        let failures = gateway.crl().failures();
+        let counted = self.crl_build_failures.get();
+        if failures > counted {
+            self.crl_build_failures.inc_by(failures - counted);
+        }
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             return String::new();

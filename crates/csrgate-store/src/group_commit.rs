@@ -57,12 +57,26 @@ pub(crate) struct GroupCommit {
     flusher: Option<thread::JoinHandle<()>>,
 }
 
+/// Told of every flush: how many writes it acknowledged and how long it took (the daemon's
+/// metrics histogram).
+pub type FlushObserver = Arc<dyn Fn(u64, std::time::Duration) + Send + Sync>;
+
 /// What the flusher has done, for metrics.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct FlushCounters {
     pub(crate) flushes: AtomicU64,
     pub(crate) writes: AtomicU64,
     pub(crate) nanos: AtomicU64,
+    pub(crate) observer: std::sync::OnceLock<FlushObserver>,
+}
+
+impl std::fmt::Debug for FlushCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushCounters")
+            .field("flushes", &self.flushes)
+            .field("writes", &self.writes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GroupCommit {
@@ -137,13 +151,17 @@ fn flush_loop(
         }
         let started = Instant::now();
         let outcome = db.flush().map(drop).map_err(|e| e.to_string());
+        let elapsed = started.elapsed();
         counters.flushes.fetch_add(1, Ordering::Relaxed);
         counters
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         counters
             .nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        if let Some(observe) = counters.observer.get() {
+            observe(batch.len() as u64, elapsed);
+        }
         if let Err(reason) = &outcome {
             failed.store(true, Ordering::Release);
             tracing::error!(%reason, batch = batch.len(), "store flush failed");

@@ -14,6 +14,6 @@ mod store;
 
 pub use audit::{AuditEntry, AuditEvent, verify_chain};
 pub use error::StoreError;
-pub use group_commit::WriteIntent;
+pub use group_commit::{FlushObserver, WriteIntent};
 pub use record::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry};
 pub use store::{ListPage, Predecessor, Store, StoreStats};

@@ -594,6 +594,12 @@ impl Store {
         )
     }
 
+    /// Tells `observer` of every group-commit flush from now on (writes acknowledged, time
+    /// taken). Set once; a second observer is ignored.
+    pub fn observe_flushes(&self, observer: crate::group_commit::FlushObserver) {
+        let _ = self.shared.flush_counters.observer.set(observer);
+    }
+
     /// Flushes everything to disk now (used at shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         let inner = self.inner()?;

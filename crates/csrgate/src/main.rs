@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use csrgate_server::LogFormat;
 
 /// csrgate: a certificate authority gateway. Clients PUT a CSR to /<client_hash>; csrgate checks
 /// it, runs the authorize/presign/postsign hooks, signs it with the CA identity and records it
@@ -46,7 +47,8 @@ enum Command {
     ///
     /// Configuration keys (examples/csrgate.toml documents each): listen, listen_unix,
     /// listen_unix_mode, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
-    /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance;
+    /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
+    /// log_level, log_format;
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,
     /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,
@@ -98,7 +100,13 @@ struct PassphraseArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // serve sets up logging once its configuration (log_level, log_format) is read.
+    if !matches!(cli.command, Command::Serve(_))
+        && let Err(error) = init_logging("info", LogFormat::Text)
+    {
+        eprintln!("csrgate: error: {error}");
+        return ExitCode::from(exit::code::CONFIG);
+    }
     let result = match cli.command {
         Command::Identity(command) => identity_cmd::run(command),
         Command::Serve(args) => serve_cmd::run(args),
@@ -118,18 +126,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr. Under systemd (JOURNAL_STREAM set) the journal adds timestamps itself.
-fn init_logging() {
+/// Logs go to stderr, as text lines or one JSON object per line (timestamp, level, target,
+/// fields). `RUST_LOG` wins over `level`. Under systemd (JOURNAL_STREAM set) text lines carry no
+/// time: the journal adds its own.
+pub(crate) fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(&directives)
+            .map_err(|e| anyhow::anyhow!("RUST_LOG {directives:?}: {e}"))?,
+        _ => EnvFilter::try_new(level).map_err(|e| {
+            anyhow::anyhow!(
+                "configuration key `log_level`: {level:?}: {e} (use e.g. info or warn,csrgate_hooks=debug)"
+            )
+        })?,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
-    } else {
-        builder.init();
-    }
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(false)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => {
+            let builder = builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_target(false);
+            if std::env::var_os("JOURNAL_STREAM").is_some() {
+                builder.without_time().with_ansi(false).try_init()
+            } else {
+                builder.try_init()
+            }
+        }
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

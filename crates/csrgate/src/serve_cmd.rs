@@ -51,6 +51,8 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let config = ServerConfig::load(&sources)
         .and_then(|config| config.refuse_open_issuance().map(|()| config))
         .map_err(|e| Failure::new(code::CONFIG, e))?;
+    crate::init_logging(&config.log_level, config.log_format)
+        .map_err(|e| Failure::new(code::CONFIG, e))?;
     let passphrase_origin = if sources.passphrase_file.is_some() {
         "--passphrase-file"
     } else {
@@ -128,6 +130,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         .load_blocking(&config.plugins)
         .map_err(|e| Failure::new(code::CONFIG, e))?;
     let metrics = Arc::new(Metrics::default());
+    let observed = Arc::clone(&metrics);
+    store.observe_flushes(Arc::new(move |writes, elapsed| {
+        observed.observe_flush(writes, elapsed);
+    }));
     let generations = Generations::new(
         GenerationParts {
             signing: config.policy.clone(),
