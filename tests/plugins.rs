@@ -312,6 +312,128 @@ fn hostile_plugins_fail_closed_and_the_daemon_carries_on() {
     );
 }
 
+/// Plugins cannot fill the disk: a call's key-value writes land only when it returns (a flood
+/// cut by the deadline leaves nothing), each call is capped, the plugin's namespace stays within
+/// its kv_quota, log floods are cut at the per-call cap, every refusal is counted, and the
+/// daemon keeps serving.
+#[test]
+fn plugins_cannot_fill_the_disk() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Flood CA", None);
+    let token = "flood-token-0123456789";
+    let tokens = ws.write("tokens", format!("ops {token}\n").as_bytes());
+    let quota = 1024 * 1024;
+    let plugins = [
+        plugin_toml(
+            "kvdeadline",
+            &component("kv_flood"),
+            "\"authorize\"",
+            "deadline = \"50ms\"",
+            "only_for = \"deadline\"\nmode = \"until_deadline\"",
+        ),
+        plugin_toml(
+            "kvquota",
+            &component("kv_flood"),
+            "\"authorize\"",
+            "deadline = \"2s\"\nkv_quota = \"1MiB\"",
+            "only_for = \"quota\"\nmode = \"until_refused\"",
+        ),
+        plugin_toml(
+            "logs",
+            &component("log_flood"),
+            "\"authorize\"",
+            "deadline = \"2s\"",
+            "only_for = \"logs\"",
+        ),
+    ];
+    let config = ws.write(
+        "flood.toml",
+        format!(
+            "admin_tokens_file = \"{}\"\nplugin_cache = \"{}\"\n{}",
+            tokens.display(),
+            shared_cache().display(),
+            plugins.concat()
+        )
+        .as_bytes(),
+    );
+    let data = ws.path("data");
+    let daemon = start_with(&ws, &identity, &config);
+    let csr = ws.csr("leaf", P256, "/CN=flood", &[]);
+    for _ in 0..5 {
+        let (status, body) = daemon.put_file("/deadline", &csr, &[]);
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (503, "plugin_failed"),
+            "{body}"
+        );
+        assert!(message(&body).contains("deadline"), "{body}");
+    }
+    // 1 MiB of quota, 3 values of 64 KiB per call (the 256 KiB cap refuses the 4th): the quota
+    // runs out after about 5 requests; the plugin sees the refusals and allows anyway.
+    for _ in 0..12 {
+        let (status, body) = daemon.put_file("/quota", &csr, &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = daemon.put_file("/logs", &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = daemon.put_file("/calm", &csr, &[]);
+    assert_eq!(status, 200, "the daemon keeps serving: {body}");
+
+    let (status, metrics) = daemon.curl(
+        "/metrics",
+        &["-H".into(), format!("Authorization: Bearer {token}")],
+    );
+    assert_eq!(status, 200);
+    let refused = sample(
+        &metrics,
+        "csrgate_plugin_kv_refused_total{plugin=\"kvquota\"}",
+    );
+    assert!(refused.is_some_and(|n| n >= 12.0), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "csrgate_plugin_log_lines_dropped_total{plugin=\"logs\"}"
+        ),
+        Some((10_000 - csrgate_hooks::MAX_LOG_LINES_PER_CALL) as f64),
+        "{metrics}"
+    );
+    let log = daemon.log();
+    let kept = log.matches("log-flood line").count();
+    assert_eq!(
+        kept,
+        csrgate_hooks::MAX_LOG_LINES_PER_CALL,
+        "log lines kept"
+    );
+    assert!(log.contains("were dropped"), "{log}");
+    daemon.stop();
+
+    let entries = |plugin: &str| -> serde_json::Map<String, serde_json::Value> {
+        let output = csrgate()
+            .args(["store", "kv", "--data"])
+            .arg(&data)
+            .arg(plugin)
+            .output()
+            .expect("store kv");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        json(&text(&output.stdout))
+            .as_object()
+            .cloned()
+            .expect("an object")
+    };
+    assert!(
+        entries("kvdeadline").is_empty(),
+        "a call cut by its deadline wrote nothing"
+    );
+    let stored: usize = entries("kvquota")
+        .iter()
+        .map(|(key, value)| key.len() + value.as_str().map_or(0, str::len))
+        .sum();
+    assert!(
+        stored > quota / 2 && stored <= quota,
+        "the namespace holds {stored} bytes; the quota is {quota}"
+    );
+}
+
 #[test]
 fn presign_results_are_rechecked_by_the_host() {
     let ws = Workspace::new();

@@ -136,7 +136,8 @@ macro_rules! export_plugin {
     };
 }
 
-/// Logging into the daemon's log, tagged with the plugin's name.
+/// Logging into the daemon's log, tagged with the plugin's name; at most 32 lines per call (the rest
+/// are dropped and counted in `csrgate_plugin_log_lines_dropped_total`).
 pub mod log {
     use crate::bindings::csrgate::hooks::host::{self, LogLevel};
 
@@ -161,7 +162,10 @@ pub mod log {
     }
 }
 
-/// The plugin's private key-value store, persisted by the daemon.
+/// The plugin's private key-value store, persisted by the daemon. Writes are buffered in the
+/// call and applied when the hook returns (a trapped or timed-out call writes nothing); `get`
+/// sees the call's own writes. Per call at most 64 writes and 256 KiB; the whole namespace at
+/// most the plugin's `kv_quota` (default 16 MiB). A refused write is an `Err` naming the limit.
 pub mod kv {
     use crate::bindings::csrgate::hooks::host;
 

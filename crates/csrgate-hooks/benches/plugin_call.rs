@@ -71,6 +71,7 @@ async fn set_of(engine: &HookEngine, count: usize, hooks: &[Hook]) -> PluginSet 
             config_json: "{}".into(),
             deadline: Duration::from_millis(50),
             memory_bytes: 32 << 20,
+            kv_quota_bytes: csrgate_hooks::DEFAULT_KV_QUOTA_BYTES,
         })
         .collect();
     PluginSet::load(engine, &specs, Arc::new(MemoryKv::default()))

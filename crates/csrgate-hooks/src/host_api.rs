@@ -16,16 +16,56 @@ const MAX_KEY_BYTES: usize = 256;
 const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// Longest log message kept; the rest is cut.
 const MAX_LOG_BYTES: usize = 4096;
+/// Key-value writes (sets and deletes) one call may make.
+pub const MAX_KV_WRITES_PER_CALL: usize = 64;
+/// Bytes (keys and values) one call may write.
+pub const MAX_KV_BYTES_PER_CALL: usize = 256 * 1024;
+/// Log lines one call may write; more are dropped and counted.
+pub const MAX_LOG_LINES_PER_CALL: usize = 32;
+/// Default of a plugin's total key-value quota (`kv_quota`): keys and values together.
+pub const DEFAULT_KV_QUOTA_BYTES: u64 = 16 << 20;
+
+/// One buffered key-value write of a call: a value to set, or `None` to delete the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvWrite {
+    /// The key, 1 to 256 bytes.
+    pub key: String,
+    /// The new value (at most 64 KiB), or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
 
 /// Persistence for the plugins' key-value stores, namespaced by plugin name. The daemon backs it
 /// with its store; `plugin run` uses [`MemoryKv`].
+///
+/// A call's writes are buffered in the call and handed to [`KvStore::apply`] only when the call
+/// succeeds: a plugin that traps or runs past its deadline leaves nothing behind.
 pub trait KvStore: Send + Sync + 'static {
     /// Reads `key` of `plugin`.
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
-    /// Writes `key` of `plugin`.
-    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), String>;
-    /// Removes `key` of `plugin`.
-    fn delete(&self, plugin: &str, key: &str) -> Result<(), String>;
+    /// Bytes (keys and values) stored for `plugin`.
+    fn usage(&self, plugin: &str) -> Result<u64, String>;
+    /// Applies one call's writes, all or none; refused (nothing written) when `plugin`'s keys and
+    /// values would exceed `quota` bytes. Implementations serialise applies per store, so
+    /// concurrent calls cannot overshoot the quota together.
+    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String>;
+}
+
+/// The size change `writes` make to a namespace whose current values `old` returns: keys and
+/// values count, a delete frees its key and value. For [`KvStore::apply`] implementations.
+pub fn kv_delta(
+    writes: &[KvWrite],
+    mut old: impl FnMut(&str) -> Result<Option<usize>, String>,
+) -> Result<i64, String> {
+    let mut delta = 0i64;
+    for write in writes {
+        let before = old(&write.key)?.map_or(0, |len| (len + write.key.len()) as i64);
+        let after = write
+            .value
+            .as_ref()
+            .map_or(0, |value| (value.len() + write.key.len()) as i64);
+        delta += after - before;
+    }
+    Ok(delta)
 }
 
 /// A [`KvStore`] in memory, for offline runs and tests.
@@ -58,23 +98,42 @@ impl KvStore for MemoryKv {
         Ok(map.get(&(plugin.to_owned(), key.to_owned())).cloned())
     }
 
-    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), String> {
-        let mut map = self
-            .entries
-            .lock()
-            .map_err(|_| "kv lock poisoned".to_owned())?;
-        map.insert((plugin.to_owned(), key.to_owned()), value.to_vec());
-        Ok(())
+    fn usage(&self, plugin: &str) -> Result<u64, String> {
+        Ok(self
+            .entries_of(plugin)
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum())
     }
 
-    fn delete(&self, plugin: &str, key: &str) -> Result<(), String> {
+    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
+        let used = self.usage(plugin)?;
         let mut map = self
             .entries
             .lock()
             .map_err(|_| "kv lock poisoned".to_owned())?;
-        map.remove(&(plugin.to_owned(), key.to_owned()));
+        let delta = kv_delta(writes, |key| {
+            Ok(map.get(&(plugin.to_owned(), key.to_owned())).map(Vec::len))
+        })?;
+        if used.saturating_add_signed(delta) > quota && delta > 0 {
+            return Err(quota_refusal(quota));
+        }
+        for write in writes {
+            let key = (plugin.to_owned(), write.key.clone());
+            match &write.value {
+                Some(value) => map.insert(key, value.clone()),
+                None => map.remove(&key),
+            };
+        }
         Ok(())
     }
+}
+
+/// The error a plugin (and the log) sees when its namespace is full.
+pub fn quota_refusal(quota: u64) -> String {
+    format!(
+        "the plugin's key-value quota of {quota} bytes is used up (kv_quota); delete keys or ask the operator for more"
+    )
 }
 
 /// The memory and instance limits of one call, which also notice when the guest grows a linear
@@ -144,16 +203,41 @@ impl ResourceLimiter for CallLimits {
 pub(crate) struct CallState {
     plugin: Arc<str>,
     kv: Arc<dyn KvStore>,
+    kv_quota: u64,
+    /// This call's writes, newest per key; applied only when the call succeeds.
+    pending: BTreeMap<String, Option<Vec<u8>>>,
+    /// The size change the pending writes make to the namespace.
+    pending_delta: i64,
+    kv_writes: usize,
+    kv_bytes: usize,
+    /// Key-value writes refused (caps, quota), for metrics.
+    pub(crate) kv_refused: u64,
+    log_lines: usize,
+    /// Log lines dropped over the per-call cap, for metrics.
+    pub(crate) logs_dropped: u64,
     pub(crate) limits: CallLimits,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl CallState {
-    pub(crate) fn new(plugin: Arc<str>, kv: Arc<dyn KvStore>, memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        kv: Arc<dyn KvStore>,
+        kv_quota: u64,
+        memory_bytes: usize,
+    ) -> Self {
         CallState {
             plugin,
             kv,
+            kv_quota,
+            pending: BTreeMap::new(),
+            pending_delta: 0,
+            kv_writes: 0,
+            kv_bytes: 0,
+            kv_refused: 0,
+            log_lines: 0,
+            logs_dropped: 0,
             limits: CallLimits {
                 limits: wasmtime::StoreLimitsBuilder::new()
                     .memory_size(memory_bytes)
@@ -169,6 +253,68 @@ impl CallState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
         }
+    }
+}
+
+impl CallState {
+    /// Applies this call's buffered writes (the call succeeded). Refused as a whole when the
+    /// plugin's quota would be exceeded.
+    pub(crate) fn commit_kv(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<KvWrite> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|(key, value)| KvWrite { key, value })
+            .collect();
+        self.kv.apply(&self.plugin, &writes, self.kv_quota)
+    }
+
+    /// Buffers one write after the per-call caps and the quota (as far as this call can tell;
+    /// [`KvStore::apply`] checks again when the call's writes land).
+    fn buffer_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), String> {
+        check_key(&key)?;
+        let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
+        let refused = if self.kv_writes >= MAX_KV_WRITES_PER_CALL {
+            Some(format!(
+                "at most {MAX_KV_WRITES_PER_CALL} key-value writes per call"
+            ))
+        } else if self.kv_bytes + bytes > MAX_KV_BYTES_PER_CALL {
+            Some(format!(
+                "at most {MAX_KV_BYTES_PER_CALL} bytes of key-value writes per call"
+            ))
+        } else {
+            None
+        };
+        let delta = match refused {
+            Some(_) => 0,
+            None => self.delta_of(&key, value.as_ref().map(Vec::len))?,
+        };
+        let refused = refused.or_else(|| {
+            let used = self.kv.usage(&self.plugin).unwrap_or(u64::MAX);
+            let after = used.saturating_add_signed(self.pending_delta + delta);
+            (delta > 0 && after > self.kv_quota).then(|| quota_refusal(self.kv_quota))
+        });
+        if let Some(reason) = refused {
+            self.kv_refused += 1;
+            return Err(reason);
+        }
+        self.kv_writes += 1;
+        self.kv_bytes += bytes;
+        self.pending_delta += delta;
+        self.pending.insert(key, value);
+        Ok(())
+    }
+
+    /// The size change of writing a value of `len` bytes (`None`: deleting) at `key`, from what
+    /// this call or the store holds there now.
+    fn delta_of(&self, key: &str, len: Option<usize>) -> Result<i64, String> {
+        let now = match self.pending.get(key) {
+            Some(pending) => pending.as_ref().map(Vec::len),
+            None => self.kv.get(&self.plugin, key)?.map(|v| v.len()),
+        };
+        let size = |len: Option<usize>| len.map_or(0, |l| (l + key.len()) as i64);
+        Ok(size(len) - size(now))
     }
 }
 
@@ -190,6 +336,11 @@ fn check_key(key: &str) -> Result<(), String> {
 
 impl host::Host for CallState {
     fn log(&mut self, level: LogLevel, message: String) {
+        if self.log_lines >= MAX_LOG_LINES_PER_CALL {
+            self.logs_dropped += 1;
+            return;
+        }
+        self.log_lines += 1;
         let mut message = message;
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;
@@ -211,6 +362,9 @@ impl host::Host for CallState {
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
         check_key(&key).ok()?;
+        if let Some(pending) = self.pending.get(&key) {
+            return pending.clone();
+        }
         match self.kv.get(&self.plugin, &key) {
             Ok(value) => value,
             Err(error) => {
@@ -221,16 +375,15 @@ impl host::Host for CallState {
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
+            self.kv_refused += 1;
             return Err(format!("values are at most {MAX_VALUE_BYTES} bytes"));
         }
-        self.kv.set(&self.plugin, &key, &value)
+        self.buffer_write(key, Some(value))
     }
 
     fn kv_delete(&mut self, key: String) -> Result<(), String> {
-        check_key(&key)?;
-        self.kv.delete(&self.plugin, &key)
+        self.buffer_write(key, None)
     }
 
     fn now(&mut self) -> i64 {

@@ -65,6 +65,7 @@ struct LoadedPlugin {
     pre: PluginPre<CallState>,
     config_json: String,
     deadline_ticks: u64,
+    kv_quota: u64,
 }
 
 /// How a plugin call ended, for metrics.
@@ -82,6 +83,13 @@ pub enum CallOutcome {
 pub trait CallObserver: Send + Sync {
     /// One call of `plugin` at `hook` ended with `outcome` after `elapsed`.
     fn observe(&self, plugin: &str, hook: Hook, outcome: CallOutcome, elapsed: Duration);
+
+    /// One call of `plugin` had `kv_refused` key-value writes refused (per-call caps, quota)
+    /// and `logs_dropped` log lines dropped over the per-call cap. Called only when either is
+    /// non-zero.
+    fn limited(&self, plugin: &str, kv_refused: u64, logs_dropped: u64) {
+        let _ = (plugin, kv_refused, logs_dropped);
+    }
 }
 
 /// The plugins of one configuration generation, in configuration order.
@@ -183,6 +191,7 @@ impl PluginSet {
                 pre,
                 config_json: spec.config_json.clone(),
                 deadline_ticks,
+                kv_quota: spec.kv_quota_bytes,
             };
             compile_ms.push(started.elapsed().as_millis() as u64);
             plugins.push(plugin);
@@ -278,6 +287,7 @@ impl PluginSet {
             CallState::new(
                 Arc::clone(&plugin.name),
                 Arc::clone(kv),
+                plugin.kv_quota,
                 plugin.info.memory_bytes,
             ),
         );
@@ -340,10 +350,12 @@ impl PluginSet {
         let started = Instant::now();
         let outcome = async {
             let mut call = self.start(plugin).await?;
-            call.instance
+            let returned = call
+                .instance
                 .call_authorize(&mut call.store, request)
                 .await
-                .map_err(|e| failed(plugin, &e))
+                .map_err(|e| failed(plugin, &e));
+            self.settle(plugin, &mut call, returned)
         }
         .await;
         let decision = match outcome {
@@ -408,7 +420,7 @@ impl PluginSet {
     ) -> Result<CertificateTemplate, HookError> {
         {
             let mut call = self.start(plugin).await?;
-            let result = call
+            let returned = call
                 .instance
                 .call_presign(
                     &mut call.store,
@@ -416,7 +428,8 @@ impl PluginSet {
                     &wit::CertificateTemplate::from(template),
                 )
                 .await
-                .map_err(|e| failed(plugin, &e))?;
+                .map_err(|e| failed(plugin, &e));
+            let result = self.settle(plugin, &mut call, returned)?;
             let next: CertificateTemplate = result
                 .map_err(|reason| HookError::PresignRefused {
                     plugin: plugin.info.name.clone(),
@@ -439,11 +452,14 @@ impl PluginSet {
         for plugin in self.attached(Hook::Postsign) {
             let started = Instant::now();
             let outcome = match self.start(plugin).await {
-                Ok(mut call) => call
-                    .instance
-                    .call_postsign(&mut call.store, &wit_certificate)
-                    .await
-                    .map_err(|e| failed(plugin, &e)),
+                Ok(mut call) => {
+                    let returned = call
+                        .instance
+                        .call_postsign(&mut call.store, &wit_certificate)
+                        .await
+                        .map_err(|e| failed(plugin, &e));
+                    self.settle(plugin, &mut call, returned)
+                }
                 Err(error) => Err(error),
             };
             let verdict = if outcome.is_ok() {
@@ -457,6 +473,46 @@ impl PluginSet {
             }
         }
         failures
+    }
+}
+
+impl PluginSet {
+    /// Ends a call: reports refused key-value writes and dropped log lines, then, when the hook
+    /// returned (`returned` is `Ok`), applies the call's buffered writes. A trap or a deadline
+    /// leaves nothing behind; an apply the quota refuses fails the call, closed.
+    fn settle<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        call: &mut Call,
+        returned: Result<T, HookError>,
+    ) -> Result<T, HookError> {
+        let state = call.store.data_mut();
+        let value = returned;
+        let applied = match &value {
+            Ok(_) => state.commit_kv(),
+            Err(_) => Ok(()),
+        };
+        let kv_refused = state.kv_refused + u64::from(applied.is_err());
+        let logs_dropped = state.logs_dropped;
+        if logs_dropped > 0 {
+            tracing::warn!(
+                plugin = &*plugin.name,
+                dropped = logs_dropped,
+                "plugin log lines over the limit of {} per call were dropped",
+                crate::MAX_LOG_LINES_PER_CALL
+            );
+        }
+        if (kv_refused > 0 || logs_dropped > 0)
+            && let Some(observer) = &self.observer
+        {
+            observer.limited(&plugin.name, kv_refused, logs_dropped);
+        }
+        let value = value?;
+        applied.map_err(|reason| HookError::Failed {
+            plugin: plugin.info.name.clone(),
+            reason: format!("its key-value writes were refused: {reason}"),
+        })?;
+        Ok(value)
     }
 }
 

@@ -54,6 +54,8 @@ pub struct PluginSpec {
     pub deadline: Duration,
     /// Largest linear memory the plugin may grow to.
     pub memory_bytes: usize,
+    /// Bytes (keys and values) its key-value store may hold in all.
+    pub kv_quota_bytes: u64,
 }
 
 /// Default per-call deadline.

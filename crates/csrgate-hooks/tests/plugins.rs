@@ -21,6 +21,7 @@ fn spec(name: &str, wasm: &str, hooks: &[Hook], config: &str) -> PluginSpec {
         config_json: config.into(),
         deadline: Duration::from_millis(50),
         memory_bytes: 32 << 20,
+        kv_quota_bytes: csrgate_hooks::DEFAULT_KV_QUOTA_BYTES,
     }
 }
 

@@ -106,6 +106,7 @@ struct RawPlugin {
     hooks: Vec<String>,
     deadline: Option<String>,
     memory: Option<String>,
+    kv_quota: Option<String>,
     #[serde(default)]
     config: Option<serde_json::Value>,
 }
@@ -460,6 +461,14 @@ impl RawPlugin {
             Some(text) => parse_bytes(text)
                 .ok_or_else(|| invalid(format!("memory {text:?}: use e.g. 32MiB")))?,
         };
+        let kv_quota_bytes = match &self.kv_quota {
+            None => csrgate_hooks::DEFAULT_KV_QUOTA_BYTES,
+            Some(text) => parse_bytes(text)
+                .filter(|bytes| (1..=1 << 30).contains(bytes))
+                .ok_or_else(|| {
+                    invalid(format!("kv_quota {text:?}: use e.g. 16MiB (at most 1GiB)"))
+                })? as u64,
+        };
         let config = self.config.unwrap_or_else(|| serde_json::json!({}));
         if !config.is_object() {
             return Err(invalid("config must be a table".into()));
@@ -470,6 +479,7 @@ impl RawPlugin {
             config_json: config.to_string(),
             deadline,
             memory_bytes,
+            kv_quota_bytes,
             name: self.name,
         })
     }

@@ -1,10 +1,13 @@
 //! Loading plugin sets (start-up, SIGHUP, `csrgate plugin run`) with one engine, and the plugins'
 //! key-value stores in the daemon's store. Swapping them is `generation.rs`'s.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use csrgate_hooks::{HookEngine, HookError, KvStore, PluginSet, PluginSpec};
+use csrgate_hooks::{
+    HookEngine, HookError, KvStore, KvWrite, PluginSet, PluginSpec, kv_delta, quota_refusal,
+};
 use csrgate_store::Store;
 
 /// Loads plugin sets with one engine for the life of the process (the engine is made on first
@@ -36,7 +39,13 @@ impl PluginLoader {
 
     /// A loader for the daemon: key-value stores in `store`.
     pub fn for_store(cache_dir: Option<PathBuf>, store: Store) -> Self {
-        PluginLoader::new(cache_dir, Arc::new(StoreKv(store)))
+        PluginLoader::new(
+            cache_dir,
+            Arc::new(StoreKv {
+                store,
+                usage: Mutex::new(HashMap::new()),
+            }),
+        )
     }
 
     /// Compiles and initialises `specs`. Blocking (it compiles); call it from a thread that is not
@@ -60,23 +69,59 @@ impl PluginLoader {
     }
 }
 
-/// The plugins' key-value stores, kept in the daemon's store.
-struct StoreKv(Store);
+/// The plugins' key-value stores, kept in the daemon's store. Each namespace's size is scanned
+/// once and then kept up to date here, so the quota check costs no scan per write.
+struct StoreKv {
+    store: Store,
+    /// Bytes per plugin namespace; the lock also serialises applies, so concurrent calls
+    /// cannot overshoot a quota together.
+    usage: Mutex<HashMap<String, u64>>,
+}
+
+impl StoreKv {
+    fn usage_in(&self, usage: &mut HashMap<String, u64>, plugin: &str) -> Result<u64, String> {
+        if let Some(bytes) = usage.get(plugin) {
+            return Ok(*bytes);
+        }
+        let bytes = self
+            .store
+            .plugin_kv_usage(plugin)
+            .map_err(|e| e.to_string())?;
+        usage.insert(plugin.to_owned(), bytes);
+        Ok(bytes)
+    }
+}
 
 impl KvStore for StoreKv {
     fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.0.plugin_kv_get(plugin, key).map_err(|e| e.to_string())
-    }
-
-    fn set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), String> {
-        self.0
-            .plugin_kv_set(plugin, key, value)
+        self.store
+            .plugin_kv_get(plugin, key)
             .map_err(|e| e.to_string())
     }
 
-    fn delete(&self, plugin: &str, key: &str) -> Result<(), String> {
-        self.0
-            .plugin_kv_delete(plugin, key)
-            .map_err(|e| e.to_string())
+    fn usage(&self, plugin: &str) -> Result<u64, String> {
+        let mut usage = self.usage.lock().map_err(|_| "kv usage lock poisoned")?;
+        self.usage_in(&mut usage, plugin)
+    }
+
+    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
+        let mut usage = self.usage.lock().map_err(|_| "kv usage lock poisoned")?;
+        let used = self.usage_in(&mut usage, plugin)?;
+        let delta = kv_delta(writes, |key| {
+            self.get(plugin, key).map(|value| value.map(|v| v.len()))
+        })?;
+        let after = used.saturating_add_signed(delta);
+        if delta > 0 && after > quota {
+            return Err(quota_refusal(quota));
+        }
+        let batch: Vec<(&str, Option<&[u8]>)> = writes
+            .iter()
+            .map(|w| (w.key.as_str(), w.value.as_deref()))
+            .collect();
+        self.store
+            .plugin_kv_apply(plugin, &batch)
+            .map_err(|e| e.to_string())?;
+        usage.insert(plugin.to_owned(), after);
+        Ok(())
     }
 }

@@ -29,6 +29,11 @@ struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     plugin: String,
     hook: String,
@@ -46,6 +51,8 @@ pub struct Metrics {
     issuance_seconds: Histogram,
     plugin_calls: Family<CallLabels, Counter>,
     plugin_seconds: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    plugin_kv_refused: Family<PluginLabels, Counter>,
+    plugin_logs_dropped: Family<PluginLabels, Counter>,
     store_flushes: Counter,
     store_flushed_writes: Counter,
     store_flush_seconds: Histogram,
@@ -92,6 +99,18 @@ impl Default for Metrics {
             "plugin_call_seconds",
             "Plugin call latency (fresh instance, init and hook)",
             plugin_seconds.clone(),
+        );
+        let plugin_kv_refused = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "plugin_kv_refused",
+            "Plugin key-value writes refused: per-call caps (64 writes, 256 KiB) or the plugin's kv_quota",
+            plugin_kv_refused.clone(),
+        );
+        let plugin_logs_dropped = Family::<PluginLabels, Counter>::default();
+        registry.register(
+            "plugin_log_lines_dropped",
+            "Plugin log lines dropped over the cap of 32 per call",
+            plugin_logs_dropped.clone(),
         );
         let store_flushes = Counter::default();
         registry.register(
@@ -153,6 +172,8 @@ impl Default for Metrics {
             issuance_seconds,
             plugin_calls,
             plugin_seconds,
+            plugin_kv_refused,
+            plugin_logs_dropped,
             store_flushes,
             store_flushed_writes,
             store_flush_seconds,
@@ -237,6 +258,18 @@ impl CallObserver for Metrics {
                 hook: hook.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    fn limited(&self, plugin: &str, kv_refused: u64, logs_dropped: u64) {
+        let labels = PluginLabels {
+            plugin: plugin.to_owned(),
+        };
+        self.plugin_kv_refused
+            .get_or_create(&labels)
+            .inc_by(kv_refused);
+        self.plugin_logs_dropped
+            .get_or_create(&labels)
+            .inc_by(logs_dropped);
     }
 }
 

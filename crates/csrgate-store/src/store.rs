@@ -568,6 +568,38 @@ impl Store {
         self.watch(removed.map(drop).map_err(StoreError::from))
     }
 
+    /// Applies one plugin call's writes to `plugin`'s namespace atomically (one sled batch):
+    /// `Some(value)` sets, `None` deletes. Not flushed on its own, like
+    /// [`Store::plugin_kv_set`].
+    pub fn plugin_kv_apply(
+        &self,
+        plugin: &str,
+        writes: &[(&str, Option<&[u8]>)],
+    ) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(value) => batch.insert(plugin_key(plugin, key), *value),
+                None => batch.remove(plugin_key(plugin, key)),
+            }
+        }
+        let applied = inner.plugin_kv.apply_batch(batch);
+        self.watch(applied.map_err(StoreError::from))
+    }
+
+    /// Bytes of `plugin`'s namespace: its keys (without the namespace prefix) and values.
+    pub fn plugin_kv_usage(&self, plugin: &str) -> Result<u64, StoreError> {
+        let inner = self.inner()?;
+        let prefix = plugin_key(plugin, "");
+        let mut bytes = 0u64;
+        for entry in inner.plugin_kv.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            bytes += (key.len() - prefix.len() + value.len()) as u64;
+        }
+        Ok(bytes)
+    }
+
     /// Every entry of `plugin`'s namespace, by key.
     pub fn plugin_kv_entries(&self, plugin: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let inner = self.inner()?;

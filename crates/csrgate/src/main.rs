@@ -52,7 +52,7 @@ enum Command {
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,
     /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,
-    /// max_validity; [[plugins]] name, path, hooks, deadline, memory, config.
+    /// max_validity; [[plugins]] name, path, hooks, deadline, memory, kv_quota, config.
     ///
     /// Closed by default: without an [[issuance]] rule or an authorize plugin, serve refuses to
     /// start (exit 78) unless open_issuance = true or --dev.

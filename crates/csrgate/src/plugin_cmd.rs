@@ -86,6 +86,7 @@ fn check(wasm: PathBuf, plugin_config: String, memory_mib: usize) -> Result<(), 
         config_json: plugin_config,
         deadline: DEFAULT_DEADLINE,
         memory_bytes: memory_mib << 20,
+        kv_quota_bytes: csrgate_hooks::DEFAULT_KV_QUOTA_BYTES,
     };
     let loader = PluginLoader::new(None, Arc::new(MemoryKv::default()));
     let started = Instant::now();
