@@ -20,4 +20,5 @@ mod signing;
 mod startup;
 mod systemd;
 mod terminal;
+mod tls;
 mod zoo;

@@ -363,11 +363,7 @@ fn sighup_applies_a_new_policy_and_admin_tokens() {
 
     write_config("10d");
     std::fs::write(&tokens, format!("ops {new_token}\n")).expect("tokens");
-    let status = Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    daemon.hup();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !daemon.log().contains("generation=2") {
         assert!(

@@ -14,10 +14,16 @@ use crate::admin_bodies::{RenewRequest, RevokeRequest, bad_request};
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
 
-pub(crate) fn configure(config: &mut web::ServiceConfig) {
+/// The public CRL endpoints.
+pub(crate) fn configure_public(config: &mut web::ServiceConfig) {
     config
         .route("/crl", web::get().to(crl_der))
-        .route("/crl.pem", web::get().to(crl_pem))
+        .route("/crl.pem", web::get().to(crl_pem));
+}
+
+/// The admin API.
+pub(crate) fn configure_admin(config: &mut web::ServiceConfig) {
+    config
         .route("/audit", web::get().to(audit))
         .route("/metrics", web::get().to(metrics))
         .route("/certificates", web::get().to(list))

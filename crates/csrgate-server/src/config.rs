@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ClientHash;
 use crate::issuance::{IssuancePolicy, IssuanceRule};
+use crate::tls::TlsFiles;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,12 @@ struct RawSettings {
     open_issuance: bool,
     log_level: String,
     log_format: String,
+    listen_tls: Vec<String>,
+    tls_certificate: Option<PathBuf>,
+    tls_private_key: Option<PathBuf>,
+    tls_key_passphrase_file: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    admin_listen: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +166,16 @@ pub struct ServerConfig {
     pub request_timeout: std::time::Duration,
     /// The `[[issuance]]` rules.
     pub issuance: IssuancePolicy,
+    /// TCP addresses to serve HTTPS on, with `tls`.
+    pub listen_tls: Vec<SocketAddr>,
+    /// The TLS certificate, key and client CA (`None` without TLS listeners).
+    pub tls: Option<TlsFiles>,
+    /// A file holding the TLS key's passphrase when it differs from the CA's.
+    pub tls_key_passphrase_file: Option<PathBuf>,
+    /// `--dev` makes the TLS certificate itself (from the development CA) when it is absent.
+    pub dev_tls: bool,
+    /// Admin-only listeners; when any is set, the public listeners serve no admin endpoint.
+    pub admin_listen: Vec<AdminListen>,
     /// What to log: a tracing filter (`info`, `warn,csrgate_hooks=debug`); `RUST_LOG` wins.
     pub log_level: String,
     /// How to log: one text line or one JSON object per event.
@@ -168,6 +185,54 @@ pub struct ServerConfig {
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
+}
+
+/// An admin-only listener (`admin_listen`): `IP:PORT` (HTTP), `tls://IP:PORT` (HTTPS with the
+/// TLS material, client certificates included) or `unix:/path` (mode `listen_unix_mode`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminListen {
+    /// Plain HTTP on TCP.
+    Tcp(SocketAddr),
+    /// HTTPS on TCP.
+    Tls(SocketAddr),
+    /// A Unix stream socket.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(path) = text.strip_prefix("unix:") {
+            let path = PathBuf::from(path);
+            return if path.is_absolute() {
+                Ok(AdminListen::Unix(path))
+            } else {
+                Err(format!("{text:?}: a Unix socket path must be absolute"))
+            };
+        }
+        let (tls, address) = match text.strip_prefix("tls://") {
+            Some(address) => (true, address),
+            None => (false, text),
+        };
+        let address = address
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("{text:?}: use IP:PORT, tls://IP:PORT or unix:/absolute/path"))?;
+        Ok(if tls {
+            AdminListen::Tls(address)
+        } else {
+            AdminListen::Tcp(address)
+        })
+    }
+}
+
+/// The TLS files of `--dev` when none are configured: made from the development CA.
+pub fn dev_tls_files(identity_dir: &Path) -> (PathBuf, PathBuf) {
+    (
+        identity_dir.join("dev-tls.crt"),
+        identity_dir.join("dev-tls.key"),
+    )
 }
 
 /// The form of log lines (`log_format`).
@@ -222,6 +287,8 @@ impl ServerConfig {
             .and_then(|b| b.set_default("open_issuance", false))
             .and_then(|b| b.set_default("log_level", "info"))
             .and_then(|b| b.set_default("log_format", "text"))
+            .and_then(|b| b.set_default("listen_tls", Vec::<String>::new()))
+            .and_then(|b| b.set_default("admin_listen", Vec::<String>::new()))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -239,6 +306,8 @@ impl ServerConfig {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("listen")
+                .with_list_parse_key("listen_tls")
+                .with_list_parse_key("admin_listen")
                 .with_list_parse_key("signing.extended_key_usage")
                 .try_parsing(true),
         );
@@ -397,11 +466,87 @@ impl RawSettings {
                     .into(),
             });
         }
+        let listen_tls = self
+            .listen_tls
+            .iter()
+            .map(|text| {
+                text.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "listen_tls",
+                        reason: format!("{text:?} is not IP:PORT (e.g. 0.0.0.0:8443)"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let admin_listen = self
+            .admin_listen
+            .iter()
+            .map(|text| {
+                text.parse::<AdminListen>()
+                    .map_err(|reason| ConfigError::Invalid {
+                        key: "admin_listen",
+                        reason,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let needs_tls = !listen_tls.is_empty()
+            || admin_listen
+                .iter()
+                .any(|a| matches!(a, AdminListen::Tls(_)));
+        let (tls, dev_tls) = match (self.tls_certificate, self.tls_private_key) {
+            (Some(certificate), Some(private_key)) => (
+                Some(TlsFiles {
+                    certificate,
+                    private_key,
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                false,
+            ),
+            (None, None) if needs_tls && self.dev => {
+                let (certificate, private_key) = dev_tls_files(&self.identity);
+                (
+                    Some(TlsFiles {
+                        certificate,
+                        private_key,
+                        client_ca: self.tls_client_ca.clone(),
+                    }),
+                    true,
+                )
+            }
+            (None, None) => (None, false),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_certificate",
+                    reason: "tls_certificate and tls_private_key go together".into(),
+                });
+            }
+        };
+        if needs_tls && tls.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "listen_tls",
+                reason: "a TLS listener needs tls_certificate and tls_private_key (PEM); \
+                         --dev makes them from the development CA"
+                    .into(),
+            });
+        }
+        if !needs_tls && (tls.is_some() || self.tls_client_ca.is_some()) {
+            return Err(ConfigError::Invalid {
+                key: "tls_certificate",
+                reason: "TLS files are set but no listener uses them: add listen_tls (or a \
+                         tls:// admin_listen)"
+                    .into(),
+            });
+        }
         let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")
             .is_some_and(|dir| PathBuf::from(dir).join(crate::admin::CREDENTIAL).exists());
         let dev_admin_token = (self.dev && self.admin_tokens_file.is_none() && !uses_credential)
             .then(|| dev_admin_token_file(&self.identity));
         Ok(ServerConfig {
+            listen_tls,
+            tls,
+            tls_key_passphrase_file: self.tls_key_passphrase_file,
+            dev_tls,
+            admin_listen,
             log_level: self.log_level,
             log_format,
             issuance,
@@ -892,6 +1037,20 @@ mod tests {
                 "[[issuance]]\nname = \"a\"\n[[issuance]]\nname = \"b\"".into(),
                 "both leave out clients",
             ),
+            (
+                "listen_tls = [\"127.0.0.1:8443\"]".into(),
+                "needs tls_certificate and tls_private_key",
+            ),
+            (
+                "tls_certificate = \"c.pem\"\ntls_private_key = \"k.pem\"".into(),
+                "no listener uses them",
+            ),
+            (
+                "listen_tls = [\"127.0.0.1:8443\"]\ntls_certificate = \"c.pem\"".into(),
+                "go together",
+            ),
+            ("admin_listen = [\"unix:relative.sock\"]".into(), "absolute"),
+            ("admin_listen = [\"localhost:9\"]".into(), "tls://IP:PORT"),
             (
                 "[[issuance]]\nname = \"a\"\nclients = [\"x\"]\n[[issuance]]\nname = \"b\"\nclients = [\"x\"]".into(),
                 "list it in one",

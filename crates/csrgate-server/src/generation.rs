@@ -1,5 +1,5 @@
 //! Configuration generations: everything a SIGHUP can change (signing policy, issuance rules,
-//! admin tokens, plugins) as one immutable [`Generation`], swapped whole.
+//! admin tokens, plugins, TLS material) as one immutable [`Generation`], swapped whole.
 //!
 //! A request takes the current generation once and uses it for every stage, so a reload never
 //! changes anything under a request in flight: it finishes on the generation it started with,
@@ -13,6 +13,7 @@ use csrgate_pki::SigningPolicy;
 
 use crate::admin::AdminTokens;
 use crate::issuance::IssuancePolicy;
+use crate::tls::TlsMaterial;
 
 /// One generation of the reloadable configuration (1 at start-up, +1 per successful reload).
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct Generation {
     pub plugins: Arc<PluginSet>,
     /// `open_issuance = true`: the operator accepted that nothing restricts issuance.
     pub open_issuance: bool,
+    /// The TLS certificate, key and client CA of the TLS listeners, when there are any.
+    pub tls: Option<Arc<TlsMaterial>>,
 }
 
 /// The parts of a generation, as loaded from the configuration.
@@ -43,6 +46,8 @@ pub struct GenerationParts {
     pub plugins: PluginSet,
     /// `open_issuance`.
     pub open_issuance: bool,
+    /// TLS material, loaded.
+    pub tls: Option<TlsMaterial>,
 }
 
 impl Generation {
@@ -84,6 +89,7 @@ impl Generations {
                 admin: AdminTokens::default(),
                 plugins: Arc::new(PluginSet::empty()),
                 open_issuance: false,
+                tls: None,
             })),
             next_number: AtomicU64::new(1),
             observer,
@@ -120,6 +126,7 @@ impl Generations {
             admin: parts.admin,
             plugins: Arc::new(plugins),
             open_issuance: parts.open_issuance,
+            tls: parts.tls.map(Arc::new),
         });
         number
     }

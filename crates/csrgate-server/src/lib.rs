@@ -22,12 +22,16 @@ pub mod openapi;
 mod pipeline;
 mod routes;
 mod runtime;
+mod tls;
 
 pub use admin::AdminTokens;
 pub use api_error::ApiError;
 pub use bridge::template_json;
 pub use client_hash::ClientHash;
-pub use config::{ConfigError, LogFormat, ServerConfig, SettingsSources, dev_admin_token_file};
+pub use config::{
+    AdminListen, ConfigError, LogFormat, ServerConfig, SettingsSources, dev_admin_token_file,
+    dev_tls_files,
+};
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use error_code::ErrorCode;
 pub use generation::{Generation, GenerationParts, Generations};
@@ -36,3 +40,4 @@ pub use issuance::{IssuancePolicy, IssuanceRule, Refusal};
 pub use metrics::{Metrics, SharedMetrics};
 pub use pipeline::{DryRun, Gateway, Prepared, dry_run, prepare};
 pub use runtime::{Listener, Reload, bind, run, warn_if_open};
+pub use tls::{TlsFiles, TlsMaterial};

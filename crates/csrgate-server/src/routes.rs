@@ -24,15 +24,22 @@ pub(crate) struct Limits {
 /// The media type of a PEM chain (RFC 8555 section 9.1).
 const PEM_CHAIN: &str = "application/pem-certificate-chain";
 
-pub(crate) fn configure(config: &mut web::ServiceConfig) {
-    config
-        .route("/health", web::get().to(health))
-        .configure(crate::admin_routes::configure)
-        .route("/ca.pem", web::get().to(ca_pem))
-        .route("/openapi.json", web::get().to(crate::openapi::document))
-        .route("/api/csr/{client_hash}", web::put().to(issue))
-        .route("/{client_hash}", web::put().to(issue))
-        .default_service(web::to(not_found));
+/// The routes of a listener: `/health` always, the public endpoints and/or the admin API (an
+/// `admin_listen` takes the admin API off the public listeners).
+pub(crate) fn configure(config: &mut web::ServiceConfig, public: bool, admin: bool) {
+    config.route("/health", web::get().to(health));
+    if admin {
+        config.configure(crate::admin_routes::configure_admin);
+    }
+    if public {
+        config
+            .configure(crate::admin_routes::configure_public)
+            .route("/ca.pem", web::get().to(ca_pem))
+            .route("/openapi.json", web::get().to(crate::openapi::document))
+            .route("/api/csr/{client_hash}", web::put().to(issue))
+            .route("/{client_hash}", web::put().to(issue));
+    }
+    config.default_service(web::to(not_found));
 }
 
 /// The body of a successful `PUT`: ssl_api's `signed_x509_pem` plus what a client needs next.

@@ -1,7 +1,7 @@
 //! Binding sockets, running the HTTP server until SIGTERM/SIGINT (then draining), and reloading
 //! the plugin set on SIGHUP.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,47 +14,101 @@ use actix_web::{App, web};
 
 use crate::expect::ExpectContinue;
 
-use crate::{Gateway, GenerationParts, PluginLoader, ServerConfig, SettingsSources, routes};
+use crate::{
+    AdminListen, Gateway, GenerationParts, PluginLoader, ServerConfig, SettingsSources, routes,
+};
 
 /// A listening socket: TCP, or a Unix stream socket (socket activation, nginx upstream).
 #[derive(Debug)]
-pub enum Listener {
-    /// TCP.
+enum Socket {
     Tcp(TcpListener),
-    /// Unix stream.
     Unix(UnixListener),
 }
 
-/// The sockets to serve on: those passed by systemd (`LISTEN_FDS`/`LISTEN_PID`, TCP or Unix),
-/// else every configured address, bound now. Nothing is accepted until [`run`] starts.
+/// Which endpoints a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Surface {
+    /// Everything (no `admin_listen` configured).
+    All,
+    /// The public endpoints only (an `admin_listen` takes the admin API).
+    Public,
+    /// The admin API and `/health` only (`admin_listen`).
+    Admin,
+}
+
+impl Surface {
+    fn public(self) -> bool {
+        self != Surface::Admin
+    }
+
+    fn admin(self) -> bool {
+        self != Surface::Public
+    }
+}
+
+/// A bound socket, whether it speaks TLS, and which endpoints it serves.
+#[derive(Debug)]
+pub struct Listener {
+    socket: Socket,
+    tls: bool,
+    surface: Surface,
+}
+
+/// The sockets to serve on: those passed by systemd (`LISTEN_FDS`/`LISTEN_PID`, TCP or Unix,
+/// plain HTTP) or else every `listen`, `listen_unix` and `listen_tls` address; and every
+/// `admin_listen`. All bound now; nothing is accepted until [`run`] starts.
 pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
+    let public = if config.admin_listen.is_empty() {
+        Surface::All
+    } else {
+        Surface::Public
+    };
+    let listener = |socket, tls, surface| Listener {
+        socket,
+        tls,
+        surface,
+    };
+    let tcp = |addr: &SocketAddr| {
+        TcpListener::bind(addr)
+            .map(Socket::Tcp)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    };
+    let mut listeners = Vec::new();
     let mut passed = listenfd::ListenFd::from_env();
     if passed.len() > 0 {
-        let mut listeners = Vec::with_capacity(passed.len());
         for index in 0..passed.len() {
-            if let Ok(Some(tcp)) = passed.take_tcp_listener(index) {
-                listeners.push(Listener::Tcp(tcp));
+            if let Ok(Some(socket)) = passed.take_tcp_listener(index) {
+                listeners.push(listener(Socket::Tcp(socket), false, public));
             } else if let Some(unix) = passed.take_unix_listener(index)? {
-                listeners.push(Listener::Unix(unix));
+                listeners.push(listener(Socket::Unix(unix), false, public));
             }
         }
         tracing::info!(
             sockets = listeners.len(),
             "using the sockets passed by systemd"
         );
-        return Ok(listeners);
+    } else {
+        for addr in &config.listen {
+            listeners.push(listener(tcp(addr)?, false, public));
+        }
+        if let Some(path) = &config.listen_unix {
+            let socket = Socket::Unix(bind_unix(path, config.listen_unix_mode)?);
+            listeners.push(listener(socket, false, public));
+        }
+        for addr in &config.listen_tls {
+            listeners.push(listener(tcp(addr)?, true, public));
+        }
     }
-    let mut listeners = config
-        .listen
-        .iter()
-        .map(|addr| {
-            TcpListener::bind(addr)
-                .map(Listener::Tcp)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    if let Some(path) = &config.listen_unix {
-        listeners.push(Listener::Unix(bind_unix(path, config.listen_unix_mode)?));
+    for admin in &config.admin_listen {
+        listeners.push(match admin {
+            AdminListen::Tcp(addr) => listener(tcp(addr)?, false, Surface::Admin),
+            AdminListen::Tls(addr) => listener(tcp(addr)?, true, Surface::Admin),
+            AdminListen::Unix(path) => listener(
+                Socket::Unix(bind_unix(path, config.listen_unix_mode)?),
+                false,
+                Surface::Admin,
+            ),
+        });
     }
     Ok(listeners)
 }
@@ -96,20 +150,24 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-/// What SIGHUP needs: where the configuration came from, and the loader that owns the engine.
+/// What SIGHUP needs: where the configuration came from, the loader that owns the engine, and
+/// the TLS key's passphrase as read at start (a prompt cannot be repeated at reload).
 #[derive(Debug, Clone)]
 pub struct Reload {
     /// The same sources the daemon started with (the file is read again).
     pub sources: SettingsSources,
     /// The loader of the running daemon.
     pub loader: PluginLoader,
+    /// The passphrase of an encrypted TLS key.
+    pub tls_passphrase: Option<Arc<csrgate_pki::Passphrase>>,
 }
 
 /// The HTTP service of one connection, as actix-web's HttpServer makes it, with our expect
-/// service: `http_service!(app, request_timeout, expect, shutdown)`. A macro because the
+/// service: `http_service!(app, request_timeout, expect, shutdown)`, optionally followed by
+/// `; builder_method(args)` steps (TLS listeners add `on_connect_ext`). A macro because the
 /// service's type names the application's closures.
 macro_rules! http_service {
-    ($app:expr, $request_timeout:expr, $expect:expr, $shutdown:expr) => {{
+    ($app:expr, $request_timeout:expr, $expect:expr, $shutdown:expr $(; $step:ident($($arg:expr),*))*) => {{
         let shutdown = $shutdown.clone();
         actix_http::HttpService::build()
             .client_request_timeout($request_timeout)
@@ -121,6 +179,7 @@ macro_rules! http_service {
                 async move { signal.notified().await }
             })
             .expect($expect.clone())
+            $(.$step($($arg),*))*
             .finish(map_config(
                 ($app)()
                     .into_factory()
@@ -163,7 +222,15 @@ pub fn run(
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
         actix_web::rt::spawn(refresh_crl(refresher));
         let expect_metrics = Arc::clone(gateway.metrics());
-        let app = move || {
+        let acceptor = if listeners.iter().any(|l| l.tls) {
+            Some(
+                crate::tls::acceptor(gateway.clone().into_inner())
+                    .map_err(std::io::Error::other)?,
+            )
+        } else {
+            None
+        };
+        let app = move |surface: Surface| {
             let counted = gateway.clone();
             App::new()
                 .app_data(gateway.clone())
@@ -188,7 +255,9 @@ pub fn run(
                         Ok(response)
                     }
                 })
-                .configure(routes::configure)
+                .configure(move |config| {
+                    routes::configure(config, surface.public(), surface.admin())
+                })
         };
         // What actix-web's HttpServer does, with our own `Expect: 100-continue` service
         // (docs/decisions/0002-expect-continue.md).
@@ -206,19 +275,48 @@ pub fn run(
         };
         let shutdown = server.graceful_shutdown_signal();
         let count = listeners.len();
-        for listener in listeners {
+        for Listener {
+            socket,
+            tls,
+            surface,
+        } in listeners
+        {
             let app = app.clone();
+            let app = move || app(surface);
             let shutdown = shutdown.clone();
             let expect = expect.clone();
-            match listener {
-                Listener::Tcp(listener) => {
+            let role = match surface {
+                Surface::All => "public and admin",
+                Surface::Public => "public",
+                Surface::Admin => "admin",
+            };
+            match socket {
+                Socket::Tcp(listener) if tls => {
+                    let address = listener.local_addr()?;
+                    let acceptor = acceptor.clone().ok_or_else(|| {
+                        std::io::Error::other("a TLS listener without TLS material")
+                    })?;
+                    server =
+                        server.listen(format!("csrgate-tls-{address}"), listener, move || {
+                            http_service!(
+                                app,
+                                request_timeout,
+                                expect,
+                                shutdown;
+                                on_connect_ext(crate::tls::peer_certificate)
+                            )
+                            .openssl(acceptor.clone())
+                        })?;
+                    tracing::info!(role, tls = true, %address, "listening");
+                }
+                Socket::Tcp(listener) => {
                     let address = listener.local_addr()?;
                     server = server.listen(format!("csrgate-{address}"), listener, move || {
                         http_service!(app, request_timeout, expect, shutdown).tcp()
                     })?;
-                    tracing::info!(%address, "listening");
+                    tracing::info!(role, %address, "listening");
                 }
-                Listener::Unix(listener) => {
+                Socket::Unix(listener) => {
                     let address = listener
                         .local_addr()?
                         .as_pathname()
@@ -235,7 +333,7 @@ pub fn run(
                                 shutdown
                             ))
                         })?;
-                    tracing::info!(%address, "listening");
+                    tracing::info!(role, %address, "listening");
                 }
             }
         }
@@ -349,10 +447,26 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         Ok(admin) => admin,
         Err(error) => return refused("the admin tokens do not load", &error),
     };
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => {
+            let passphrase = reload
+                .tls_passphrase
+                .as_ref()
+                .map(|p| p.expose_secret().as_bytes());
+            match crate::TlsMaterial::load(files, passphrase) {
+                Ok(material) => Some(material),
+                Err(error) => return refused("the TLS certificate or key does not load", &error),
+            }
+        }
+    };
     let plugins = match reload.loader.load_blocking(&config.plugins) {
         Ok(plugins) => plugins,
         Err(error) => return refused("the new plugin set does not load", &error),
     };
+    if let Some(material) = &tls {
+        tracing::info!(subject = %material.subject, not_after = %material.not_after, "TLS certificate loaded");
+    }
     let names: Vec<String> = plugins.plugins().into_iter().map(|p| p.name).collect();
     let generation = gateway.generations().install(GenerationParts {
         signing: config.policy,
@@ -360,11 +474,12 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         admin,
         plugins,
         open_issuance: config.open_issuance,
+        tls,
     });
     tracing::info!(
         generation,
         plugins = ?names,
-        "reloaded signing policy, issuance rules, admin tokens and plugins as one generation (listen, identity, data and plugin_cache change at the next restart)"
+        "reloaded signing policy, issuance rules, admin tokens, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
     );
     warn_if_open(&gateway.generation());
 }

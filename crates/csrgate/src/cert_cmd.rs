@@ -13,7 +13,7 @@ use crate::exit::{Failure, code};
 /// Where the daemon is and how to authenticate.
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// The daemon's address (plain HTTP: talk to the daemon itself, not through the TLS proxy).
+    /// The daemon's admin API: http://... or https://... (its listen_tls or admin_listen).
     #[arg(
         long,
         env = "CA_ADMIN_URL",
@@ -21,6 +21,16 @@ pub struct Connection {
         global = true
     )]
     url: String,
+    /// For https: the CA certificate(s), PEM, that issued the daemon's TLS certificate (e.g.
+    /// identity/ca.cert.pem under --dev). Without it the system's trust store is used.
+    #[arg(long, value_name = "FILE", global = true)]
+    cacert: Option<PathBuf>,
+    /// For an mTLS admin API: a client certificate (PEM, chain after it) instead of a token.
+    #[arg(long, value_name = "FILE", global = true, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM, unencrypted).
+    #[arg(long, value_name = "FILE", global = true, requires = "cert")]
+    key: Option<PathBuf>,
     /// Admin token. Prefer --token-file or CA_ADMIN_TOKEN: a flag shows in `ps`.
     #[arg(long, global = true, conflicts_with = "token_file")]
     token: Option<String>,
@@ -75,32 +85,94 @@ pub enum CertCommand {
 struct Client {
     agent: ureq::Agent,
     base: String,
-    token: String,
+    /// `None` when a client certificate authenticates.
+    token: Option<String>,
+}
+
+/// `request` with `Authorization: Bearer` when a token is used.
+fn authorized<B>(
+    request: ureq::RequestBuilder<B>,
+    bearer: Option<&str>,
+) -> ureq::RequestBuilder<B> {
+    match bearer {
+        Some(bearer) => request.header("Authorization", bearer),
+        None => request,
+    }
+}
+
+/// The TLS settings for https URLs: openssl (native-tls) with the given roots and client
+/// certificate.
+fn tls_config(connection: &Connection) -> anyhow::Result<ureq::tls::TlsConfig> {
+    use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+    let read = |path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let certificates = |path: &PathBuf| -> anyhow::Result<Vec<Certificate<'static>>> {
+        let pem = read(path)?;
+        let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(certificate)) => Some(certificate),
+                _ => None,
+            })
+            .collect();
+        if certificates.is_empty() {
+            return Err(anyhow!("{}: no PEM certificate in it", path.display()));
+        }
+        Ok(certificates)
+    };
+    let roots = match &connection.cacert {
+        Some(path) => RootCerts::new_with_certs(&certificates(path)?),
+        None => RootCerts::PlatformVerifier,
+    };
+    let client_cert = match (&connection.cert, &connection.key) {
+        (Some(cert), Some(key)) => {
+            let key = PrivateKey::from_pem(&read(key)?)
+                .with_context(|| format!("{}: not a PEM private key", key.display()))?;
+            Some(ClientCert::new_with_certs(&certificates(cert)?, key))
+        }
+        _ => None,
+    };
+    Ok(TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::NativeTls)
+        .root_certs(roots)
+        .client_cert(client_cert)
+        .build())
 }
 
 impl Client {
     fn new(connection: &Connection) -> anyhow::Result<Self> {
-        if connection.url.starts_with("https://") {
+        if !connection.url.starts_with("https://") && !connection.url.starts_with("http://") {
             return Err(anyhow!(
-                "this client speaks plain HTTP: point --url at the daemon's own listener, not the TLS proxy"
+                "--url {:?}: use http://HOST:PORT or https://HOST:PORT",
+                connection.url
             ));
         }
         let token = match (&connection.token, &connection.token_file) {
-            (Some(token), _) => token.clone(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            (None, None) => std::env::var("CA_ADMIN_TOKEN").map_err(|_| {
-                anyhow!("no admin token: use --token-file FILE, CA_ADMIN_TOKEN or --token")
-            })?,
+            (Some(token), _) => Some(token.clone()),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => match std::env::var("CA_ADMIN_TOKEN") {
+                Ok(token) => Some(token),
+                Err(_) if connection.cert.is_some() => None,
+                Err(_) => {
+                    return Err(anyhow!(
+                        "no admin token: use --token-file FILE, CA_ADMIN_TOKEN or --token (or \
+                         --cert/--key on an mTLS admin API)"
+                    ));
+                }
+            },
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            .tls_config(tls_config(connection)?)
             .build()
             .into();
         Ok(Client {
@@ -112,18 +184,12 @@ impl Client {
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let bearer = format!("Bearer {}", self.token);
+        let bearer = self.token.as_ref().map(|token| format!("Bearer {token}"));
+        let bearer = bearer.as_deref();
         let result = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("Authorization", &bearer).call(),
-            ("DELETE", _) => self
-                .agent
-                .delete(&url)
-                .header("Authorization", &bearer)
-                .call(),
-            (_, body) => self
-                .agent
-                .post(&url)
-                .header("Authorization", &bearer)
+            ("GET", _) => authorized(self.agent.get(&url), bearer).call(),
+            ("DELETE", _) => authorized(self.agent.delete(&url), bearer).call(),
+            (_, body) => authorized(self.agent.post(&url), bearer)
                 .content_type("application/json")
                 .send(body.unwrap_or(Value::Null).to_string()),
         };

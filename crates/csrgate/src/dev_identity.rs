@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use csrgate_pki::{
-    DistinguishedName, Identity, IdentityFiles, IdentityRequest, KeySpec, Passphrase,
-    ValidityPeriod,
+    DistinguishedName, ExtendedKeyUsage, Identity, IdentityFiles, IdentityRequest, KeySpec,
+    Passphrase, SigningPolicy, ValidatedCsr, ValidityPeriod,
 };
 
 /// The development passphrase file inside an identity directory.
@@ -73,6 +73,79 @@ pub fn ensure_admin_token(file: &Path) -> anyhow::Result<()> {
         file = %file.display(),
         "--dev: the admin API takes the DEVELOPMENT token in this file: curl -H \"Authorization: Bearer $(cat {})\" ...",
         file.display()
+    );
+    Ok(())
+}
+
+/// `--dev` with a TLS listener and no TLS files: a server certificate for `localhost`,
+/// `127.0.0.1` and `::1` from the development CA (P-256, 90 days; the key unencrypted, 0600),
+/// made when absent or expiring within a week.
+pub fn ensure_tls(
+    identity: &Identity,
+    policy: &SigningPolicy,
+    files: &csrgate_server::TlsFiles,
+) -> anyhow::Result<()> {
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::stack::Stack;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509, X509NameBuilder, X509ReqBuilder};
+
+    let fresh = std::fs::read(&files.certificate)
+        .ok()
+        .and_then(|pem| X509::from_pem(&pem).ok())
+        .is_some_and(|certificate| {
+            openssl::asn1::Asn1Time::days_from_now(7)
+                .is_ok_and(|soon| certificate.not_after() > soon)
+        });
+    if fresh && files.private_key.exists() {
+        return Ok(());
+    }
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let key = PKey::from_ec_key(EcKey::generate(&group)?)?;
+    let mut request = X509ReqBuilder::new()?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", "localhost")?;
+    request.set_subject_name(&name.build())?;
+    request.set_pubkey(&key)?;
+    let sans = SubjectAlternativeName::new()
+        .dns("localhost")
+        .ip("127.0.0.1")
+        .ip("::1")
+        .build(&request.x509v3_context(None))?;
+    let mut extensions = Stack::new()?;
+    extensions.push(sans)?;
+    request.add_extensions(&extensions)?;
+    request.sign(&key, openssl::hash::MessageDigest::sha256())?;
+    let csr = ValidatedCsr::parse(&request.build().to_der()?)?;
+    let policy = SigningPolicy {
+        default_validity: ValidityPeriod::days(90),
+        extended_key_usage: vec![ExtendedKeyUsage::ServerAuth],
+        ..policy.clone()
+    };
+    let template = identity
+        .summary()
+        .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+    let issued = identity.sign(&csr, &template, &policy)?;
+    let mut key_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&files.private_key)
+        .with_context(|| format!("cannot write {}", files.private_key.display()))?;
+    key_file.write_all(&key.private_key_to_pem_pkcs8()?)?;
+    key_file.sync_all()?;
+    std::fs::write(
+        &files.certificate,
+        format!("{}{}", issued.pem, identity.chain_pem()),
+    )
+    .with_context(|| format!("cannot write {}", files.certificate.display()))?;
+    tracing::warn!(
+        certificate = %files.certificate.display(),
+        serial = %issued.serial,
+        "--dev: issued a DEVELOPMENT TLS certificate for localhost, 127.0.0.1 and ::1; clients verify it with --cacert identity/ca.cert.pem"
     );
     Ok(())
 }

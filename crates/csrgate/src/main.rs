@@ -46,7 +46,8 @@ enum Command {
     /// Listeners, identity, data directory and plugin cache change at the next restart.
     ///
     /// Configuration keys (examples/csrgate.toml documents each): listen, listen_unix,
-    /// listen_unix_mode, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
+    /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
+    /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
     /// log_level, log_format;
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,

@@ -62,7 +62,8 @@ pub fn resolve(
     ))
 }
 
-fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
+/// A passphrase from a file (its first line; a trailing newline is not part of it).
+pub fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
     let bytes = Zeroizing::new(
         std::fs::read(path)
             .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,

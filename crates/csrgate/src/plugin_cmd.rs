@@ -156,6 +156,7 @@ fn dry_run(
             admin: AdminTokens::default(),
             plugins,
             open_issuance: config.open_issuance,
+            tls: None,
         },
         None,
     );

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use csrgate_server::{
     AdminTokens, Gateway, GenerationParts, Generations, Metrics, PluginLoader, Reload,
-    ServerConfig, SettingsSources,
+    ServerConfig, SettingsSources, TlsMaterial,
 };
 use csrgate_store::Store;
 
@@ -118,7 +118,34 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let identity = files
         .unlock(secret.as_ref())
         .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
-    drop(secret);
+    if config.dev_tls
+        && let Some(tls) = &config.tls
+    {
+        dev_identity::ensure_tls(&identity, &config.policy, tls)
+            .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    }
+    // The TLS key's passphrase: its own file, else the CA's (kept for reloads: a prompt
+    // cannot be repeated).
+    let tls_passphrase = match &config.tls_key_passphrase_file {
+        Some(file) => Some(Arc::new(
+            passphrase::from_file(file).map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+        )),
+        None => secret.map(Arc::new),
+    };
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => {
+            let material = TlsMaterial::load(
+                files,
+                tls_passphrase
+                    .as_ref()
+                    .map(|p| p.expose_secret().as_bytes()),
+            )
+            .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
+            tracing::info!(subject = %material.subject, not_after = %material.not_after, "TLS certificate loaded");
+            Some(material)
+        }
+    };
     tracing::info!(subject = %identity.summary().subject, key = %identity.summary().key, "CA identity unlocked");
 
     if !config.data_dir.exists() {
@@ -141,6 +168,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             admin,
             plugins,
             open_issuance: config.open_issuance,
+            tls,
         },
         Some(metrics.clone()),
     );
@@ -157,6 +185,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let reload = Reload {
         sources: reload_sources,
         loader,
+        tls_passphrase,
     };
     csrgate_server::run(&config, gateway, listeners, reload)
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;

@@ -1,0 +1,213 @@
+//! Native TLS through openssl: the server certificate, its key and the optional client CA as one
+//! [`TlsMaterial`] per configuration generation, and the acceptor that takes the current
+//! generation's material at every handshake, so a SIGHUP replaces the certificate without
+//! dropping a connection.
+//!
+//! Protocols and ciphers are Mozilla's "intermediate" profile (v5): TLS 1.2 and 1.3, AEAD
+//! ciphers with forward secrecy only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    ClientHelloResponse, SslAcceptor, SslContext, SslMethod, SslVerifyMode, SslVersion,
+};
+use openssl::x509::X509;
+use openssl::x509::store::X509StoreBuilder;
+
+use crate::Gateway;
+
+/// Where the TLS material comes from (`tls_certificate`, `tls_private_key`, `tls_client_ca`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM: the server certificate first, then its chain.
+    pub certificate: PathBuf,
+    /// PEM private key (PKCS#8, traditional RSA/EC; encrypted or not).
+    pub private_key: PathBuf,
+    /// PEM CA certificates whose client certificates authenticate on the admin API (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A loaded server certificate: an openssl context with the certificate, chain and key (checked
+/// to match) and, with a client CA, optional client-certificate verification.
+pub struct TlsMaterial {
+    context: SslContext,
+    /// The server certificate's subject, for logs.
+    pub subject: String,
+    /// Its notAfter, as openssl prints it.
+    pub not_after: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("subject", &self.subject)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One line for a name: `CN=ops,O=Example` (short names where openssl has them).
+pub(crate) fn one_line(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|entry| {
+            let key = entry.object().nid().short_name().unwrap_or("?");
+            let value = String::from_utf8_lossy(entry.data().as_slice());
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The Mozilla intermediate profile with our session id context (client verification needs one).
+fn base_builder() -> Result<openssl::ssl::SslAcceptorBuilder, String> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(|e| format!("openssl: {e}"))?;
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| format!("openssl: {e}"))?;
+    builder
+        .set_session_id_context(b"csrgate")
+        .map_err(|e| format!("openssl: {e}"))?;
+    Ok(builder)
+}
+
+impl TlsMaterial {
+    /// Reads and checks the files: the certificate chain parses, the key decrypts (with
+    /// `passphrase` when it is encrypted) and matches the certificate, the client CA parses.
+    /// Errors name the file and what to change.
+    pub fn load(files: &TlsFiles, passphrase: Option<&[u8]>) -> Result<Self, String> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        let chain_pem = read(&files.certificate)?;
+        let mut chain = X509::stack_from_pem(&chain_pem).map_err(|e| {
+            format!(
+                "{}: not a PEM certificate chain: {e}",
+                files.certificate.display()
+            )
+        })?;
+        if chain.is_empty() {
+            return Err(format!(
+                "{}: no certificate in it",
+                files.certificate.display()
+            ));
+        }
+        let leaf = chain.remove(0);
+        let key_pem = read(&files.private_key)?;
+        let key = private_key(&key_pem, passphrase)
+            .map_err(|why| format!("{}: {why}", files.private_key.display()))?;
+        let mut builder = base_builder()?;
+        builder
+            .set_certificate(&leaf)
+            .map_err(|e| format!("openssl: {e}"))?;
+        for extra in chain {
+            builder
+                .add_extra_chain_cert(extra)
+                .map_err(|e| format!("openssl: {e}"))?;
+        }
+        let mismatch = || {
+            format!(
+                "{} is not the key of the certificate in {}",
+                files.private_key.display(),
+                files.certificate.display()
+            )
+        };
+        builder.set_private_key(&key).map_err(|_| mismatch())?;
+        builder.check_private_key().map_err(|_| mismatch())?;
+        if let Some(path) = &files.client_ca {
+            let cas = X509::stack_from_pem(&read(path)?)
+                .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+            if cas.is_empty() {
+                return Err(format!("{}: no certificate in it", path.display()));
+            }
+            let mut store = X509StoreBuilder::new().map_err(|e| format!("openssl: {e}"))?;
+            for ca in cas {
+                builder
+                    .add_client_ca(&ca)
+                    .map_err(|e| format!("openssl: {e}"))?;
+                store.add_cert(ca).map_err(|e| format!("openssl: {e}"))?;
+            }
+            builder
+                .set_verify_cert_store(store.build())
+                .map_err(|e| format!("openssl: {e}"))?;
+            // Optional: the public API needs no client certificate; a presented one must verify.
+            builder.set_verify(SslVerifyMode::PEER);
+        }
+        let subject = one_line(leaf.subject_name());
+        let not_after = leaf.not_after().to_string();
+        Ok(TlsMaterial {
+            context: builder.build().into_context(),
+            subject,
+            not_after,
+        })
+    }
+}
+
+/// An encrypted PEM key needs the passphrase; a plain one must not be given one silently.
+fn private_key(pem: &[u8], passphrase: Option<&[u8]>) -> Result<PKey<Private>, String> {
+    let encrypted = pem.windows(9).any(|w| w == b"ENCRYPTED");
+    match (encrypted, passphrase) {
+        (false, _) => {
+            PKey::private_key_from_pem(pem).map_err(|e| format!("not a PEM private key: {e}"))
+        }
+        (true, Some(passphrase)) => PKey::private_key_from_pem_passphrase(pem, passphrase)
+            .map_err(|_| "the passphrase does not decrypt this key".to_owned()),
+        (true, None) => Err(
+            "the key is encrypted: give tls_key_passphrase_file, or the CA passphrase through \
+             its usual sources"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The acceptor of every TLS listener: at each ClientHello it switches the connection to the
+/// current generation's context, so the certificate served is always the latest loaded one.
+pub(crate) fn acceptor(gateway: Arc<Gateway>) -> Result<SslAcceptor, String> {
+    let generation = gateway.generation();
+    let Some(material) = generation.tls.as_ref() else {
+        return Err("a TLS listener needs tls_certificate and tls_private_key".into());
+    };
+    let mut builder = base_builder()?;
+    // Start from the first material, so a handshake is valid even before the callback.
+    let first = material.context.certificate().map(ToOwned::to_owned);
+    if let Some(certificate) = first {
+        builder
+            .set_certificate(&certificate)
+            .map_err(|e| format!("openssl: {e}"))?;
+    }
+    if let Some(key) = material.context.private_key() {
+        builder
+            .set_private_key(key)
+            .map_err(|e| format!("openssl: {e}"))?;
+    }
+    builder.set_verify(material.context.verify_mode());
+    builder.set_client_hello_callback(move |ssl, _alert| {
+        if let Some(material) = gateway.generation().tls.as_ref() {
+            ssl.set_ssl_context(&material.context)?;
+            // The verify mode is the connection's own: follow the material's.
+            ssl.set_verify(material.context.verify_mode());
+        }
+        Ok(ClientHelloResponse::SUCCESS)
+    });
+    Ok(builder.build())
+}
+
+/// The verified client certificate's subject, for the connection's data (actix-http
+/// `on_connect_ext`). Present only when the client sent a certificate that verified against
+/// `tls_client_ca`: without `tls_client_ca` no certificate is asked for.
+pub(crate) fn peer_certificate(
+    io: &actix_tls::accept::openssl::TlsStream<actix_web::rt::net::TcpStream>,
+    data: &mut actix_http::Extensions,
+) {
+    let ssl = io.ssl();
+    if ssl.verify_mode().contains(SslVerifyMode::PEER)
+        && ssl.verify_result() == openssl::x509::X509VerifyResult::OK
+        && let Some(certificate) = ssl.peer_certificate()
+    {
+        data.insert(crate::admin::ClientCertificate {
+            subject: one_line(certificate.subject_name()),
+        });
+    }
+}
