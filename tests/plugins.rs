@@ -842,8 +842,12 @@ fn plugin_check_and_run_work_offline() {
         "/CN=dry",
         &["-addext", "subjectAltName=DNS:dry.internal"],
     );
+    // From the workspace, with a cache directory of its own: the configuration's default data
+    // directory would be ./data, and the compiled plugins go to $XDG_CACHE_HOME/csrgate.
     let run = |client: &str| {
         csrgate()
+            .current_dir(ws.path(""))
+            .env("XDG_CACHE_HOME", ws.path("cache"))
             .args(["plugin", "run", "--config"])
             .arg(&config)
             .args(["--client-hash", client])
@@ -853,8 +857,18 @@ fn plugin_check_and_run_work_offline() {
     };
     let allowed = run("abc123");
     assert!(allowed.status.success(), "{}", text(&allowed.stderr));
+    assert!(
+        !text(&allowed.stderr).contains("from cache"),
+        "{}",
+        text(&allowed.stderr)
+    );
     let report = json(&text(&allowed.stdout));
     assert_eq!(report["decision"], "allow");
+    assert_eq!(
+        report["authorize"],
+        serde_json::json!([{"plugin": "allow", "decision": "allow"}]),
+        "each authorize plugin's decision"
+    );
     assert_eq!(
         report["template"]["crl_distribution_points"][0],
         "http://dry.example/crl"
@@ -877,7 +891,14 @@ fn plugin_check_and_run_work_offline() {
         report["denied_by"], "allow",
         "the report names the plugin that denied"
     );
-    // Nothing was written anywhere: plugin run has no data directory.
+    assert_eq!(report["authorize"][0]["decision"], "deny");
+    // The second run reused the compiled plugins; nothing was written to a data directory.
+    assert!(
+        text(&denied.stderr).contains("from cache"),
+        "{}",
+        text(&denied.stderr)
+    );
+    assert!(ws.path("cache/csrgate/plugin-cache").is_dir());
     assert!(!ws.path("data").exists());
 }
 

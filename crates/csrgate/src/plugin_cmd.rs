@@ -147,7 +147,12 @@ fn dry_run(
         .load_blocking(&config.plugins)
         .map_err(|e| Failure::new(code::CONFIG, e))?;
     for info in plugins.plugins() {
-        eprintln!("loaded {} for {:?}", info.name, info.hooks);
+        let origin = if info.from_cache {
+            "compiled code from cache"
+        } else {
+            "compiled now"
+        };
+        eprintln!("loaded {} for {:?} ({origin})", info.name, info.hooks);
     }
     let generations = Generations::new(
         GenerationParts {
