@@ -159,7 +159,7 @@ const CASES: &[Case] = &[
     ("web01", "/CN=www.example.com", "", P256, 200, ""),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:api.web.example.internal,IP:10.1.2.3",
         P256,
         200,
@@ -167,7 +167,7 @@ const CASES: &[Case] = &[
     ),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:evil.example.com",
         P256,
         403,
@@ -175,7 +175,7 @@ const CASES: &[Case] = &[
     ),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:www.example.com,IP:192.168.1.1",
         P256,
         403,
@@ -183,7 +183,7 @@ const CASES: &[Case] = &[
     ),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:*.web.example.internal",
         P256,
         403,
@@ -191,7 +191,7 @@ const CASES: &[Case] = &[
     ),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:www.example.com",
         P384,
         403,
@@ -199,7 +199,7 @@ const CASES: &[Case] = &[
     ),
     (
         "web01",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:www.example.com",
         RSA2048,
         403,
@@ -207,16 +207,23 @@ const CASES: &[Case] = &[
     ),
     (
         "other",
-        "/CN=x",
+        "/CN=Jane Doe",
         "DNS:*.a.svc.example.internal,URI:spiffe://example.org/ns/x",
         P256,
         200,
         "",
     ),
-    ("other", "/CN=x", "email:ops@example.com", P256, 200, ""),
     (
         "other",
-        "/CN=x",
+        "/CN=Jane Doe",
+        "email:ops@example.com",
+        P256,
+        200,
+        "",
+    ),
+    (
+        "other",
+        "/CN=Jane Doe",
         "URI:spiffe://evil.org/x",
         P256,
         403,
@@ -317,7 +324,7 @@ fn plugin_run_shows_the_rules_decision() {
     let evil = ws.csr(
         "evil",
         P256,
-        "/CN=x",
+        "/CN=Jane Doe",
         &["-addext", "subjectAltName=DNS:evil.example.com"],
     );
     let (status, report, stderr) = plugin_run(&evil);

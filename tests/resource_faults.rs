@@ -131,9 +131,10 @@ fn full_and_read_only_disks_answer_503_and_recover() {
         started.elapsed()
     );
 
+    // The log is read by another thread: under load it may trail the answers a little.
+    daemon.wait_for_log("store reopened");
     let log = daemon.log();
     assert!(!log.contains("panicked"), "{log}");
-    assert!(log.contains("store reopened"), "{log}");
     assert!(
         daemon.stop().success(),
         "the daemon must stop cleanly after recovering"

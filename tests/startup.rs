@@ -396,3 +396,54 @@ fn json_logs_parse_and_the_level_comes_from_the_config() {
         "an INFO line of the binary passed the warn filter"
     );
 }
+
+/// Journald restarting (or the reader of a pipe going away) breaks stderr: the daemon keeps
+/// serving and still stops on SIGTERM. tracing-subscriber used to report the failed write with
+/// eprintln!, which panicked in whatever task logged, the SIGTERM handler included.
+#[test]
+fn a_broken_stderr_does_not_stop_the_daemon_from_serving_or_stopping() {
+    use std::io::BufRead as _;
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Pipe CA", None);
+    let mut child = csrgate()
+        .env("CA_PASSPHRASE", PASSPHRASE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--identity"])
+        .arg(&identity)
+        .arg("--data")
+        .arg(ws.path("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = loop {
+        let line = lines.next().expect("a log line").expect("read");
+        if line.contains(" listening ")
+            && let Some(address) = line.split("address=").nth(1)
+        {
+            break address.trim().to_owned();
+        }
+    };
+    drop(lines);
+    let csr = ws.csr("leaf", P256, "/CN=pipe", &[]);
+    let body = std::fs::read(&csr).expect("csr");
+    for _ in 0..3 {
+        let (status, _) = raw_request(&address, "PUT", "/pipeclient", &[], &body);
+        assert_eq!(status, 200, "serving with stderr gone");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM was ignored with a broken stderr"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -530,3 +530,34 @@ fn dev_mode_makes_its_own_tls_certificate() {
     assert_eq!((exit, status), (0, 200), "{body}");
     daemon.stop();
 }
+
+/// csrgate's own CA as `tls_client_ca` would make every requester an admin (csrgate issues
+/// clientAuth certificates): refused at start, with what to do instead.
+#[test]
+fn csrgates_own_ca_is_refused_as_the_client_ca() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("ca", "ec:p256", "Own CA", None);
+    let tls_ca = TestCa::new(&ws, "tls-root");
+    let (chain, key) = tls_ca.server(&ws, "server", "csrgate.test", PASSPHRASE);
+    let config = ws.write(
+        "own.toml",
+        format!(
+            "listen_tls = [\"127.0.0.1:{}\"]\ntls_certificate = \"{}\"\ntls_private_key = \"{}\"\ntls_client_ca = \"{}\"\n",
+            free_port(),
+            chain.display(),
+            key.display(),
+            identity.join("ca.cert.pem").display()
+        )
+        .as_bytes(),
+    );
+    let refused = Daemon::try_start(
+        &identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+        &[("CA_PASSPHRASE", PASSPHRASE)],
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(refused.status.code(), Some(78), "{}", refused.log);
+    assert!(refused.log.contains("csrgate's own CA"), "{}", refused.log);
+}

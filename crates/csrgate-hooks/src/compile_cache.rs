@@ -44,15 +44,30 @@ fn entry_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     dir.join(format!("{wasm_hash}-{:016x}.cwasm", hasher.finish()))
 }
 
+/// Whether `dir` is a compiled-code cache this process may use: a directory of mode 0700 owned
+/// by the user running it. (`csrgate plugin run` run by root must neither load nor write the
+/// daemon's cache.)
+pub fn cache_dir_is_ours(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|meta| {
+        meta.is_dir()
+            && meta.permissions().mode() & 0o077 == 0
+            && meta.uid() == rustix::process::geteuid().as_raw()
+    })
+}
+
 fn trusted(dir: &Path, path: &Path) -> bool {
     let (Ok(dir_meta), Ok(file_meta)) = (std::fs::metadata(dir), std::fs::symlink_metadata(path))
     else {
         return false;
     };
+    // Owned by the user running this process: root running `csrgate plugin run` must not load
+    // native code a service account wrote.
+    let me = rustix::process::geteuid().as_raw();
     dir_meta.permissions().mode() & 0o077 == 0
+        && dir_meta.uid() == me
         && file_meta.is_file()
         && file_meta.permissions().mode() & 0o022 == 0
-        && file_meta.uid() == dir_meta.uid()
+        && file_meta.uid() == me
 }
 
 #[allow(unsafe_code)]

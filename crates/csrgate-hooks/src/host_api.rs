@@ -107,11 +107,15 @@ impl KvStore for MemoryKv {
     }
 
     fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
-        let used = self.usage(plugin)?;
         let mut map = self
             .entries
             .lock()
             .map_err(|_| "kv lock poisoned".to_owned())?;
+        let used: u64 = map
+            .iter()
+            .filter(|((p, _), _)| p == plugin)
+            .map(|((_, k), v)| (k.len() + v.len()) as u64)
+            .sum();
         let delta = kv_delta(writes, |key| {
             Ok(map.get(&(plugin.to_owned(), key.to_owned())).map(Vec::len))
         })?;

@@ -15,6 +15,7 @@ pub mod model;
 mod pipeline;
 mod spec;
 
+pub use compile_cache::cache_dir_is_ours;
 pub use engine::HookEngine;
 pub use error::HookError;
 pub use host_api::{

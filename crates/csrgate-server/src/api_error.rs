@@ -54,7 +54,7 @@ impl ApiError {
 
     /// An authorize plugin said no: 403 with the plugin's own reason as the message.
     pub(crate) fn denied(plugin: &str, reason: String) -> Self {
-        tracing::info!(plugin, %reason, "denied by plugin");
+        tracing::info!(by = plugin, %reason, "request denied");
         ApiError {
             denied_by: Some(plugin.to_owned()),
             ..ApiError::new(ErrorCode::Denied, reason)

@@ -708,13 +708,20 @@ impl RawIssuanceRule {
                 "email_domains {domain:?}: write the domain after the @, e.g. example.com"
             )));
         }
-        if let Some(prefix) = self
-            .uri_prefixes
-            .iter()
-            .find(|p| !p.contains("://") || p.ends_with("://"))
-        {
+        // The authority must end in '/': `spiffe://example.org` would also match
+        // `spiffe://example.org.evil/` and `spiffe://example.org@evil/`.
+        let has_authority = |prefix: &str| {
+            prefix.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && rest.split_once('/').is_some_and(|(authority, _)| {
+                        !authority.is_empty() && !authority.contains('@')
+                    })
+            })
+        };
+        if let Some(prefix) = self.uri_prefixes.iter().find(|p| !has_authority(p)) {
             return Err(invalid(format!(
-                "uri_prefixes {prefix:?}: write a scheme and an authority, e.g. spiffe://example.org/"
+                "uri_prefixes {prefix:?}: write a scheme, an authority and at least '/', e.g. \
+                 spiffe://example.org/"
             )));
         }
         let key_types = self
@@ -1028,7 +1035,8 @@ mod tests {
             (rule("dns = [\"exa mple.com\"]"), "dns"),
             (rule("ip = [\"10.0.0.0/33\"]"), "CIDR"),
             (rule("email_domains = [\"@example.com\"]"), "after the @"),
-            (rule("uri_prefixes = [\"spiffe://\"]"), "scheme and an authority"),
+            (rule("uri_prefixes = [\"spiffe://\"]"), "scheme, an authority"),
+            (rule("uri_prefixes = [\"spiffe://example.org\"]"), "at least '/'"),
             (rule("key_types = [\"dsa\"]"), "key type"),
             (rule("min_rsa_bits = 1024"), "2048 to 8192"),
             (rule("max_validity = \"soon\""), "max_validity"),

@@ -43,7 +43,7 @@ impl PluginLoader {
             cache_dir,
             Arc::new(StoreKv {
                 store,
-                usage: Mutex::new(HashMap::new()),
+                usage: Mutex::new((0, HashMap::new())),
             }),
         )
     }
@@ -73,13 +73,23 @@ impl PluginLoader {
 /// once and then kept up to date here, so the quota check costs no scan per write.
 struct StoreKv {
     store: Store,
-    /// Bytes per plugin namespace; the lock also serialises applies, so concurrent calls
-    /// cannot overshoot a quota together.
-    usage: Mutex<HashMap<String, u64>>,
+    /// Bytes per plugin namespace, as of a number of store reopens (a reopen loses unflushed
+    /// writes, so the sizes are counted again). The lock also serialises applies, so concurrent
+    /// calls cannot overshoot a quota together.
+    usage: Mutex<(u64, HashMap<String, u64>)>,
 }
 
 impl StoreKv {
-    fn usage_in(&self, usage: &mut HashMap<String, u64>, plugin: &str) -> Result<u64, String> {
+    fn usage_in(
+        &self,
+        (reopens, usage): &mut (u64, HashMap<String, u64>),
+        plugin: &str,
+    ) -> Result<u64, String> {
+        let now = self.store.reopens();
+        if *reopens != now {
+            usage.clear();
+            *reopens = now;
+        }
         if let Some(bytes) = usage.get(plugin) {
             return Ok(*bytes);
         }
@@ -121,7 +131,7 @@ impl KvStore for StoreKv {
         self.store
             .plugin_kv_apply(plugin, &batch)
             .map_err(|e| e.to_string())?;
-        usage.insert(plugin.to_owned(), after);
+        usage.1.insert(plugin.to_owned(), after);
         Ok(())
     }
 }

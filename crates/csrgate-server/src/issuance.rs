@@ -95,8 +95,9 @@ impl IssuancePolicy {
             .or_else(|| self.rules.iter().find(|rule| rule.clients.is_none()))
     }
 
-    /// Checks `csr` for `client`: every SAN, a host-name or IP common name, and the key. `Ok`
-    /// carries the rule's maximum validity (if any) for the template.
+    /// Checks `csr` for `client`: every SAN, every common name a TLS client could match as a
+    /// host (see [`host_names_in_common_names`]), and the key. `Ok` carries the rule's maximum
+    /// validity (if any) for the template.
     pub fn check(
         &self,
         client: &ClientHash,
@@ -122,28 +123,56 @@ impl IssuancePolicy {
         for name in csr.subject_alt_names() {
             rule.check_name(name).map_err(refuse)?;
         }
-        if let Some(cn) = csr.subject().common_name()
-            && let Some(name) = host_name_in(cn)
-            && !csr.subject_alt_names().contains(&name)
-        {
-            rule.check_name(&name)
-                .map_err(|why| refuse(format!("the common name: {why}")))?;
+        for name in host_names_in_common_names(csr).map_err(refuse)? {
+            if !csr.subject_alt_names().contains(&name) {
+                rule.check_name(&name)
+                    .map_err(|why| refuse(format!("the common name {why}")))?;
+            }
         }
         Ok(rule.max_validity)
     }
 }
 
-/// A common name that names a host: an IP address, or a DNS name with at least one dot. Other
-/// common names ("Jane Doe", "web01") are labels, not names a TLS client would match.
-fn host_name_in(cn: &str) -> Option<SubjectAltName> {
-    if let Ok(ip) = cn.parse::<IpAddr>() {
-        return Some(SubjectAltName::Ip(ip));
+/// The common names a TLS client could match as a host name or address, from every CN (a
+/// subject may carry several; OpenSSL's `X509_check_host` tries each): an IP address and a
+/// dotted DNS name always; a single label (`web01` matches host `web01`) when the request has
+/// no DNS SAN, the only case where clients fall back to the CN (RFC 6125 6.4.4). A CN that
+/// looks like a host but is not a valid name (`evil.example.`, `a..b`) is refused outright.
+/// CNs with spaces ("Jane Doe") are labels no client matches.
+fn host_names_in_common_names(csr: &ValidatedCsr) -> Result<Vec<SubjectAltName>, String> {
+    let has_dns_san = csr
+        .subject_alt_names()
+        .iter()
+        .any(|name| matches!(name, SubjectAltName::Dns(_)));
+    let mut names = Vec::new();
+    for cn in csr
+        .subject()
+        .attributes()
+        .filter(|attribute| attribute.oid == COMMON_NAME)
+        .map(|attribute| attribute.value.as_str())
+    {
+        if let Ok(ip) = cn.parse::<IpAddr>() {
+            names.push(SubjectAltName::Ip(ip));
+        } else {
+            match SubjectAltName::dns(cn) {
+                // A dotted name always (the CA/Browser Forum wants the CN among the SANs, and
+                // some clients still try it); a single label when no DNS SAN exists.
+                Ok(name) if cn.contains('.') || !has_dns_san => names.push(name),
+                Ok(_) => {}
+                Err(_) if !cn.contains(char::is_whitespace) && cn.contains('.') => {
+                    return Err(format!(
+                        "the common name {cn:?} looks like a host name but is not a valid one"
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
     }
-    if cn.contains('.') {
-        return SubjectAltName::dns(cn).ok();
-    }
-    None
+    Ok(names)
 }
+
+/// The commonName attribute type (X.520), as `NameAttribute::oid` spells it.
+const COMMON_NAME: &str = "2.5.4.3";
 
 impl IssuanceRule {
     fn check_key(&self, key: PublicKeyInfo) -> Result<(), String> {
@@ -173,7 +202,12 @@ impl IssuanceRule {
                 }
                 self.dns.iter().any(|pattern| dns_matches(pattern, dns))
             }
-            SubjectAltName::Ip(ip) => self.ip.iter().any(|net| net.contains(ip)),
+            // An IPv4-mapped IPv6 address is its IPv4 address to most verifiers (Go's
+            // net.IP.Equal): it is matched as that.
+            SubjectAltName::Ip(ip) => {
+                let ip = ip.to_canonical();
+                self.ip.iter().any(|net| net.contains(&ip))
+            }
             SubjectAltName::Email(address) => {
                 address.rsplit_once('@').is_some_and(|(_, domain)| {
                     self.email_domains
@@ -234,7 +268,9 @@ mod tests {
         };
         let mut builder = X509ReqBuilder::new().expect("builder");
         let mut name = X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", cn).expect("cn");
+        for cn in cn.split('|') {
+            name.append_entry_by_text("CN", cn).expect("cn");
+        }
         builder.set_subject_name(&name.build()).expect("subject");
         builder.set_pubkey(&pkey).expect("key");
         if !sans.is_empty() {
@@ -303,37 +339,47 @@ mod tests {
         );
         let cases: &[Case] = &[
             ("web01", "www.example.com", &["DNS:www.example.com"], Ok(())),
-            ("web01", "x", &["DNS:WWW.Example.com"], Ok(())),
-            ("web01", "x", &["DNS:a.b.web.example.internal"], Ok(())),
+            ("web01", "Jane Doe", &["DNS:WWW.Example.com"], Ok(())),
             (
                 "web01",
-                "x",
+                "Jane Doe",
+                &["DNS:a.b.web.example.internal"],
+                Ok(()),
+            ),
+            (
+                "web01",
+                "Jane Doe",
                 &["DNS:web.example.internal"],
                 Err(("web", "DNS:web.example.internal is not allowed")),
             ),
             (
                 "web01",
-                "x",
+                "Jane Doe",
                 &["DNS:evilweb.example.internal"],
                 Err(("web", "is not allowed")),
             ),
             (
                 "web01",
-                "x",
+                "Jane Doe",
                 &["DNS:example.com"],
                 Err(("web", "DNS:example.com")),
             ),
             (
                 "web01",
-                "x",
+                "Jane Doe",
                 &["DNS:*.web.example.internal"],
                 Err(("web", "wildcard")),
             ),
-            ("web01", "x", &["IP:10.1.200.3"], Ok(())),
-            ("web01", "x", &["IP:10.2.0.1"], Err(("web", "IP:10.2.0.1"))),
+            ("web01", "Jane Doe", &["IP:10.1.200.3"], Ok(())),
             (
                 "web01",
-                "x",
+                "Jane Doe",
+                &["IP:10.2.0.1"],
+                Err(("web", "IP:10.2.0.1")),
+            ),
+            (
+                "web01",
+                "Jane Doe",
                 &["email:ops@example.com"],
                 Err(("web", "is not allowed")),
             ),
@@ -350,25 +396,67 @@ mod tests {
                 Err(("web", "the common name")),
             ),
             ("web01", "Jane Doe", &["DNS:www.example.com"], Ok(())),
-            ("other", "x", &["DNS:*.api.svc.example.internal"], Ok(())),
-            ("other", "x", &["IP:fd12::1"], Ok(())),
-            ("other", "x", &["IP:10.1.0.1"], Err(("mesh", "IP:10.1.0.1"))),
-            ("other", "x", &["email:ops@example.com"], Ok(())),
+            (
+                "web01",
+                "Jane Doe",
+                &["IP:::ffff:10.2.0.1"],
+                Err(("web", "IP:::ffff:10.2.0.1")),
+            ),
+            ("web01", "Jane Doe", &["IP:::ffff:10.1.0.1"], Ok(())),
+            (
+                "web01",
+                "evil",
+                &["IP:10.1.0.1"],
+                Err(("web", "the common name DNS:evil")),
+            ),
+            (
+                "web01",
+                "web.example.internal.",
+                &["IP:10.1.0.1"],
+                Err(("web", "not a valid one")),
+            ),
+            ("web01", "evil", &["DNS:www.example.com"], Ok(())),
             (
                 "other",
-                "x",
+                "Jane Doe|evil.example.com",
+                &["URI:spiffe://example.org/x"],
+                Err(("mesh", "the common name DNS:evil.example.com")),
+            ),
+            (
+                "other",
+                "Jane Doe|a.svc.example.internal",
+                &["URI:spiffe://example.org/x"],
+                Ok(()),
+            ),
+            (
+                "other",
+                "Jane Doe",
+                &["DNS:*.api.svc.example.internal"],
+                Ok(()),
+            ),
+            ("other", "Jane Doe", &["IP:fd12::1"], Ok(())),
+            (
+                "other",
+                "Jane Doe",
+                &["IP:10.1.0.1"],
+                Err(("mesh", "IP:10.1.0.1")),
+            ),
+            ("other", "Jane Doe", &["email:ops@example.com"], Ok(())),
+            (
+                "other",
+                "Jane Doe",
                 &["email:ops@example.com.evil"],
                 Err(("mesh", "email")),
             ),
             (
                 "other",
-                "x",
+                "Jane Doe",
                 &["URI:spiffe://example.org/ns/a/sa/b"],
                 Ok(()),
             ),
             (
                 "other",
-                "x",
+                "Jane Doe",
                 &["URI:spiffe://example.org.evil/x"],
                 Err(("mesh", "URI")),
             ),
@@ -405,14 +493,14 @@ mod tests {
         let small = policy
             .check(
                 &hash("web01"),
-                &csr("x", &["DNS:www.example.com"], Key::Rsa(2048)),
+                &csr("Jane Doe", &["DNS:www.example.com"], Key::Rsa(2048)),
             )
             .expect_err("2048 < 3072");
         assert!(small.reason.contains("at least 3072"), "{}", small.reason);
         let max = policy
             .check(
                 &hash("web01"),
-                &csr("x", &["DNS:www.example.com"], Key::P256),
+                &csr("Jane Doe", &["DNS:www.example.com"], Key::P256),
             )
             .expect("allowed");
         assert_eq!(max, Some(ValidityPeriod::days(30)));
@@ -423,7 +511,7 @@ mod tests {
         let refused = only_ec
             .check(
                 &hash("a"),
-                &csr("x", &["DNS:a.svc.example.internal"], Key::P256),
+                &csr("Jane Doe", &["DNS:a.svc.example.internal"], Key::P256),
             )
             .expect_err("P-256 not listed");
         assert!(refused.reason.contains("ec-p384"), "{}", refused.reason);
@@ -435,7 +523,7 @@ mod tests {
         let refusal = policy
             .check(
                 &hash("stranger"),
-                &csr("x", &["DNS:www.example.com"], Key::P256),
+                &csr("Jane Doe", &["DNS:www.example.com"], Key::P256),
             )
             .expect_err("no rule");
         assert_eq!(refusal.rule, None);
@@ -443,7 +531,7 @@ mod tests {
         assert!(refusal.reason.contains("stranger"));
         assert!(
             IssuancePolicy::default()
-                .check(&hash("stranger"), &csr("x", &["DNS:x.y"], Key::P256))
+                .check(&hash("stranger"), &csr("Jane Doe", &["DNS:x.y"], Key::P256))
                 .is_ok(),
             "no rules: the policy does not restrict"
         );

@@ -75,6 +75,8 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
     };
     let mut listeners = Vec::new();
     let mut passed = listenfd::ListenFd::from_env();
+    // Sockets systemd passes take the place of `listen` and `listen_unix` (plain HTTP); TLS and
+    // admin listeners are bound by us either way.
     if passed.len() > 0 {
         for index in 0..passed.len() {
             if let Ok(Some(socket)) = passed.take_tcp_listener(index) {
@@ -95,9 +97,9 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<Vec<Listener>> {
             let socket = Socket::Unix(bind_unix(path, config.listen_unix_mode)?);
             listeners.push(listener(socket, false, public));
         }
-        for addr in &config.listen_tls {
-            listeners.push(listener(tcp(addr)?, true, public));
-        }
+    }
+    for addr in &config.listen_tls {
+        listeners.push(listener(tcp(addr)?, true, public));
     }
     for admin in &config.admin_listen {
         listeners.push(match admin {
@@ -158,8 +160,11 @@ pub struct Reload {
     pub sources: SettingsSources,
     /// The loader of the running daemon.
     pub loader: PluginLoader,
-    /// The passphrase of an encrypted TLS key.
+    /// The passphrase of an encrypted TLS key (as read at start; `tls_key_passphrase_file` is
+    /// read again at every reload).
     pub tls_passphrase: Option<Arc<csrgate_pki::Passphrase>>,
+    /// TLS listeners are bound: a reload must keep TLS material for them.
+    pub tls_listeners: bool,
 }
 
 /// The HTTP service of one connection, as actix-web's HttpServer makes it, with our expect
@@ -448,17 +453,17 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         Err(error) => return refused("the admin tokens do not load", &error),
     };
     let tls = match &config.tls {
-        None => None,
-        Some(files) => {
-            let passphrase = reload
-                .tls_passphrase
-                .as_ref()
-                .map(|p| p.expose_secret().as_bytes());
-            match crate::TlsMaterial::load(files, passphrase) {
-                Ok(material) => Some(material),
-                Err(error) => return refused("the TLS certificate or key does not load", &error),
-            }
+        None if reload.tls_listeners => {
+            return refused(
+                "TLS listeners are bound",
+                &"keep tls_certificate and tls_private_key (listeners change at the next restart)",
+            );
         }
+        None => None,
+        Some(files) => match load_tls(reload, &config, files, gateway) {
+            Ok(material) => Some(material),
+            Err(error) => return refused("the TLS certificate or key does not load", &error),
+        },
     };
     let plugins = match reload.loader.load_blocking(&config.plugins) {
         Ok(plugins) => plugins,
@@ -482,6 +487,34 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         "reloaded signing policy, issuance rules, admin tokens, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
     );
     warn_if_open(&gateway.generation());
+}
+
+/// The TLS material of a reload: the key's passphrase from `tls_key_passphrase_file` (read
+/// again), else the one kept from the start; the client CA kept apart from csrgate's own.
+fn load_tls(
+    reload: &Reload,
+    config: &ServerConfig,
+    files: &crate::TlsFiles,
+    gateway: &Gateway,
+) -> Result<crate::TlsMaterial, String> {
+    let from_file = match &config.tls_key_passphrase_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| {
+                    csrgate_pki::Passphrase::new(text)
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                })?,
+        ),
+        None => None,
+    };
+    let passphrase = from_file
+        .as_ref()
+        .or(reload.tls_passphrase.as_deref())
+        .map(|p| p.expose_secret().as_bytes());
+    let material = crate::TlsMaterial::load(files, passphrase)?;
+    material.check_client_ca_apart(gateway.identity().chain_pem())?;
+    Ok(material)
 }
 
 /// The WARN an open CA gets at start and after every reload that leaves it open.

@@ -33,6 +33,8 @@ pub struct TlsFiles {
 /// to match) and, with a client CA, optional client-certificate verification.
 pub struct TlsMaterial {
     context: SslContext,
+    /// The client CA certificates, DER, to tell them apart from csrgate's own CA.
+    client_ca_der: Vec<Vec<u8>>,
     /// The server certificate's subject, for logs.
     pub subject: String,
     /// Its notAfter, as openssl prints it.
@@ -82,6 +84,10 @@ impl TlsMaterial {
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
         };
         let chain_pem = read(&files.certificate)?;
+        let client_ca_pem = match &files.client_ca {
+            Some(path) => read(path)?,
+            None => Vec::new(),
+        };
         let mut chain = X509::stack_from_pem(&chain_pem).map_err(|e| {
             format!(
                 "{}: not a PEM certificate chain: {e}",
@@ -116,14 +122,24 @@ impl TlsMaterial {
         };
         builder.set_private_key(&key).map_err(|_| mismatch())?;
         builder.check_private_key().map_err(|_| mismatch())?;
+        // Sessions are bound to this material: one resumed after a reload that changed the
+        // certificate or the client CA would bring back a client identity the new CA may not
+        // vouch for. The ClientHello callback installs this context before session lookup.
+        let mut binding = chain_pem.clone();
+        binding.extend_from_slice(&client_ca_pem);
+        builder
+            .set_session_id_context(&openssl::sha::sha256(&binding))
+            .map_err(|e| format!("openssl: {e}"))?;
+        let mut client_ca_der = Vec::new();
         if let Some(path) = &files.client_ca {
-            let cas = X509::stack_from_pem(&read(path)?)
+            let cas = X509::stack_from_pem(&client_ca_pem)
                 .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
             if cas.is_empty() {
                 return Err(format!("{}: no certificate in it", path.display()));
             }
             let mut store = X509StoreBuilder::new().map_err(|e| format!("openssl: {e}"))?;
             for ca in cas {
+                client_ca_der.push(ca.to_der().map_err(|e| format!("openssl: {e}"))?);
                 builder
                     .add_client_ca(&ca)
                     .map_err(|e| format!("openssl: {e}"))?;
@@ -132,6 +148,11 @@ impl TlsMaterial {
             builder
                 .set_verify_cert_store(store.build())
                 .map_err(|e| format!("openssl: {e}"))?;
+            // Only certificates made for TLS clients (clientAuth, if an EKU is present).
+            builder
+                .verify_param_mut()
+                .set_purpose(openssl::x509::X509PurposeId::SSL_CLIENT)
+                .map_err(|e| format!("openssl: {e}"))?;
             // Optional: the public API needs no client certificate; a presented one must verify.
             builder.set_verify(SslVerifyMode::PEER);
         }
@@ -139,9 +160,32 @@ impl TlsMaterial {
         let not_after = leaf.not_after().to_string();
         Ok(TlsMaterial {
             context: builder.build().into_context(),
+            client_ca_der,
             subject,
             not_after,
         })
+    }
+}
+
+impl TlsMaterial {
+    /// Refuses a `tls_client_ca` that contains a certificate of csrgate's own chain
+    /// (`identity_chain_pem`): every requester gets a clientAuth certificate from it, and
+    /// would then be an admin.
+    pub fn check_client_ca_apart(&self, identity_chain_pem: &str) -> Result<(), String> {
+        let own = X509::stack_from_pem(identity_chain_pem.as_bytes())
+            .map_err(|e| format!("the identity's chain does not parse: {e}"))?;
+        for certificate in own {
+            let der = certificate.to_der().map_err(|e| format!("openssl: {e}"))?;
+            if self.client_ca_der.contains(&der) {
+                return Err(format!(
+                    "tls_client_ca contains csrgate's own CA ({}): every requester would \
+                     authenticate as an admin with the certificate csrgate issued it; use a \
+                     separate CA for admin clients",
+                    one_line(certificate.subject_name())
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -102,6 +102,8 @@ struct Shared {
     /// Outlive reopens: write intents in flight and flush totals.
     intents: Arc<AtomicUsize>,
     flush_counters: Arc<FlushCounters>,
+    /// Reopens after a failure so far (what was not flushed before one is gone).
+    reopens: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -132,6 +134,7 @@ impl Store {
             last_reopen: Mutex::new(None),
             intents: Arc::new(AtomicUsize::new(0)),
             flush_counters: Arc::new(FlushCounters::default()),
+            reopens: std::sync::atomic::AtomicU64::new(0),
         };
         let inner = open_inner(&shared)?;
         if let Ok(mut current) = shared.current.write() {
@@ -200,6 +203,7 @@ impl Store {
         match open_inner(&self.shared) {
             Ok(inner) => {
                 *current = Some(Arc::new(inner));
+                self.shared.reopens.fetch_add(1, Ordering::AcqRel);
                 self.shared.failed.store(false, Ordering::Release);
                 tracing::warn!(dir = %self.shared.dir.display(), "store reopened after a failure");
                 Ok(())
@@ -209,6 +213,12 @@ impl Store {
                 Err(unavailable(&error.to_string()))
             }
         }
+    }
+
+    /// How many times the store reopened after a failure. Writes not flushed before a reopen
+    /// are gone, so a cache of what the store holds is stale when this number changed.
+    pub fn reopens(&self) -> u64 {
+        self.shared.reopens.load(Ordering::Acquire)
     }
 
     /// Announces that the caller is about to write (an issuing request, from its start): while
@@ -780,7 +790,18 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         // sled's own timer thread would also keep the file lock alive for a moment after the
         // store is dropped.
         .flush_every_ms(None);
-    let db = open_with_lock_retry(&config).map_err(|e| open_error(e.to_string()))?;
+    let db = open_with_lock_retry(&config).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("could not acquire lock") {
+            open_error(
+                "another process holds it (is a csrgate serve, or a store command, already \
+                 running on this data directory?)"
+                    .into(),
+            )
+        } else {
+            open_error(text)
+        }
+    })?;
     let meta = db.open_tree("meta")?;
     match meta.get("schema_version")? {
         None => {
@@ -1519,10 +1540,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let _first = Store::open(dir.path()).expect("open");
         // sled takes an exclusive file lock; a second daemon on the same data dir must not start.
-        assert!(matches!(
-            Store::open(dir.path()),
-            Err(StoreError::Open { .. })
-        ));
+        let second = Store::open(dir.path());
+        assert!(
+            matches!(&second, Err(StoreError::Open { reason, .. }) if reason.contains("already running")),
+            "{second:?}"
+        );
     }
 
     #[test]

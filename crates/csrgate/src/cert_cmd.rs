@@ -34,7 +34,9 @@ pub struct Connection {
     /// Admin token. Prefer --token-file or CA_ADMIN_TOKEN: a flag shows in `ps`.
     #[arg(long, global = true, conflicts_with = "token_file")]
     token: Option<String>,
-    /// File holding the admin token (first line).
+    /// File holding the admin token: its first line that is not empty or a `#` comment, either
+    /// the token alone (identity/dev-admin-token) or `NAME TOKEN` as in the daemon's
+    /// admin_tokens_file.
     #[arg(long, value_name = "FILE", global = true)]
     token_file: Option<PathBuf>,
     /// Print the API's JSON instead of a table.
@@ -87,6 +89,17 @@ struct Client {
     base: String,
     /// `None` when a client certificate authenticates.
     token: Option<String>,
+}
+
+/// The token of a token file: the first line that is not empty or a comment, `TOKEN` or
+/// `NAME TOKEN` (the daemon's admin_tokens_file format).
+fn token_in(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .and_then(|line| line.split_whitespace().last())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// `request` with `Authorization: Bearer` when a token is used.
@@ -149,15 +162,10 @@ impl Client {
         }
         let token = match (&connection.token, &connection.token_file) {
             (Some(token), _) => Some(token.clone()),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read {}", file.display()))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-            ),
+            (None, Some(file)) => Some(token_in(
+                &std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?,
+            )),
             (None, None) => match std::env::var("CA_ADMIN_TOKEN") {
                 Ok(token) => Some(token),
                 Err(_) if connection.cert.is_some() => None,
@@ -363,5 +371,25 @@ fn print_certificate(value: &Value, json: bool) {
                 .and_then(Value::as_str)
                 .unwrap_or("")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_in;
+
+    #[test]
+    fn token_files_in_both_formats() {
+        for (text, token) in [
+            ("abcdef0123456789\n", "abcdef0123456789"),
+            (
+                "# admins\n\nops abcdef0123456789\nother x\n",
+                "abcdef0123456789",
+            ),
+            ("  ops   abcdef0123456789  ", "abcdef0123456789"),
+            ("", ""),
+        ] {
+            assert_eq!(token_in(text), token, "{text:?}");
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Exit codes (sysexits.h) and the one place failures are printed.
 
+use std::io::Write as _;
+
 use std::process::ExitCode;
 
 /// A failed command: what to print and which code to exit with.
@@ -38,7 +40,8 @@ impl Failure {
     }
 
     pub fn report(self) -> ExitCode {
-        eprintln!("csrgate: error: {:#}", self.error);
+        // Not eprintln!: it panics when stderr is gone, and the exit code must stay ours.
+        let _ = writeln!(std::io::stderr(), "csrgate: error: {:#}", self.error);
         ExitCode::from(self.code)
     }
 }

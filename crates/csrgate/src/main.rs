@@ -141,9 +141,13 @@ pub(crate) fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()>
             )
         })?,
     };
+    // log_internal_errors(false): on a failed write (journald restarted, the reading end of a
+    // pipe gone) tracing-subscriber would report it with eprintln!, which panics on that same
+    // broken stderr, in whatever task logged: the SIGTERM handler among them.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let installed = match format {
         LogFormat::Json => builder
             .json()

@@ -140,7 +140,7 @@ fn dry_run(
         .map_err(|e| Failure::new(code::NO_INPUT, e))?;
     let (ca, _throw_away) = ca_summary(&config.identity_dir)?;
     let loader = PluginLoader::new(
-        Some(compile_cache_dir(&config.plugin_cache)),
+        compile_cache_dir(&config.plugin_cache),
         Arc::new(MemoryKv::default()),
     );
     let plugins = loader
@@ -199,6 +199,12 @@ fn dry_run(
         })
         .collect();
     let mut summary = serde_json::json!({ "issuance": issuance, "authorize": authorize });
+    // plugin run issues nothing, so it does not refuse an open configuration; it says so.
+    if let Err(error) = config.refuse_open_issuance() {
+        summary["warning"] =
+            format!("csrgate serve would refuse this configuration: {error}").into();
+        eprintln!("warning: csrgate serve would refuse this configuration (exit 78): {error}");
+    }
     let outcome = match report.outcome {
         Ok(prepared) => {
             let mut template = csrgate_server::template_json(&prepared.template);
@@ -265,16 +271,15 @@ fn ca_summary(
 }
 
 /// Where `plugin run` keeps compiled plugins: the daemon's cache when it exists (so a run after
-/// the daemon compiled a plugin is fast), else the user's cache directory, so that a dry run
-/// never creates the daemon's data directory.
-fn compile_cache_dir(daemon_cache: &Path) -> PathBuf {
-    if daemon_cache.is_dir() {
-        return daemon_cache.to_owned();
+/// the daemon compiled a plugin is fast; the cache loads only files owned by the user running
+/// it), else the user's cache directory, so that a dry run never creates the daemon's data
+/// directory. Without either, plugins are compiled every time.
+fn compile_cache_dir(daemon_cache: &Path) -> Option<PathBuf> {
+    if csrgate_hooks::cache_dir_is_ours(daemon_cache) {
+        return Some(daemon_cache.to_owned());
     }
-    std::env::var_os("XDG_CACHE_HOME")
+    let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("csrgate")
-        .join("plugin-cache")
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("csrgate").join("plugin-cache"))
 }

@@ -124,13 +124,20 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         dev_identity::ensure_tls(&identity, &config.policy, tls)
             .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
     }
-    // The TLS key's passphrase: its own file, else the CA's (kept for reloads: a prompt
-    // cannot be repeated).
+    // The TLS key's passphrase: its own file (read again at every reload), else the CA's,
+    // kept for reloads only when the TLS key is encrypted (a prompt cannot be repeated).
+    let tls_key_encrypted = config.tls.as_ref().is_some_and(|files| {
+        std::fs::read(&files.private_key).is_ok_and(|pem| pem.windows(9).any(|w| w == b"ENCRYPTED"))
+    });
     let tls_passphrase = match &config.tls_key_passphrase_file {
         Some(file) => Some(Arc::new(
             passphrase::from_file(file).map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
         )),
-        None => secret.map(Arc::new),
+        None if tls_key_encrypted => secret.map(Arc::new),
+        None => {
+            drop(secret);
+            None
+        }
     };
     let tls = match &config.tls {
         None => None,
@@ -141,6 +148,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
                     .as_ref()
                     .map(|p| p.expose_secret().as_bytes()),
             )
+            .and_then(|material| {
+                material
+                    .check_client_ca_apart(identity.chain_pem())
+                    .map(|()| material)
+            })
             .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
             tracing::info!(subject = %material.subject, not_after = %material.not_after, "TLS certificate loaded");
             Some(material)
@@ -186,6 +198,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         sources: reload_sources,
         loader,
         tls_passphrase,
+        tls_listeners: !config.listen_tls.is_empty()
+            || config
+                .admin_listen
+                .iter()
+                .any(|a| matches!(a, csrgate_server::AdminListen::Tls(_))),
     };
     csrgate_server::run(&config, gateway, listeners, reload)
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;
