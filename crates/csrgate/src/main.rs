@@ -45,7 +45,8 @@ enum Command {
     /// started with); a configuration that fails to load is refused and the running one stays.
     /// Listeners, identity, data directory and plugin cache change at the next restart.
     ///
-    /// Configuration keys (examples/csrgate.toml documents each): listen, listen_unix,
+    /// Configuration keys (`serve --print-example-config` prints examples/csrgate.toml, which
+    /// documents each): listen, listen_unix,
     /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
     /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,

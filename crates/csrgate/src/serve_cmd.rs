@@ -35,11 +35,21 @@ pub struct ServeArgs {
     /// and the data directory when absent.
     #[arg(long)]
     dev: bool,
+    /// Print the example configuration, every key with its default and what it does, and exit.
+    #[arg(long)]
+    print_example_config: bool,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
 
+/// examples/csrgate.toml, shipped inside the binary: an installed csrgate has no source tree.
+const EXAMPLE_CONFIG: &str = include_str!("../../../examples/csrgate.toml");
+
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
+    if args.print_example_config {
+        print!("{EXAMPLE_CONFIG}");
+        return Ok(());
+    }
     let sources = SettingsSources {
         config_file: args.config,
         listen: args.listen,
