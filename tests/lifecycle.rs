@@ -326,6 +326,18 @@ fn renew_rotate_list_and_expiring() {
     let renewed: serde_json::Value = serde_json::from_str(&body).expect("json");
     let new = renewed["serial"].as_str().expect("serial").to_owned();
     assert_ne!(new, old);
+    let time = |key: &str| {
+        time::OffsetDateTime::parse(
+            renewed[key].as_str().expect("time"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("RFC 3339")
+    };
+    let lasts = time("not_after") - time("issued_at");
+    assert!(
+        (lasts - time::Duration::days(30)).abs() < time::Duration::minutes(1),
+        "30 days from now, as asked, not from the backdated notBefore: {lasts}"
+    );
     assert_eq!(renewed["replaces"], old.as_str());
     let new_pem = ws.write(
         "renewed.pem",

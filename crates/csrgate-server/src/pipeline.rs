@@ -147,9 +147,14 @@ async fn prepare_validated(
         .map_err(|refusal| ApiError::denied(&refusal.denied_by(), refusal.reason))?;
     let policy = narrowed(&generation.signing, max_validity);
     let policy = policy.as_ref();
-    let mut template = ca.template_for(&csr, policy, OffsetDateTime::now_utc());
+    // Whole seconds, as in the certificate (template_for does the same).
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    let mut template = ca.template_for(&csr, policy, now);
     if let Some(validity) = validity {
-        template.not_after = template.not_before + validity.as_duration();
+        // From now, as for a PUT: counting from the backdated notBefore made a renewal
+        // `backdate` shorter than asked.
+        template.not_after = now + validity.as_duration();
         ca.check_template(&template, policy)
             .map_err(|e| ApiError::new(ErrorCode::InvalidValidity, e.to_string()))?;
     }

@@ -775,7 +775,16 @@ fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         path: dir.to_owned(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+    // 0700: the store holds every certificate and the plugins' private data. An existing
+    // directory keeps the mode its owner gave it.
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| open_error(e.to_string()))?;
+    }
     let config = sled::Config::new()
         .path(dir.join("sled"))
         .mode(sled::Mode::HighThroughput)
@@ -1545,6 +1554,16 @@ mod tests {
             matches!(&second, Err(StoreError::Open { reason, .. }) if reason.contains("already running")),
             "{second:?}"
         );
+    }
+
+    #[test]
+    fn a_new_data_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let parent = tempfile::tempdir().expect("tmp");
+        let dir = parent.path().join("data");
+        let _store = Store::open(&dir).expect("open");
+        let mode = std::fs::metadata(&dir).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
     }
 
     #[test]
