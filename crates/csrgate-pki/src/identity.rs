@@ -37,8 +37,8 @@ mod create;
 mod files;
 mod leaf;
 
-pub use files::certificate_pem_from_der;
 use files::summarize;
+pub use files::{certificate_pem_from_der, pem_key_is_encrypted};
 
 /// What `identity create` asks for.
 #[derive(Clone, Debug)]

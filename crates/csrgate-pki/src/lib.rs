@@ -26,7 +26,7 @@ pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;
 pub use identity::{
     Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate,
-    certificate_pem_from_der,
+    certificate_pem_from_der, pem_key_is_encrypted,
 };
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};

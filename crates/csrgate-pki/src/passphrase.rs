@@ -10,6 +10,17 @@ use crate::PkiError;
 pub struct Passphrase(Zeroizing<String>);
 
 impl Passphrase {
+    /// Reads a passphrase file (UTF-8; one trailing newline removed, as [`Passphrase::new`]).
+    /// The bytes read are zeroized. Errors name the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, PkiError> {
+        let bad = |why: String| {
+            PkiError::InvalidParameter(format!("passphrase file {}: {why}", path.display()))
+        };
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| bad(e.to_string()))?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+        Passphrase::new(text.to_owned()).map_err(|e| bad(e.to_string()))
+    }
+
     /// Wraps a passphrase. One trailing newline (as left by `echo` or an editor) is removed; an empty
     /// passphrase is refused because it would encrypt the key with nothing.
     pub fn new(mut text: String) -> Result<Self, PkiError> {

@@ -497,17 +497,12 @@ fn load_tls(
     files: &crate::TlsFiles,
     gateway: &Gateway,
 ) -> Result<crate::TlsMaterial, String> {
-    let from_file = match &config.tls_key_passphrase_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                .and_then(|text| {
-                    csrgate_pki::Passphrase::new(text)
-                        .map_err(|e| format!("{}: {e}", path.display()))
-                })?,
-        ),
-        None => None,
-    };
+    let from_file = config
+        .tls_key_passphrase_file
+        .as_deref()
+        .map(csrgate_pki::Passphrase::from_file)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let passphrase = from_file
         .as_ref()
         .or(reload.tls_passphrase.as_deref())

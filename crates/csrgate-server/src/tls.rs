@@ -191,8 +191,7 @@ impl TlsMaterial {
 
 /// An encrypted PEM key needs the passphrase; a plain one must not be given one silently.
 fn private_key(pem: &[u8], passphrase: Option<&[u8]>) -> Result<PKey<Private>, String> {
-    let encrypted = pem.windows(9).any(|w| w == b"ENCRYPTED");
-    match (encrypted, passphrase) {
+    match (csrgate_pki::pem_key_is_encrypted(pem), passphrase) {
         (false, _) => {
             PKey::private_key_from_pem(pem).map_err(|e| format!("not a PEM private key: {e}"))
         }

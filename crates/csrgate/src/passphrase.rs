@@ -64,13 +64,7 @@ pub fn resolve(
 
 /// A passphrase from a file (its first line; a trailing newline is not part of it).
 pub fn from_file(path: &Path) -> anyhow::Result<Passphrase> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path)
-            .with_context(|| format!("cannot read the passphrase file {}", path.display()))?,
-    );
-    let text = std::str::from_utf8(&bytes)
-        .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-    Passphrase::new(text.to_owned()).with_context(|| format!("passphrase file {}", path.display()))
+    Ok(Passphrase::from_file(path)?)
 }
 
 fn prompt_on_terminal(prompt: Prompt) -> anyhow::Result<Passphrase> {

@@ -137,7 +137,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     // The TLS key's passphrase: its own file (read again at every reload), else the CA's,
     // kept for reloads only when the TLS key is encrypted (a prompt cannot be repeated).
     let tls_key_encrypted = config.tls.as_ref().is_some_and(|files| {
-        std::fs::read(&files.private_key).is_ok_and(|pem| pem.windows(9).any(|w| w == b"ENCRYPTED"))
+        std::fs::read(&files.private_key).is_ok_and(|pem| csrgate_pki::pem_key_is_encrypted(&pem))
     });
     let tls_passphrase = match &config.tls_key_passphrase_file {
         Some(file) => Some(Arc::new(

@@ -67,12 +67,10 @@ impl IdentityFiles {
         (self.key_mode & 0o077 != 0).then_some(self.key_mode)
     }
 
-    /// True when the key file is encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY` or a legacy
-    /// `Proc-Type: 4,ENCRYPTED` PEM), i.e. a passphrase is needed.
+    /// True when the key file is encrypted ([`pem_key_is_encrypted`]), i.e. a passphrase is
+    /// needed.
     pub fn key_is_encrypted(&self) -> bool {
-        let text = String::from_utf8_lossy(&self.key_pem);
-        text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-            || text.contains("Proc-Type: 4,ENCRYPTED")
+        pem_key_is_encrypted(&self.key_pem)
     }
 
     /// Decrypts the key and checks that it belongs to the certificate.
@@ -219,4 +217,12 @@ pub(super) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), P
 pub fn certificate_pem_from_der(der: &[u8]) -> Result<String, PkiError> {
     let certificate = X509::from_der(der)?;
     Ok(String::from_utf8_lossy(&certificate.to_pem()?).into_owned())
+}
+
+/// True when a PEM private key is encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY` (RFC 5958) or a
+/// traditional `Proc-Type: 4,ENCRYPTED` block (RFC 1421), the forms OpenSSL writes.
+pub fn pem_key_is_encrypted(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED")
 }
