@@ -28,15 +28,7 @@ fn fetch_crl(ws: &Workspace, daemon: &Daemon, name: &str) -> std::path::PathBuf 
 }
 
 fn issue(ws: &Workspace, daemon: &Daemon, name: &str) -> (String, std::path::PathBuf) {
-    let csr = ws.csr(name, P256, &format!("/CN={name}.internal"), &[]);
-    let (status, body) = daemon.put_file("/client1", &csr, &[]);
-    assert_eq!(status, 200, "{body}");
-    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let pem = ws.write(
-        &format!("{name}.pem"),
-        json["signed_x509_pem"].as_str().expect("pem").as_bytes(),
-    );
-    (json["serial"].as_str().expect("serial").to_owned(), pem)
+    issue_json(ws, daemon, "client1", name)
 }
 
 fn admin(

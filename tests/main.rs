@@ -14,6 +14,7 @@ mod intake;
 mod issuance;
 mod lifecycle;
 mod malformed_corpus;
+mod ocsp;
 mod plugins;
 mod reliability;
 mod resource_faults;

@@ -422,6 +422,25 @@ pub fn openssl_show(kind: &str, file: &Path, flags: &[&str]) -> String {
     text(&output.stdout).trim().to_owned()
 }
 
+/// `PUT /<client_hash>` of a P-256 CSR for `CN=<name>.internal`, which must be answered 200:
+/// (serial, the certificate written to `<name>.pem`).
+pub fn issue_json(
+    ws: &Workspace,
+    daemon: &Daemon,
+    client_hash: &str,
+    name: &str,
+) -> (String, PathBuf) {
+    let csr = ws.csr(name, P256, &format!("/CN={name}.internal"), &[]);
+    let (status, body) = daemon.put_file(&format!("/{client_hash}"), &csr, &[]);
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let pem = ws.write(
+        &format!("{name}.pem"),
+        json["signed_x509_pem"].as_str().expect("pem").as_bytes(),
+    );
+    (json["serial"].as_str().expect("serial").to_owned(), pem)
+}
+
 /// Writes the `signed_x509_pem` of a 200 answer's JSON `body` to `name` in the workspace.
 pub fn leaf_from_answer(ws: &Workspace, name: &str, body: &str) -> PathBuf {
     let value: serde_json::Value = serde_json::from_str(body).expect("json");

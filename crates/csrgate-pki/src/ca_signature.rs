@@ -138,6 +138,12 @@ impl CaSignature {
 
     /// `SEQUENCE { tbs, algorithm, BIT STRING signature }` for a DER-encoded `tbs`.
     pub(crate) fn sign(&self, tbs: Vec<u8>) -> Result<Vec<u8>, PkiError> {
+        Ok(sequence(&self.sign_unwrapped(tbs)?))
+    }
+
+    /// The content of [`Self::sign`]'s SEQUENCE (`tbs`, algorithm, signature), for structures
+    /// that add fields after the signature (an OCSP response's `certs`).
+    pub(crate) fn sign_unwrapped(&self, tbs: Vec<u8>) -> Result<Vec<u8>, PkiError> {
         let signature = match &self.key {
             SigningKey::Ec(key, hash) => EcdsaSig::sign(&hash.digest(&tbs), key)?.to_der()?,
             SigningKey::Rsa(key, hash) => {
@@ -156,7 +162,7 @@ impl CaSignature {
         let mut signed = tbs;
         signed.extend_from_slice(&self.algorithm);
         push_tlv(&mut signed, 0x03, &bit_string);
-        Ok(sequence(&signed))
+        Ok(signed)
     }
 }
 

@@ -64,7 +64,7 @@ const REASONS: &[(RevocationReason, &str, u8)] = &[
 ];
 
 impl RevocationReason {
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         REASONS
             .iter()
             .find(|(r, _, _)| *r == self)

@@ -136,8 +136,8 @@ impl IdentitySummary {
             not_after,
             key_usage: KeyUsage::defaults_for(csr.public_key_info().algorithm),
             extended_key_usage: policy.extended_key_usage.clone(),
-            crl_distribution_points: Vec::new(),
-            ocsp_urls: Vec::new(),
+            crl_distribution_points: policy.crl_distribution_points.clone(),
+            ocsp_urls: policy.ocsp_urls.clone(),
             ca_issuer_urls: Vec::new(),
             extra_extensions: Vec::new(),
         }
@@ -182,6 +182,21 @@ impl IdentitySummary {
                 "validity exceeds the configured maximum of {}",
                 policy.max_validity
             ));
+        }
+        // A certificate with id-kp-OCSPSigning answers for every certificate of this CA (RFC
+        // 6960 4.2.2.2): only the policy of `issue_ocsp_signer` grants it, never a request's
+        // policy or a plugin.
+        if template
+            .extended_key_usage
+            .contains(&ExtendedKeyUsage::OcspSigning)
+            && !policy
+                .extended_key_usage
+                .contains(&ExtendedKeyUsage::OcspSigning)
+        {
+            return bad(
+                "id-kp-OCSPSigning is only for csrgate's delegated OCSP responder certificate"
+                    .into(),
+            );
         }
         if template.subject.is_empty() && template.subject_alt_names.is_empty() {
             return bad("a certificate needs a subject or at least one SAN".into());
@@ -237,6 +252,16 @@ impl Identity {
         &self.signature
     }
 
+    /// The CA key, for signers made beside the main one (OCSP); never leaves the crate.
+    pub(crate) fn key(&self) -> &PKey<Private> {
+        &self.key
+    }
+
+    /// The CA certificate.
+    pub(crate) fn certificate(&self) -> &X509 {
+        &self.certificate
+    }
+
     /// The CA certificate in PEM.
     pub fn certificate_pem(&self) -> &str {
         &self.certificate_pem
@@ -245,6 +270,13 @@ impl Identity {
     /// The CA certificate followed by its issuers (just the CA certificate for a root).
     pub fn chain_pem(&self) -> &str {
         &self.chain_pem
+    }
+}
+
+impl IdentityFiles {
+    /// The CA certificate, to check what it issued.
+    pub(crate) fn ca_certificate(&self) -> &X509 {
+        &self.certificate
     }
 }
 

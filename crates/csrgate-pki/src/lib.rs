@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod ca_signature;
+mod certificate;
 mod crl;
 mod csr;
 mod der_writer;
@@ -14,6 +15,7 @@ mod error;
 mod identity;
 mod key;
 mod name;
+mod ocsp;
 mod oid;
 mod passphrase;
 mod san;
@@ -21,6 +23,7 @@ mod serial;
 mod template;
 mod validity;
 
+pub use certificate::CertificateFacts;
 pub use crl::{Crl, CrlEntry, RevocationReason};
 pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;
@@ -30,6 +33,11 @@ pub use identity::{
 };
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};
+pub use ocsp::{
+    CertId, CertIdHash, CertStatus, DelegatedResponder, MAX_REQUESTS_PER_OCSP_REQUEST,
+    MalformedOcspRequest, OCSP_SIGNER_CERT_FILE, OCSP_SIGNER_KEY_FILE, OcspErrorStatus,
+    OcspRequest, OcspSigner,
+};
 pub use passphrase::Passphrase;
 pub use san::SubjectAltName;
 pub use serial::Serial;

@@ -23,6 +23,17 @@ pub(crate) const AD_OCSP: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x
 /// id-ad-caIssuers (RFC 5280 4.2.2.1).
 pub(crate) const AD_CA_ISSUERS: &[u8] =
     &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+/// id-pkix-ocsp-basic (RFC 6960 4.2.1): the responseType of a BasicOCSPResponse.
+pub(crate) const OCSP_BASIC: &[u8] = &[
+    0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01,
+];
+/// id-pkix-ocsp-nonce (RFC 6960 4.4.1, RFC 8954).
+pub(crate) const OCSP_NONCE: &[u8] = &[
+    0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02,
+];
+/// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1), dotted: an extra extension of the delegated
+/// responder's certificate.
+pub(crate) const OCSP_NOCHECK_DOTTED: &str = "1.3.6.1.5.5.7.48.1.5";
 /// subjectKeyIdentifier (RFC 5280 4.2.1.2).
 pub(crate) const SUBJECT_KEY_ID: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x0e];
 /// authorityKeyIdentifier (RFC 5280 4.2.1.1).
@@ -52,7 +63,7 @@ mod tests {
     /// Every TLV here is what our encoder writes for its dotted form.
     #[test]
     fn every_oid_is_its_dotted_form() {
-        let cases: [(&[u8], &str); 18] = [
+        let cases: [(&[u8], &str); 20] = [
             (BASIC_CONSTRAINTS, "2.5.29.19"),
             (KEY_USAGE, "2.5.29.15"),
             (EXTENDED_KEY_USAGE, "2.5.29.37"),
@@ -61,6 +72,8 @@ mod tests {
             (AUTHORITY_INFO_ACCESS, "1.3.6.1.5.5.7.1.1"),
             (AD_OCSP, "1.3.6.1.5.5.7.48.1"),
             (AD_CA_ISSUERS, "1.3.6.1.5.5.7.48.2"),
+            (OCSP_BASIC, "1.3.6.1.5.5.7.48.1.1"),
+            (OCSP_NONCE, "1.3.6.1.5.5.7.48.1.2"),
             (SUBJECT_KEY_ID, "2.5.29.14"),
             (AUTHORITY_KEY_ID, "2.5.29.35"),
             (CRL_NUMBER, "2.5.29.20"),

@@ -103,6 +103,12 @@ pub struct SigningPolicy {
     /// Accept wildcards with one label after them (`*.internal`; default false: a wildcard
     /// needs two, as in `*.example.com`).
     pub allow_single_label_wildcards: bool,
+    /// cRLDistributionPoints of every certificate (RFC 5280 4.2.1.13; config `crl_url`),
+    /// before any presign plugin; empty: none.
+    pub crl_distribution_points: Vec<String>,
+    /// id-ad-ocsp URLs in authorityInfoAccess of every certificate (RFC 5280 4.2.2.1; config
+    /// `ocsp_url`), before any presign plugin; empty: none.
+    pub ocsp_urls: Vec<String>,
 }
 
 impl Default for SigningPolicy {
@@ -114,6 +120,8 @@ impl Default for SigningPolicy {
             extended_key_usage: vec![ExtendedKeyUsage::ServerAuth, ExtendedKeyUsage::ClientAuth],
             allow_sha1_requests: false,
             allow_single_label_wildcards: false,
+            crl_distribution_points: Vec::new(),
+            ocsp_urls: Vec::new(),
         }
     }
 }
@@ -131,6 +139,13 @@ impl SigningPolicy {
                 "default validity {} exceeds the maximum validity {}",
                 self.default_validity, self.max_validity
             )));
+        }
+        for uri in &self.crl_distribution_points {
+            check_uri("CRL distribution point", uri)
+                .map_err(|e| PkiError::InvalidParameter(e.to_string()))?;
+        }
+        for uri in &self.ocsp_urls {
+            check_uri("OCSP URL", uri).map_err(|e| PkiError::InvalidParameter(e.to_string()))?;
         }
         if self.backdate > ValidityPeriod::days(1) {
             return Err(PkiError::InvalidParameter(
@@ -191,6 +206,7 @@ const CA_CONTROLLED_OIDS: &[(&str, &str)] = &[
     ("2.5.29.37", "extKeyUsage"),
     ("2.5.29.54", "inhibitAnyPolicy"),
     ("1.3.6.1.5.5.7.1.1", "authorityInfoAccess"),
+    ("1.3.6.1.5.5.7.48.1.5", "id-pkix-ocsp-nocheck"),
 ];
 
 impl RawExtension {

@@ -440,3 +440,177 @@ fn crls_verify_for_every_ca_key_type_and_list_their_entries() {
         assert!(text.contains("Invalidity Date"), "{text}");
     }
 }
+
+/// OCSP responses are ours too: openssl must parse them, re-encode them byte for byte, verify
+/// them against the CA alone (signed by the CA, or by a delegated responder the CA issued), and
+/// find the status, time and reason of each CertID it asked about, for SHA-1 and SHA-256
+/// CertIDs.
+#[test]
+fn ocsp_responses_verify_in_openssl_for_every_ca_key_and_both_signers() {
+    use csrgate_pki::{CertStatus, OcspRequest, OcspSigner, RevocationReason};
+    use openssl::ocsp::{
+        OcspCertId, OcspCertStatus, OcspFlag, OcspRequest as OpensslRequest, OcspResponse,
+        OcspRevokedStatus,
+    };
+    use openssl::x509::store::X509StoreBuilder;
+    for key in [
+        KeySpec::EcP256,
+        KeySpec::EcP384,
+        KeySpec::Rsa(2048),
+        KeySpec::Ed25519,
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let pass = passphrase("pw");
+        let ca =
+            Identity::create(tmp.path(), &request("OCSP CA", key, 1), &pass, None).expect("create");
+        let ca_cert = X509::from_pem(ca.certificate_pem().as_bytes()).expect("ca");
+        let policy = SigningPolicy::default();
+        let leaf = |_: usize| {
+            let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
+            let template =
+                ca.summary()
+                    .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+            X509::from_der(&ca.sign(&csr, &template, &policy).expect("sign").der).expect("leaf")
+        };
+        let leaves: Vec<X509> = (0..3).map(leaf).collect();
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("ns");
+        let revoked_at = now - time::Duration::hours(2);
+        let statuses = [
+            CertStatus::Good,
+            CertStatus::Revoked {
+                revocation_time: revoked_at,
+                reason: RevocationReason::KeyCompromise,
+            },
+            CertStatus::Unknown,
+        ];
+        let delegated = ca
+            .issue_ocsp_signer(tmp.path(), Some(&pass), ValidityPeriod::days(7))
+            .expect("delegated responder");
+        let reloaded =
+            OcspSigner::load_delegated(&ca, tmp.path(), Some(&pass)).expect("load delegated");
+        assert_eq!(
+            reloaded.delegated_responder(),
+            delegated.delegated_responder()
+        );
+        let responder = X509::from_pem(
+            &std::fs::read(tmp.path().join(csrgate_pki::OCSP_SIGNER_CERT_FILE)).expect("crt"),
+        )
+        .expect("responder cert");
+        let responder_text =
+            String::from_utf8_lossy(&responder.to_text().expect("text")).into_owned();
+        assert!(responder_text.contains("OCSP Signing"), "{responder_text}");
+        assert!(responder_text.contains("OCSP No Check"), "{responder_text}");
+        assert!(responder_text.contains("CA:FALSE"), "{responder_text}");
+        for (signer_name, signer) in [
+            ("CA", OcspSigner::for_ca(&ca).expect("ca signer")),
+            ("delegated", reloaded),
+        ] {
+            for digest in [MessageDigest::sha1(), MessageDigest::sha256()] {
+                let mut asked = OpensslRequest::new().expect("request");
+                for leaf in &leaves {
+                    asked
+                        .add_id(OcspCertId::from_cert(digest, leaf, &ca_cert).expect("id"))
+                        .expect("add");
+                }
+                let parsed = OcspRequest::parse(&asked.to_der().expect("der")).expect("parse");
+                assert_eq!(parsed.cert_ids.len(), 3);
+                assert!(parsed.cert_ids.iter().all(|id| signer.answers_for(id)));
+                let entries: Vec<_> = parsed.cert_ids.iter().zip(statuses).collect();
+                let der = signer
+                    .sign_response(&entries, None, now, now + time::Duration::days(1))
+                    .expect("sign response");
+                let response = OcspResponse::from_der(&der).expect("openssl parses");
+                assert_eq!(
+                    response.to_der().expect("der"),
+                    der,
+                    "{key:?} {signer_name}"
+                );
+                let basic = response.basic().expect("basic");
+                let mut store = X509StoreBuilder::new().expect("store");
+                store.add_cert(ca_cert.clone()).expect("add");
+                let store = store.build();
+                // A CA-signed response carries no certificate: the client has the issuer, and
+                // passes it as `openssl ocsp -issuer` does (OCSP_TRUSTOTHER).
+                let mut issuer = Stack::new().expect("stack");
+                let flags = if signer_name == "CA" {
+                    issuer.push(ca_cert.clone()).expect("push");
+                    OcspFlag::TRUST_OTHER
+                } else {
+                    OcspFlag::empty()
+                };
+                basic
+                    .verify(&issuer, &store, flags)
+                    .unwrap_or_else(|e| panic!("{key:?} {signer_name}: {e}"));
+                for (leaf, expected) in leaves.iter().zip(statuses) {
+                    let id = OcspCertId::from_cert(digest, leaf, &ca_cert).expect("id");
+                    let found = basic.find_status(&id).expect("status for the CertID");
+                    found
+                        .check_validity(300, None)
+                        .expect("thisUpdate/nextUpdate");
+                    match expected {
+                        CertStatus::Good => assert_eq!(found.status, OcspCertStatus::GOOD),
+                        CertStatus::Unknown => assert_eq!(found.status, OcspCertStatus::UNKNOWN),
+                        CertStatus::Revoked { .. } => {
+                            assert_eq!(found.status, OcspCertStatus::REVOKED);
+                            assert_eq!(found.reason, OcspRevokedStatus::KEY_COMPROMISE);
+                            let at = found.revocation_time.expect("time");
+                            let expected_at =
+                                openssl::asn1::Asn1Time::from_unix(revoked_at.unix_timestamp())
+                                    .expect("time");
+                            assert_eq!(at.to_string(), expected_at.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        // A CertID for another CA is not this signer's to answer.
+        let other_dir = tempfile::tempdir().expect("tmp");
+        let other = Identity::create(
+            other_dir.path(),
+            &request("Other CA", KeySpec::EcP256, 1),
+            &pass,
+            None,
+        )
+        .expect("other");
+        let other_cert = X509::from_pem(other.certificate_pem().as_bytes()).expect("other");
+        let mut asked = OpensslRequest::new().expect("request");
+        asked
+            .add_id(
+                OcspCertId::from_cert(MessageDigest::sha1(), &leaves[0], &other_cert).expect("id"),
+            )
+            .expect("add");
+        let parsed = OcspRequest::parse(&asked.to_der().expect("der")).expect("parse");
+        assert!(
+            !OcspSigner::for_ca(&ca)
+                .expect("signer")
+                .answers_for(&parsed.cert_ids[0])
+        );
+    }
+}
+
+/// id-kp-OCSPSigning makes a certificate a responder for the whole CA: a template (a plugin's
+/// presign result) may not carry it under a request's policy.
+#[test]
+fn ocsp_signing_is_refused_in_leaf_templates() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ca = Identity::create(
+        tmp.path(),
+        &request("EKU CA", KeySpec::EcP256, 1),
+        &passphrase("pw"),
+        None,
+    )
+    .expect("create");
+    let policy = SigningPolicy::default();
+    let csr = ValidatedCsr::parse(&csr_der("ec")).expect("csr");
+    let mut template = ca
+        .summary()
+        .template_for(&csr, &policy, time::OffsetDateTime::now_utc());
+    template
+        .extended_key_usage
+        .push(csrgate_pki::ExtendedKeyUsage::OcspSigning);
+    let refused = ca.sign(&csr, &template, &policy).expect_err("refused");
+    assert!(matches!(refused, PkiError::InvalidTemplate(_)), "{refused}");
+    assert!(refused.to_string().contains("OCSPSigning"), "{refused}");
+}

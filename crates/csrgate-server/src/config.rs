@@ -77,6 +77,9 @@ struct RawSettings {
     tls_key_passphrase_file: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     admin_listen: Vec<String>,
+    ocsp_url: Option<String>,
+    crl_url: Option<String>,
+    ocsp_responder: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,9 +185,23 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// `open_issuance = true`: the operator accepts that nothing restricts issuance.
     pub open_issuance: bool,
+    /// Who signs OCSP responses (`ocsp_responder`).
+    pub ocsp_responder: OcspResponderKind,
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
+}
+
+/// Who signs OCSP responses (RFC 6960 4.2.2.2): `ocsp_responder = "ca"` (default) or
+/// `"delegated"`: a responder certificate in the identity directory
+/// (`ocsp-signer.crt`/`.key`, made by `csrgate identity ocsp-signer` or at start), renewed by
+/// the daemon when a third of its validity is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcspResponderKind {
+    /// The CA key signs.
+    Ca,
+    /// The delegated responder certificate's key signs.
+    Delegated,
 }
 
 /// An admin-only listener (`admin_listen`): `IP:PORT` (HTTP), `tls://IP:PORT` (HTTPS with the
@@ -289,6 +306,7 @@ impl ServerConfig {
             .and_then(|b| b.set_default("log_format", "text"))
             .and_then(|b| b.set_default("listen_tls", Vec::<String>::new()))
             .and_then(|b| b.set_default("admin_listen", Vec::<String>::new()))
+            .and_then(|b| b.set_default("ocsp_responder", "ca"))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -386,6 +404,27 @@ impl RawSettings {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if extended_key_usage.contains(&ExtendedKeyUsage::OcspSigning) {
+            return Err(ConfigError::Invalid {
+                key: "signing.extended_key_usage",
+                reason: "OCSPSigning would let every certificate answer OCSP for the whole CA; \
+                         the delegated responder has its own (`csrgate identity ocsp-signer`)"
+                    .into(),
+            });
+        }
+        for (key, url) in [("ocsp_url", &self.ocsp_url), ("crl_url", &self.crl_url)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!(
+                        "{url:?}: relying parties fetch it over HTTP (RFC 5280 4.2.1.13, RFC 6960 \
+                         appendix A); give an http:// URL"
+                    ),
+                });
+            }
+        }
         let policy = SigningPolicy {
             default_validity: period("signing.default_validity", &self.signing.default_validity)?,
             max_validity: period("signing.max_validity", &self.signing.max_validity)?,
@@ -393,6 +432,8 @@ impl RawSettings {
             extended_key_usage,
             allow_sha1_requests: self.signing.allow_sha1_requests,
             allow_single_label_wildcards: self.signing.allow_single_label_wildcards,
+            crl_distribution_points: self.crl_url.clone().into_iter().collect(),
+            ocsp_urls: self.ocsp_url.clone().into_iter().collect(),
         };
         policy.check().map_err(|e| ConfigError::Invalid {
             key: "signing",
@@ -410,6 +451,16 @@ impl RawSettings {
                 reason: format!("the name {:?} is used twice", twice.name),
             });
         }
+        let ocsp_responder = match self.ocsp_responder.as_str() {
+            "ca" => OcspResponderKind::Ca,
+            "delegated" => OcspResponderKind::Delegated,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "ocsp_responder",
+                    reason: format!("{other:?}: expected \"ca\" or \"delegated\""),
+                });
+            }
+        };
         let crl_validity = period("crl.validity", &self.crl.validity)?;
         if crl_validity.as_seconds() < 3600 {
             return Err(ConfigError::Invalid {
@@ -570,6 +621,7 @@ impl RawSettings {
             passphrase_file: self.passphrase_file,
             max_body_bytes: self.max_body_bytes as usize,
             policy,
+            ocsp_responder,
         })
     }
 }
@@ -1005,6 +1057,14 @@ mod tests {
                 "[signing]\nextended_key_usage = [\"anyThing\"]",
                 "extended key usage",
             ),
+            (
+                "[signing]\nextended_key_usage = [\"serverAuth\", \"OCSPSigning\"]",
+                "answer OCSP for the whole CA",
+            ),
+            ("ocsp_url = \"ldap://ca.example/ocsp\"", "ocsp_url"),
+            ("crl_url = \"ca.example/crl\"", "crl_url"),
+            ("ocsp_url = \"http://ca example/ocsp\"", "OCSP URL"),
+            ("ocsp_responder = \"responder\"", "ocsp_responder"),
             ("listen = ", "configuration"),
             (
                 "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = [\"sign\"]",

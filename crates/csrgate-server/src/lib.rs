@@ -18,6 +18,7 @@ mod generation;
 mod hooks;
 mod issuance;
 mod metrics;
+mod ocsp_responder;
 pub mod openapi;
 mod pipeline;
 mod routes;
@@ -29,8 +30,8 @@ pub use api_error::ApiError;
 pub use bridge::template_json;
 pub use client_hash::ClientHash;
 pub use config::{
-    AdminListen, ConfigError, LogFormat, ServerConfig, SettingsSources, dev_admin_token_file,
-    dev_tls_files,
+    AdminListen, ConfigError, LogFormat, OcspResponderKind, ServerConfig, SettingsSources,
+    dev_admin_token_file, dev_tls_files,
 };
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use error_code::ErrorCode;
@@ -38,6 +39,7 @@ pub use generation::{Generation, GenerationParts, Generations};
 pub use hooks::PluginLoader;
 pub use issuance::{IssuancePolicy, IssuanceRule, Refusal};
 pub use metrics::{Metrics, SharedMetrics};
+pub use ocsp_responder::{DelegatedRenewal, OcspAnswer, OcspResponder};
 pub use pipeline::{DryRun, Gateway, Prepared, dry_run, prepare};
 pub use runtime::{Listener, Reload, bind, run, warn_if_open};
 pub use tls::{TlsFiles, TlsMaterial};

@@ -34,6 +34,11 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OcspLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     plugin: String,
     hook: String,
@@ -62,6 +67,7 @@ pub struct Metrics {
     plugin_generation: Gauge,
     postsign_failures: Counter,
     crl_build_failures: Counter,
+    ocsp_responses: Family<OcspLabels, Counter>,
     /// Serialises the scrape-time catch-up of `crl_build_failures` (a delta, added once).
     scrape: std::sync::Mutex<()>,
 }
@@ -166,8 +172,15 @@ impl Default for Metrics {
             "CRL rebuilds that failed (the last good CRL stays published)",
             crl_build_failures.clone(),
         );
+        let ocsp_responses = Family::<OcspLabels, Counter>::default();
+        registry.register(
+            "ocsp_responses",
+            "OCSP answers by outcome: cached (no signature), signed, malformed, unauthorized (another CA), unavailable",
+            ocsp_responses.clone(),
+        );
         Metrics {
             registry,
+            ocsp_responses,
             requests,
             issuance_seconds,
             plugin_calls,
@@ -195,6 +208,12 @@ impl Metrics {
                 route: route.to_owned(),
                 code,
             })
+            .inc();
+    }
+
+    pub(crate) fn count_ocsp(&self, outcome: &'static str) {
+        self.ocsp_responses
+            .get_or_create(&OcspLabels { outcome })
             .inc();
     }
 

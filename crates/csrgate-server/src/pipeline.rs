@@ -27,6 +27,7 @@ pub struct Gateway {
     generations: Generations,
     store: Store,
     crl: CrlPublisher,
+    ocsp: crate::OcspResponder,
     metrics: crate::SharedMetrics,
 }
 
@@ -198,13 +199,32 @@ impl Gateway {
         crl_validity: ValidityPeriod,
         metrics: crate::SharedMetrics,
     ) -> Self {
+        // Signing with the CA key needs nothing the unlock did not already check; a delegated
+        // responder replaces it through `with_ocsp`.
+        let ocsp = crate::OcspResponder::new(
+            csrgate_pki::OcspSigner::for_ca(&identity).ok(),
+            crl_validity,
+            identity.summary().not_after,
+            None,
+        );
         Gateway {
             identity,
             generations,
             store,
             crl: CrlPublisher::new(crl_validity),
+            ocsp,
             metrics,
         }
+    }
+
+    /// The gateway answering OCSP with `responder` (a delegated responder certificate).
+    pub fn with_ocsp(mut self, responder: crate::OcspResponder) -> Self {
+        self.ocsp = responder;
+        self
+    }
+
+    pub(crate) fn ocsp(&self) -> &crate::OcspResponder {
+        &self.ocsp
     }
 
     /// The configuration generation requests use now: take it once per request.

@@ -225,6 +225,7 @@ pub fn run(
             .rebuild_crl()
             .await
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
+        actix_web::rt::spawn(renew_ocsp_responder(Arc::clone(&refresher)));
         actix_web::rt::spawn(refresh_crl(refresher));
         let expect_metrics = Arc::clone(gateway.metrics());
         let acceptor = if listeners.iter().any(|l| l.tls) {
@@ -364,6 +365,24 @@ async fn refresh_crl(gateway: Arc<Gateway>) {
         actix_web::rt::time::sleep(wait).await;
         if let Err(error) = gateway.rebuild_crl().await {
             tracing::error!(%error, "scheduled CRL rebuild failed; retrying in a minute");
+            actix_web::rt::time::sleep(Duration::from_secs(60)).await;
+        }
+    }
+}
+
+/// Renews a delegated OCSP responder certificate when a third of its validity is left (returns
+/// at once when the CA signs its own responses). Signing is a blocking openssl call plus two
+/// synced file writes: it runs on the blocking pool.
+async fn renew_ocsp_responder(gateway: Arc<Gateway>) {
+    while let Some(wait) = gateway.ocsp().renewal_in() {
+        actix_web::rt::time::sleep(wait).await;
+        let renewing = Arc::clone(&gateway);
+        let renewed =
+            actix_web::rt::task::spawn_blocking(move || renewing.ocsp().renew(renewing.identity()))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(error) = renewed {
+            tracing::error!(%error, "OCSP responder certificate not renewed; retrying in a minute");
             actix_web::rt::time::sleep(Duration::from_secs(60)).await;
         }
     }

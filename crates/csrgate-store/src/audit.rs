@@ -10,7 +10,7 @@ pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000
 /// What an audit entry says happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// `issue`, `renew`, `rotate`, `revoke` or `delete`.
+    /// `issue`, `renew`, `rotate`, `revoke`, `delete` or `import` (adopted from another CA).
     pub action: String,
     /// The certificate concerned.
     pub serial: String,

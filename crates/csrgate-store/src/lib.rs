@@ -15,5 +15,7 @@ mod store;
 pub use audit::{AuditEntry, AuditEvent, verify_chain};
 pub use error::StoreError;
 pub use group_commit::{FlushObserver, WriteIntent};
-pub use record::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry};
-pub use store::{ListPage, Predecessor, Store, StoreStats};
+pub use record::{
+    CertificateRecord, CertificateStatus, Revocation, RevocationStatus, RevokedEntry,
+};
+pub use store::{Imported, ListPage, Predecessor, Store, StoreStats};

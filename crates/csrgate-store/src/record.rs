@@ -97,3 +97,14 @@ mod base64_bytes {
         STANDARD.decode(text).map_err(serde::de::Error::custom)
     }
 }
+
+/// A serial's revocation status as the store knows it (RFC 6960 4.2.1 `CertStatus`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevocationStatus {
+    /// Recorded and not revoked.
+    Good,
+    /// Revoked: the entry the CRL lists.
+    Revoked(RevokedEntry),
+    /// No certificate with this serial is recorded.
+    Unknown,
+}

@@ -37,12 +37,23 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, GENESIS, verify_chain};
 use crate::group_commit::{FlushCounters, GroupCommit, WriteIntent};
-use crate::{CertificateRecord, CertificateStatus, Revocation, RevokedEntry, StoreError};
+use crate::{
+    CertificateRecord, CertificateStatus, Revocation, RevocationStatus, RevokedEntry, StoreError,
+};
 
 const SCHEMA_VERSION: u32 = 1;
 
 /// sled's page cache.
 const STORE_CACHE_BYTES: u64 = 32 << 20;
+
+/// What [`Store::import_certificate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// The record (and its revocation) was added.
+    Added,
+    /// A certificate with this serial was stored already; nothing was written.
+    AlreadyPresent,
+}
 
 /// A page of [`Store::list_certificates`].
 #[derive(Clone, Debug)]
@@ -248,6 +259,82 @@ impl Store {
             Err(error) => Err(error),
         };
         self.watch(written)
+    }
+
+    /// Records a certificate issued elsewhere (a hand-run OpenSSL CA being adopted), with its
+    /// revocation when it has one, and an `import` audit entry by `actor` at `now` (Unix
+    /// seconds), in one transaction. A serial already stored is left as it is and reported as
+    /// [`Imported::AlreadyPresent`], so running an import again changes nothing. Not durable
+    /// until [`Store::flush`]: an import is idempotent, so an interrupted one is run again.
+    pub fn import_certificate(
+        &self,
+        record: &CertificateRecord,
+        actor: &str,
+        now: i64,
+    ) -> Result<Imported, StoreError> {
+        let inner = self.inner()?;
+        let value = encode(record)?;
+        let sequence = inner.db.generate_id()?;
+        let keys = IndexKeys::of(record, sequence);
+        let revoked_entry = match &record.revocation {
+            Some(revocation) => Some(encode(&RevokedEntry {
+                serial: record.serial.clone(),
+                revoked_at: revocation.revoked_at,
+                reason: revocation.reason.clone(),
+                invalidity_date: revocation.invalidity_date,
+                not_after: record.not_after,
+            })?),
+            None => None,
+        };
+        let event = AuditEvent {
+            action: "import".into(),
+            serial: record.serial.clone(),
+            client_hash: record.client_hash.clone(),
+            actor: actor.to_owned(),
+        };
+        let _audit = inner.lock_audit();
+        let outcome = (
+            &inner.certificates,
+            &inner.by_client,
+            &inner.by_expiry,
+            &inner.by_issued,
+            &inner.revoked,
+            &inner.audit,
+            &inner.meta,
+        )
+            .transaction(
+                |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
+                    if certificates.get(record.serial.as_bytes())?.is_some() {
+                        return Ok(Imported::AlreadyPresent);
+                    }
+                    certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                    by_client.insert(keys.by_client.as_slice(), &[])?;
+                    by_expiry.insert(keys.by_expiry.as_slice(), &[])?;
+                    by_issued.insert(keys.by_issued.as_slice(), &[])?;
+                    if let Some(entry) = &revoked_entry {
+                        revoked.insert(record.serial.as_bytes(), entry.as_slice())?;
+                    }
+                    append_audit(audit, meta, now, &event)?;
+                    Ok(Imported::Added)
+                },
+            )
+            .map_err(transaction_error);
+        self.watch(outcome)
+    }
+
+    /// Makes the next CRL Number at least `next` (an adopted CA's `crlnumber` file holds the
+    /// number its next CRL would have had), so numbers keep increasing across the adoption
+    /// (RFC 5280 5.2.3). Never lowers it. Not durable until [`Store::flush`].
+    pub fn continue_crl_numbers_from(&self, next: u64) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        let floor = next.saturating_sub(1);
+        let updated = inner.meta.update_and_fetch("crl_number", |old| {
+            let current = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some(current.max(floor).to_be_bytes().to_vec())
+        });
+        self.watch(updated.map(drop).map_err(StoreError::from))
     }
 
     /// Stores `record` as the successor of `predecessor.serial`, atomically: the old record gets
@@ -506,6 +593,25 @@ impl Store {
             .get(serial.as_bytes())?
             .map(|bytes| decode(serial, &bytes))
             .transpose()
+    }
+
+    /// What an OCSP responder says of `serial` (lower-case hex without leading zeros): revoked
+    /// (the CRL's entry, kept after delete and after expiry), good (a certificate with that
+    /// serial is recorded) or unknown. Two point reads, no record decoded.
+    pub fn revocation_status(&self, serial: &str) -> Result<RevocationStatus, StoreError> {
+        let inner = self.inner()?;
+        if let Some(value) = inner.revoked.get(serial.as_bytes())? {
+            let entry = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+                key: serial.to_owned(),
+                reason: e.to_string(),
+            })?;
+            return Ok(RevocationStatus::Revoked(entry));
+        }
+        Ok(if inner.certificates.contains_key(serial.as_bytes())? {
+            RevocationStatus::Good
+        } else {
+            RevocationStatus::Unknown
+        })
     }
 
     /// Every record issued to `client_hash`, oldest first.

@@ -1,4 +1,5 @@
-//! `csrgate identity create|show`: make a CA identity on disk, or print what one holds.
+//! `csrgate identity create|ocsp-signer|show`: make a CA identity on disk, issue its delegated
+//! OCSP responder, or print what an identity holds.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,23 @@ pub enum IdentityCommand {
         /// BasicConstraints pathLenConstraint of the new CA.
         #[arg(long, value_name = "N")]
         path_len: Option<u32>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Issue (or replace) the delegated OCSP responder certificate: a fresh P-256 key and a
+    /// certificate from the CA with id-kp-OCSPSigning and id-pkix-ocsp-nocheck (RFC 6960
+    /// 4.2.2.2), written to ocsp-signer.crt and ocsp-signer.key (0600, encrypted with the CA
+    /// passphrase when the CA key is encrypted). `serve` with ocsp_responder = "delegated"
+    /// signs OCSP responses with it and renews it itself when a third of its validity is left.
+    ///
+    /// Example: csrgate identity ocsp-signer --dir identity --validity 7d
+    OcspSigner {
+        /// The CA identity directory (the files are written into it).
+        #[arg(long, value_name = "DIR", default_value = "identity")]
+        dir: PathBuf,
+        /// Validity of the responder certificate: short, since nobody checks its revocation.
+        #[arg(short = 'v', long, default_value = "7d", value_name = "PERIOD")]
+        validity: ValidityPeriod,
         #[command(flatten)]
         passphrase: PassphraseArgs,
     },
@@ -99,6 +117,49 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
             println!("created identity in {}", dir.display());
             print_summary(identity.summary());
+            Ok(())
+        }
+        IdentityCommand::OcspSigner {
+            dir,
+            validity,
+            passphrase,
+        } => {
+            let files = IdentityFiles::open(&dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let secret = if files.key_is_encrypted() {
+                Some(
+                    passphrase::resolve(
+                        passphrase
+                            .passphrase_file
+                            .as_deref()
+                            .map(|path| (path, "--passphrase-file")),
+                        None,
+                        Prompt::Once,
+                    )
+                    .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+                )
+            } else {
+                None
+            };
+            let identity = files
+                .unlock(secret.as_ref())
+                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let signer = identity
+                .issue_ocsp_signer(&dir, secret.as_ref(), validity)
+                .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+            let when = |t: time::OffsetDateTime| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| t.to_string())
+            };
+            if let Some(responder) = signer.delegated_responder() {
+                println!(
+                    "wrote {} and {} in {}",
+                    csrgate_pki::OCSP_SIGNER_CERT_FILE,
+                    csrgate_pki::OCSP_SIGNER_KEY_FILE,
+                    dir.display()
+                );
+                println!("serial:      {}", responder.serial);
+                println!("not after:   {}", when(responder.not_after));
+            }
             Ok(())
         }
         IdentityCommand::Show { dir } => {

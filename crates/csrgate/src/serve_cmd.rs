@@ -7,9 +7,10 @@ use clap::Args;
 use csrgate_pki::IdentityFiles;
 use std::sync::Arc;
 
+use csrgate_pki::OcspSigner;
 use csrgate_server::{
-    AdminTokens, Gateway, GenerationParts, Generations, Metrics, PluginLoader, Reload,
-    ServerConfig, SettingsSources, TlsMaterial,
+    AdminTokens, DelegatedRenewal, Gateway, GenerationParts, Generations, Metrics, OcspResponder,
+    OcspResponderKind, PluginLoader, Reload, ServerConfig, SettingsSources, TlsMaterial,
 };
 use csrgate_store::Store;
 
@@ -43,6 +44,10 @@ pub struct ServeArgs {
 }
 
 /// examples/csrgate.toml, shipped inside the binary: an installed csrgate has no source tree.
+/// Validity of a delegated OCSP responder certificate the daemon issues (renewed with a third
+/// left, so every ~4.7 days): short, as RFC 6960 4.2.2.2.1 asks of a certificate nobody checks.
+const DELEGATED_RESPONDER_DAYS: i64 = 7;
+
 const EXAMPLE_CONFIG: &str = include_str!("../../../examples/csrgate.toml");
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
@@ -128,6 +133,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let identity = files
         .unlock(secret.as_ref())
         .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+    let secret = secret.map(Arc::new);
     if config.dev_tls
         && let Some(tls) = &config.tls
     {
@@ -139,15 +145,14 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let tls_key_encrypted = config.tls.as_ref().is_some_and(|files| {
         std::fs::read(&files.private_key).is_ok_and(|pem| csrgate_pki::pem_key_is_encrypted(&pem))
     });
+    // The delegated OCSP responder's key is encrypted with the CA passphrase, kept for renewals.
+    let ocsp = ocsp_responder(&config, &identity, secret.clone())?;
     let tls_passphrase = match &config.tls_key_passphrase_file {
         Some(file) => Some(Arc::new(
             passphrase::from_file(file).map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
         )),
-        None if tls_key_encrypted => secret.map(Arc::new),
-        None => {
-            drop(secret);
-            None
-        }
+        None if tls_key_encrypted => secret,
+        None => None,
     };
     let tls = match &config.tls {
         None => None,
@@ -204,6 +209,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         config.crl_validity,
         metrics,
     );
+    let gateway = match ocsp {
+        Some(responder) => gateway.with_ocsp(responder),
+        None => gateway,
+    };
     let reload = Reload {
         sources: reload_sources,
         loader,
@@ -217,4 +226,44 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     csrgate_server::run(&config, gateway, listeners, reload)
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;
     store.flush().map_err(|e| Failure::new(code::IO, e))
+}
+
+/// With `ocsp_responder = "delegated"`: the responder certificate in the identity directory,
+/// issued now when it is missing, unusable or has less than a third of its validity left.
+fn ocsp_responder(
+    config: &ServerConfig,
+    identity: &csrgate_pki::Identity,
+    passphrase: Option<Arc<csrgate_pki::Passphrase>>,
+) -> Result<Option<OcspResponder>, Failure> {
+    if config.ocsp_responder != OcspResponderKind::Delegated {
+        return Ok(None);
+    }
+    let renewal = DelegatedRenewal {
+        dir: config.identity_dir.clone(),
+        passphrase: passphrase.clone(),
+        validity: csrgate_pki::ValidityPeriod::days(DELEGATED_RESPONDER_DAYS),
+    };
+    let loaded = OcspSigner::load_delegated(identity, &config.identity_dir, passphrase.as_deref());
+    let loaded = match loaded {
+        Ok(signer) => Some(signer),
+        Err(error) => {
+            tracing::warn!(%error, "no usable OCSP responder certificate; issuing one");
+            None
+        }
+    };
+    let responder = OcspResponder::new(
+        loaded,
+        config.crl_validity,
+        identity.summary().not_after,
+        Some(renewal),
+    );
+    if responder.renewal_in() == Some(std::time::Duration::ZERO) {
+        responder.renew(identity).map_err(|e| {
+            Failure::new(
+                code::CANT_CREATE,
+                anyhow::anyhow!("OCSP responder certificate: {e}"),
+            )
+        })?;
+    }
+    Ok(Some(responder))
 }

@@ -1,5 +1,6 @@
-//! `csrgate store stats|show`: read a stopped daemon's data directory offline (sled allows one
-//! process at a time, so these refuse to run beside a live daemon).
+//! `csrgate store stats|kv|verify-audit|show|import-openssl`: read (or, for an import, fill) a
+//! stopped daemon's data directory offline (sled allows one process at a time, so these refuse to
+//! run beside a live daemon).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,34 @@ pub enum StoreCommand {
         /// The data directory.
         #[arg(long, value_name = "DIR", default_value = "data")]
         data: PathBuf,
+    },
+    /// Adopt a CA run with `openssl ca`: record every certificate in its index.txt (valid,
+    /// revoked with date and reason, expired) from the PEM files in its newcerts/ directory, so
+    /// they are listed, can be revoked, and appear in the CRL and OCSP. Every line is read and
+    /// every certificate checked against --identity before anything is written. With
+    /// --crlnumber the CRL Numbers continue from OpenSSL's. Importing again changes nothing;
+    /// safe to interrupt (run it again to finish). Run it with the daemon stopped.
+    ///
+    /// Example: csrgate store import-openssl --data data --identity identity --index ca/index.txt --certs ca/newcerts --crlnumber ca/crlnumber
+    ImportOpenssl {
+        /// The data directory (created when absent).
+        #[arg(long, value_name = "DIR", default_value = "data")]
+        data: PathBuf,
+        /// The csrgate identity directory holding the adopted CA's certificate and key.
+        #[arg(long, value_name = "DIR", default_value = "identity")]
+        identity: PathBuf,
+        /// OpenSSL's database (`database` in its openssl.cnf).
+        #[arg(long, value_name = "FILE")]
+        index: PathBuf,
+        /// The directory of issued certificates (`new_certs_dir`), <SERIAL>.pem each.
+        #[arg(long, value_name = "DIR")]
+        certs: PathBuf,
+        /// OpenSSL's `crlnumber` file: the next CRL gets at least that number.
+        #[arg(long, value_name = "FILE")]
+        crlnumber: Option<PathBuf>,
+        /// The client hash the imported certificates are listed under.
+        #[arg(long, value_name = "NAME", default_value = "openssl")]
+        client_hash: String,
     },
     /// Print one certificate record as JSON.
     Show {
@@ -81,6 +110,21 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             println!("audit chain intact: {count} entries");
             Ok(())
         }
+        StoreCommand::ImportOpenssl {
+            data,
+            identity,
+            index,
+            certs,
+            crlnumber,
+            client_hash,
+        } => crate::import_openssl::run(
+            &data,
+            &index,
+            &certs,
+            crlnumber.as_deref(),
+            &identity,
+            &client_hash,
+        ),
         StoreCommand::Show { data, serial } => {
             let serial: csrgate_pki::Serial =
                 serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;

@@ -45,6 +45,14 @@ impl Identity {
             let value = extended_key_usage_der(&template.extended_key_usage);
             push_extension(&mut extensions, oid::EXTENDED_KEY_USAGE, false, &value);
         }
+        if template
+            .extended_key_usage
+            .contains(&ExtendedKeyUsage::OcspSigning)
+        {
+            // RFC 6960 4.2.2.2.1: a responder certificate is not itself checked by OCSP.
+            let nocheck = der_writer::oid(oid::OCSP_NOCHECK_DOTTED).unwrap_or_default();
+            push_extension(&mut extensions, &nocheck, false, &[0x05, 0x00]);
+        }
         if !template.subject_alt_names.is_empty() {
             // RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
             let value = general_names_der(&template.subject_alt_names);

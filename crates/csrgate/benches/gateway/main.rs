@@ -7,7 +7,8 @@
 //!    store (durable, the default), send pre-generated CSRs over C keep-alive connections, and
 //!    print certs/s, latency, server CPU per certificate and peak RSS, with ratios to the baseline.
 //! 3. The same CSRs and load against `cfssl serve` (Debian's golang-cfssl), side by side.
-//! 4. The cached CRL under the same load, and start-up to READY with 5 precompiled plugins.
+//! 4. The cached CRL and OCSP (a cached answer; a nonce, signed per request) under the same
+//!    load, against one raw P-256 signature; start-up to READY with 5 precompiled plugins.
 //!
 //! Run: cargo bench -p csrgate --bench gateway [-- --seconds 5 --runs 3 --concurrency 32]
 //! (`--only "P-256 no plugins"` runs the scenarios whose label contains that text, for A/B runs
@@ -19,6 +20,7 @@
 mod crypto;
 mod floors;
 mod http_load;
+mod ocsp;
 mod servers;
 
 use std::path::{Path, PathBuf};
@@ -272,6 +274,21 @@ fn print_row(label: &str, figures: &Figures, baseline_us: f64, cores: f64) {
     );
 }
 
+/// A row for a request path other than issuance; `signature_us`: one raw P-256 signature, in
+/// the same run, for paths that sign.
+fn print_request_row(label: &str, figures: &Figures, signature_us: Option<f64>) {
+    let against = signature_us.map_or(String::new(), |us| {
+        format!(
+            " ({:.2}x one raw P-256 signature, {us:.1} µs)",
+            figures.server_cpu_us / us
+        )
+    });
+    println!(
+        "{label:<38} {:>8.0} /s  p50 {:>6.2} ms  p99 {:>6.2} ms  server CPU {:>6.1} µs/request{against}",
+        figures.per_second, figures.p50_ms, figures.p99_ms, figures.server_cpu_us
+    );
+}
+
 fn csrgate_requests(csrs: &[Vec<u8>]) -> Arc<Vec<Vec<u8>>> {
     Arc::new(
         csrs.iter()
@@ -405,14 +422,35 @@ fn main() -> anyhow::Result<()> {
                     b"",
                 )]);
                 let figures = measure(&server, &crl, &options).context("cached CRL")?;
-                println!(
-                    "{:<38} {:>8.0} /s  p50 {:>6.2} ms  p99 {:>6.2} ms  server CPU {:>6.1} µs/request",
-                    "  GET /crl.pem (cached)",
-                    figures.per_second,
-                    figures.p50_ms,
-                    figures.p99_ms,
-                    figures.server_cpu_us
-                );
+                print_request_row("  GET /crl.pem (cached)", &figures, None);
+                let load = ocsp::requests(
+                    server.address,
+                    &identity.join("ca.cert.pem"),
+                    &csrs,
+                    &scenario,
+                )?;
+                let signature_us = crypto::raw_p256_signature_us()?;
+                for (label, requests) in [
+                    ("  POST /ocsp (cached: no nonce)", &load.cached),
+                    ("  POST /ocsp (nonce: signed each)", &load.with_nonce),
+                ] {
+                    let figures = measure(&server, requests, &options).context(label)?;
+                    print_request_row(label, &figures, Some(signature_us));
+                }
+                // The peer, on the same certificates and requests: always, as the OCSP rows
+                // have no meaning without it.
+                match ocsp::start_cfssl_ocspserve(&scenario, &identity, &load.leaves) {
+                    Ok(peer) => {
+                        let figures =
+                            measure(&peer, &load.cached, &options).context("cfssl ocspserve")?;
+                        print_request_row(
+                            "  cfssl ocspserve (pre-signed)",
+                            &figures,
+                            Some(signature_us),
+                        );
+                    }
+                    Err(error) => println!("cfssl ocspserve: not measured: {error:#}"),
+                }
             }
         }
         if options.peer {

@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 
 use crate::crypto::{self, CaKey};
 
-const PASSPHRASE: &str = "bench passphrase, not a secret";
+pub const PASSPHRASE: &str = "bench passphrase, not a secret";
 
 /// A running server process, killed when dropped.
 #[derive(Debug)]
@@ -196,15 +196,7 @@ pub fn csrgate_config(work: &Path, identity: &Path, plugins: &str) -> anyhow::Re
 /// Starts `cfssl serve` with a fresh CA of `ca`'s key type on a free loopback port; installs
 /// Debian's golang-cfssl first when `cfssl` is missing. `None` when it cannot be had.
 pub fn start_cfssl(work: &Path, ca: CaKey) -> anyhow::Result<Server> {
-    if which("cfssl").is_none() {
-        eprintln!("cfssl is missing: installing Debian's golang-cfssl");
-        let status = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-cfssl"])
-            .status()?;
-        if !status.success() || which("cfssl").is_none() {
-            bail!("cannot install golang-cfssl (apt-get exited with {status})");
-        }
-    }
+    ensure_cfssl()?;
     let key = ca.generate()?;
     let certificate = crypto::self_signed_ca(&key)?;
     let key_path = work.join("cfssl-ca-key.pem");
@@ -232,20 +224,40 @@ pub fn start_cfssl(work: &Path, ca: CaKey) -> anyhow::Result<Server> {
         ready_after: Duration::ZERO,
         log,
     };
-    while TcpStream::connect(address).is_err() {
+    wait_listening(&mut server, started)?;
+    Ok(server)
+}
+
+/// Installs Debian's golang-cfssl when `cfssl` is missing.
+pub fn ensure_cfssl() -> anyhow::Result<()> {
+    if which("cfssl").is_none() {
+        eprintln!("cfssl is missing: installing Debian's golang-cfssl");
+        let status = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-cfssl"])
+            .status()?;
+        if !status.success() || which("cfssl").is_none() {
+            bail!("cannot install golang-cfssl (apt-get exited with {status})");
+        }
+    }
+    Ok(())
+}
+
+/// Waits (30 s at most) until a peer `server` started at `started` accepts connections.
+pub fn wait_listening(server: &mut Server, started: Instant) -> anyhow::Result<()> {
+    while TcpStream::connect(server.address).is_err() {
         if let Some(status) = server.child.try_wait()? {
             bail!(
-                "cfssl exited with {status}: {}",
+                "the peer exited with {status}: {}",
                 std::fs::read_to_string(&server.log)?
             );
         }
         if started.elapsed() > Duration::from_secs(30) {
-            bail!("cfssl did not listen within 30 s");
+            bail!("the peer did not listen within 30 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     server.ready_after = started.elapsed();
-    Ok(server)
+    Ok(())
 }
 
 fn which(program: &str) -> Option<PathBuf> {
