@@ -9,6 +9,7 @@ mod adopt;
 mod bad_input;
 mod durability;
 mod examples;
+mod generate;
 mod identity_cli;
 mod intake;
 mod issuance;

@@ -1,9 +1,10 @@
-//! Fuzz target: the admin API's JSON bodies (revoke, renew), parsed as the handlers parse them.
+//! Fuzz target: the admin API's JSON bodies (revoke, renew, generate), parsed as the handlers
+//! parse them.
 //! A body is either a checked value or a 400 `invalid_request`, never a panic.
 
 #![no_main]
 
-use csrgate_server::admin_bodies::{RenewRequest, RevokeRequest};
+use csrgate_server::admin_bodies::{GenerateRequest, RenewRequest, RevokeRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,6 +12,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(error.code(), "invalid_request");
     }
     if let Err(error) = RenewRequest::parse(data) {
+        assert_eq!(error.code(), "invalid_request");
+    }
+    if let Err(error) = GenerateRequest::parse(data) {
         assert_eq!(error.code(), "invalid_request");
     }
 });

@@ -12,6 +12,7 @@ mod crl;
 mod csr;
 mod der_writer;
 mod error;
+mod generated_key;
 mod identity;
 mod key;
 mod name;
@@ -27,6 +28,7 @@ pub use certificate::CertificateFacts;
 pub use crl::{Crl, CrlEntry, RevocationReason};
 pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;
+pub use generated_key::{GeneratedKey, MIN_BUNDLE_PASSWORD_CHARS, PKCS12_ITERATIONS};
 pub use identity::{
     Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate,
     certificate_pem_from_der, pem_key_is_encrypted,

@@ -2,7 +2,7 @@
 //! them (and the entry point of the `admin_json` fuzz target). An empty body means defaults;
 //! unknown fields are refused.
 
-use csrgate_pki::{RevocationReason, ValidityPeriod};
+use csrgate_pki::{DistinguishedName, KeySpec, RevocationReason, SubjectAltName, ValidityPeriod};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -27,6 +27,141 @@ pub(crate) struct RevokeBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RenewBody {
     validity: Option<String>,
+}
+
+/// Body of `POST /certificates/generate`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GenerateBody {
+    /// The client hash the certificate is issued to (its rules and plugins apply).
+    client_hash: Option<String>,
+    /// Subject fields in order, e.g. `[["O", "Example"], ["CN", "app.internal"]]`.
+    #[serde(default)]
+    subject: Vec<(String, String)>,
+    /// SANs as `DNS:name`, `IP:address`, `email:address`, `URI:uri`.
+    #[serde(default)]
+    subject_alt_names: Vec<String>,
+    /// `ec:p256` (default), `ec:p384`, `rsa:2048`, `rsa:3072`, `rsa:4096`, `ed25519`.
+    key_type: Option<String>,
+    /// `pkcs12` (default) or `pem`.
+    format: Option<String>,
+    /// Encrypts the bundle (PKCS#12: required) or the PEM key (optional); at least 12 characters.
+    password: Option<String>,
+    /// Validity, e.g. `30d` (default: the policy's).
+    validity: Option<String>,
+}
+
+/// How a generated key is handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleFormat {
+    /// PKCS#12 (RFC 7292), `application/x-pkcs12`.
+    Pkcs12,
+    /// PEM: the key (encrypted PKCS#8 when a password is given), the certificate, the chain.
+    Pem,
+}
+
+/// A checked `POST /certificates/generate` body. The password is zeroized when dropped.
+pub struct GenerateRequest {
+    /// The client hash to issue to.
+    pub client_hash: crate::ClientHash,
+    /// The subject.
+    pub subject: DistinguishedName,
+    /// The SANs.
+    pub subject_alt_names: Vec<SubjectAltName>,
+    /// The key to generate.
+    pub key_type: KeySpec,
+    /// The answer's format.
+    pub format: BundleFormat,
+    /// The bundle's password.
+    pub password: Option<zeroize::Zeroizing<String>>,
+    /// The validity asked for.
+    pub validity: Option<ValidityPeriod>,
+}
+
+impl std::fmt::Debug for GenerateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateRequest")
+            .field("client_hash", &self.client_hash)
+            .field("subject", &self.subject.to_string())
+            .field("subject_alt_names", &self.subject_alt_names)
+            .field("key_type", &self.key_type)
+            .field("format", &self.format)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("validity", &self.validity)
+            .finish()
+    }
+}
+
+impl GenerateRequest {
+    /// Parses and checks the body; 400 `invalid_request` says what is wrong (a missing client
+    /// hash, a subject field or SAN that does not parse, an unknown key type or format, a
+    /// PKCS#12 without a password, a password under 12 characters).
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        const SHAPE: &str = r#"{"client_hash": "abc123", "subject": [["CN", "app.internal"]], "subject_alt_names": ["DNS:app.internal"], "key_type": "ec:p256", "format": "pkcs12", "password": "..."}"#;
+        let body: GenerateBody = optional_json(body, SHAPE)?;
+        let bad = |e: csrgate_pki::PkiError| bad_request(e.to_string());
+        let client_hash = body
+            .client_hash
+            .as_deref()
+            .and_then(crate::ClientHash::parse)
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "client_hash must be 1 to 128 ASCII letters or digits: {SHAPE}"
+                ))
+            })?;
+        let subject = DistinguishedName::from_fields(&body.subject).map_err(bad)?;
+        let subject_alt_names = body
+            .subject_alt_names
+            .iter()
+            .map(|text| SubjectAltName::parse_tagged(text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        if subject.is_empty() && subject_alt_names.is_empty() {
+            return Err(bad_request(
+                "give a subject or at least one subject_alt_names entry".into(),
+            ));
+        }
+        let key_type = body
+            .key_type
+            .as_deref()
+            .unwrap_or("ec:p256")
+            .parse::<KeySpec>()
+            .map_err(bad)?;
+        let format = match body.format.as_deref().unwrap_or("pkcs12") {
+            "pkcs12" => BundleFormat::Pkcs12,
+            "pem" => BundleFormat::Pem,
+            other => {
+                return Err(bad_request(format!(
+                    "format {other:?}: use \"pkcs12\" or \"pem\""
+                )));
+            }
+        };
+        let password = body.password.map(zeroize::Zeroizing::new);
+        match &password {
+            None if format == BundleFormat::Pkcs12 => {
+                return Err(bad_request(
+                    "a PKCS#12 bundle needs a password: it is what protects the private key".into(),
+                ));
+            }
+            Some(text) if text.chars().count() < csrgate_pki::MIN_BUNDLE_PASSWORD_CHARS => {
+                return Err(bad_request(format!(
+                    "the password must have at least {} characters",
+                    csrgate_pki::MIN_BUNDLE_PASSWORD_CHARS
+                )));
+            }
+            _ => {}
+        }
+        let validity = validity(body.validity.as_deref())?;
+        Ok(GenerateRequest {
+            client_hash,
+            subject,
+            subject_alt_names,
+            key_type,
+            format,
+            password,
+            validity,
+        })
+    }
 }
 
 /// A checked `POST /certificates/{serial}/revoke` body.
@@ -87,16 +222,18 @@ impl RenewRequest {
     /// Parses and checks the body; 400 `invalid_request` says what is wrong.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let body: RenewBody = optional_json(body, r#"{"validity": "90d"}"#)?;
-        let validity = body
-            .validity
-            .as_deref()
-            .map(|text| {
-                text.parse::<ValidityPeriod>()
-                    .map_err(|e| bad_request(e.to_string()))
-            })
-            .transpose()?;
+        let validity = validity(body.validity.as_deref())?;
         Ok(RenewRequest { validity })
     }
+}
+
+/// A validity such as `90d`, when given.
+fn validity(text: Option<&str>) -> Result<Option<ValidityPeriod>, ApiError> {
+    text.map(|text| {
+        text.parse::<ValidityPeriod>()
+            .map_err(|e| bad_request(e.to_string()))
+    })
+    .transpose()
 }
 
 fn optional_json<T: serde::de::DeserializeOwned + Default>(

@@ -10,7 +10,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Gateway;
 use crate::admin::Admin;
-use crate::admin_bodies::{RenewRequest, RevokeRequest, bad_request};
+use crate::admin_bodies::{
+    BundleFormat, GenerateRequest, RenewRequest, RevokeRequest, bad_request,
+};
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
 
@@ -28,6 +30,8 @@ pub(crate) fn configure_admin(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .route("/certificates", web::get().to(list))
         .route("/certificates/expiring", web::get().to(expiring))
+        .route("/certificates/generate", web::post().to(generate))
+        .route("/certificates/cosign", web::post().to(cosign))
         .route("/certificates/{serial}", web::get().to(show))
         .route("/certificates/{serial}/renew", web::post().to(renew))
         .route("/certificates/{serial}/chain.pem", web::get().to(chain_pem))
@@ -407,6 +411,125 @@ pub(crate) async fn renew(
         .store()
         .certificate(&issued.serial.to_string())?
         .ok_or_else(|| ApiError::internal("renewed record missing", &issued.serial))?;
+    Ok(HttpResponse::Ok().json(view(record)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/certificates/generate",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body(content = crate::admin_bodies::GenerateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the key, the certificate and the chain: PKCS#12 (PBES2 AES-256-CBC, PBKDF2-HMAC-SHA256) or PEM; the key is not kept", content_type = "application/x-pkcs12", body = Vec<u8>),
+        (status = 400, description = "invalid_request: the body; invalid_csr: a subject or SAN the policy refuses", body = crate::api_error::ErrorBody),
+        (status = 401, description = "unauthorized", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden, or denied by an issuance rule or authorize plugin", body = crate::api_error::ErrorBody),
+        (status = 503, description = "plugin_failed, store_unavailable", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn generate(
+    admin: Admin,
+    body: web::Bytes,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    let request = GenerateRequest::parse(&body)?;
+    let spec = request.key_type;
+    // RSA generation and PBKDF2 take a CPU for up to a second: off the worker thread.
+    let key = web::block(move || csrgate_pki::GeneratedKey::generate(spec))
+        .await
+        .map_err(|e| ApiError::internal("key generation did not run", &e))??;
+    let csr = key.csr_der(&request.subject, &request.subject_alt_names)?;
+    let issued = gateway
+        .generate(
+            &admin.generation,
+            &request.client_hash,
+            &csr,
+            request.validity,
+            &admin.actor,
+        )
+        .await?;
+    tracing::info!(client_hash = %request.client_hash, serial = %issued.serial, actor = admin.actor, "key generated and certificate issued");
+    let chain = gateway.identity().chain_pem().to_owned();
+    let serial = issued.serial.to_string();
+    let no_store = (header::CACHE_CONTROL, "no-store");
+    match request.format {
+        BundleFormat::Pkcs12 => {
+            let password = request.password.unwrap_or_default();
+            let name = request
+                .subject
+                .common_name()
+                .map_or_else(|| serial.clone(), str::to_owned);
+            let der = issued.der.clone();
+            let bundle = web::block(move || key.pkcs12(&der, &chain, &password, &name))
+                .await
+                .map_err(|e| ApiError::internal("PKCS#12 did not run", &e))??;
+            Ok(HttpResponse::Ok()
+                .content_type("application/x-pkcs12")
+                .insert_header(no_store)
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{serial}.p12\""),
+                ))
+                .body(bundle))
+        }
+        BundleFormat::Pem => {
+            let mut pem = key.pem(request.password.as_deref().map(String::as_str))?;
+            pem.extend_from_slice(issued.pem.as_bytes());
+            pem.extend_from_slice(chain.as_bytes());
+            Ok(HttpResponse::Ok()
+                .content_type("application/x-pem-file")
+                .insert_header(no_store)
+                .body(pem.to_vec()))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CosignQuery {
+    client_hash: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/certificates/cosign",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("client_hash" = Option<String>, Query, description = "the client hash to record it under (default `cosigned`)")),
+    request_body(content = Vec<u8>, description = "a certificate made elsewhere, PEM or DER", content_type = "application/pkix-cert"),
+    responses(
+        (status = 200, description = "re-issued under this CA: same subject, SANs and key, CA:FALSE, validity clamped to the policy; recorded and audited", body = CertificateView),
+        (status = 400, description = "invalid_request: not a certificate; invalid_csr / weak_key: a name or key today's policy refuses", body = crate::api_error::ErrorBody),
+        (status = 401, description = "unauthorized", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden, or denied by an issuance rule", body = crate::api_error::ErrorBody),
+        (status = 503, description = "plugin_failed, store_unavailable", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn cosign(
+    admin: Admin,
+    query: web::Query<CosignQuery>,
+    body: web::Bytes,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    let client_hash = query.client_hash.as_deref().unwrap_or("cosigned");
+    let client_hash = crate::ClientHash::parse(client_hash).ok_or_else(|| {
+        bad_request("client_hash must be 1 to 128 ASCII letters or digits".into())
+    })?;
+    let der = if body.windows(11).any(|w| w == b"-----BEGIN ") {
+        csrgate_pki::CertificateFacts::from_pem(&body)
+            .map_err(|e| bad_request(format!("the body is not a PEM certificate: {e}")))?
+            .der
+    } else {
+        body.to_vec()
+    };
+    let issued = gateway
+        .cosign(&admin.generation, &client_hash, &der, &admin.actor)
+        .await?;
+    tracing::info!(%client_hash, serial = %issued.serial, actor = admin.actor, "certificate co-signed");
+    let record = gateway
+        .store()
+        .certificate(&issued.serial.to_string())?
+        .ok_or_else(|| ApiError::internal("co-signed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
 

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::admin_bodies::{RenewBody, RevokeBody};
+use crate::admin_bodies::{GenerateBody, RenewBody, RevokeBody};
 use crate::admin_routes::{self, AuditPage, CertificateList, CertificateView, RevocationView};
 use crate::api_error::{ErrorBody, ErrorDetail};
 use crate::routes::{self, IssueResponse};
@@ -26,11 +26,13 @@ use crate::routes::{self, IssueResponse};
         admin_routes::chain_pem,
         admin_routes::revoke,
         admin_routes::renew,
+        admin_routes::generate,
+        admin_routes::cosign,
         admin_routes::delete,
         admin_routes::audit,
         admin_routes::metrics,
     ),
-    components(schemas(IssueResponse, ErrorBody, ErrorDetail, CertificateView, RevocationView, RevokeBody, RenewBody, CertificateList, AuditPage)),
+    components(schemas(IssueResponse, ErrorBody, ErrorDetail, CertificateView, RevocationView, RevokeBody, RenewBody, GenerateBody, CertificateList, AuditPage)),
     modifiers(&BearerAuth),
     tags((name = "public", description = "No authentication"), (name = "admin", description = "Authorization: Bearer <token>"))
 )]

@@ -111,6 +111,25 @@ pub async fn dry_run(
     report
 }
 
+/// How a new record enters the audit chain: its action and actor, or the predecessor it
+/// renews or rotates (which carries both).
+#[derive(Clone, Copy, Debug)]
+struct Recorded<'a> {
+    action: &'a str,
+    actor: &'a str,
+    predecessor: Option<&'a Predecessor>,
+}
+
+impl<'a> Recorded<'a> {
+    fn by(action: &'a str, actor: &'a str, predecessor: Option<&'a Predecessor>) -> Self {
+        Recorded {
+            action,
+            actor,
+            predecessor,
+        }
+    }
+}
+
 /// Whether the authorize plugins run: client requests yes; operator-initiated renewals only
 /// pass presign (and postsign).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,7 +312,7 @@ impl Gateway {
                 &csr,
                 &template,
                 &generation.signing,
-                predecessor.as_ref(),
+                Recorded::by("issue", "client", predecessor.as_ref()),
             )
             .await?;
         drop(intent);
@@ -359,12 +378,91 @@ impl Gateway {
                 &csr,
                 &template,
                 &generation.signing,
-                Some(&predecessor),
+                Recorded::by("renew", actor, Some(&predecessor)),
             )
             .await?;
         self.postsign(&generation.plugins, &client_hash, &issued)
             .await;
         Ok((issued, old.client_hash))
+    }
+
+    /// Issues a certificate for a key generated here (`POST /certificates/generate`): the CSR
+    /// the key signs goes through intake, the issuance rules, authorize, presign, signing and
+    /// postsign as a PUT does; audited as `generate` by `actor`. The key stays with the caller.
+    pub(crate) async fn generate(
+        &self,
+        generation: &Generation,
+        client_hash: &ClientHash,
+        csr_der: &[u8],
+        validity: Option<ValidityPeriod>,
+        actor: &str,
+    ) -> Result<IssuedCertificate, ApiError> {
+        let csr = ValidatedCsr::parse_under(csr_der, &generation.signing)?;
+        let recorded = Recorded::by("generate", actor, None);
+        self.issue_validated(
+            generation,
+            client_hash,
+            csr,
+            validity,
+            Authorize::Run,
+            recorded,
+        )
+        .await
+    }
+
+    /// Re-issues a certificate made elsewhere under this CA (`POST /certificates/cosign`):
+    /// its subject, SANs and key held to today's policy as a request would be, CA:FALSE and
+    /// csrgate's key usage whatever it had (the predecessor co-signed CA:TRUE certificates), its
+    /// remaining validity clamped to the policy (the default when it has expired), through the
+    /// issuance rules, presign and postsign; audited as `cosign` by `actor`.
+    pub(crate) async fn cosign(
+        &self,
+        generation: &Generation,
+        client_hash: &ClientHash,
+        certificate_der: &[u8],
+        actor: &str,
+    ) -> Result<IssuedCertificate, ApiError> {
+        let facts = csrgate_pki::CertificateFacts::from_der(certificate_der)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+        let csr = ValidatedCsr::from_certificate(certificate_der, &generation.signing)?;
+        let remaining = (facts.not_after - OffsetDateTime::now_utc()).whole_seconds();
+        let validity = (remaining > 0).then(|| {
+            ValidityPeriod::seconds(remaining.min(generation.signing.max_validity.as_seconds()))
+        });
+        let recorded = Recorded::by("cosign", actor, None);
+        self.issue_validated(
+            generation,
+            client_hash,
+            csr,
+            validity,
+            Authorize::Skip,
+            recorded,
+        )
+        .await
+    }
+
+    /// The stages after intake for an operator's issuance, then the durable record and postsign.
+    async fn issue_validated(
+        &self,
+        generation: &Generation,
+        client_hash: &ClientHash,
+        csr: ValidatedCsr,
+        validity: Option<ValidityPeriod>,
+        authorize: Authorize,
+        recorded: Recorded<'_>,
+    ) -> Result<IssuedCertificate, ApiError> {
+        let intent = self.store.write_intent();
+        let ca = self.identity.summary();
+        let Prepared { csr, template } =
+            prepare_validated(ca, generation, client_hash, csr, validity, authorize).await?;
+        let policy = &generation.signing;
+        let issued = self
+            .sign_and_persist(client_hash, &csr, &template, policy, recorded)
+            .await?;
+        drop(intent);
+        self.postsign(&generation.plugins, client_hash, &issued)
+            .await;
+        Ok(issued)
     }
 
     pub(crate) async fn rebuild_crl_logged(&self) {
@@ -396,7 +494,7 @@ impl Gateway {
         csr: &ValidatedCsr,
         template: &CertificateTemplate,
         policy: &SigningPolicy,
-        predecessor: Option<&Predecessor>,
+        recorded: Recorded<'_>,
     ) -> Result<IssuedCertificate, ApiError> {
         // A serial collision (two draws of 104 random bits in the same millisecond) means a broken
         // RNG or a replayed store write, not bad luck; one retry with a fresh serial tells those
@@ -404,9 +502,13 @@ impl Gateway {
         for attempt in 0..2 {
             let issued = self.identity.sign(csr, template, policy)?;
             let record = record_of(client_hash, csr, &issued);
-            let stored = match predecessor {
+            let stored = match recorded.predecessor {
                 Some(old) => self.store.insert_successor(&record, old).await,
-                None => self.store.insert_certificate(&record).await,
+                None => {
+                    self.store
+                        .insert_certificate_as(&record, recorded.action, recorded.actor)
+                        .await
+                }
             };
             match stored {
                 Ok(()) => return Ok(issued),

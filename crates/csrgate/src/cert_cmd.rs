@@ -74,6 +74,52 @@ pub enum CertCommand {
         #[arg(long, value_name = "TIME")]
         invalidity_date: Option<String>,
     },
+    /// Have the daemon generate a key and issue its certificate through the normal pipeline
+    /// (issuance rules, authorize, presign, postsign), and write the key, the certificate and
+    /// the chain to --out: PKCS#12 (PBES2 AES-256, PBKDF2-SHA256) or, with --pem, PEM. The key
+    /// is not kept by the daemon. The password comes from --password-file, else
+    /// CA_BUNDLE_PASSWORD, else a prompt (twice); at least 12 characters.
+    ///
+    /// Example: csrgate cert generate --client-hash web01 -f CN app.internal --san DNS:app.internal --out app.p12
+    Generate {
+        /// The client hash to issue to (its issuance rule and plugins apply).
+        #[arg(long)]
+        client_hash: String,
+        /// A subject field, repeatable, in order: C, ST, L, O, OU, CN, emailAddress.
+        #[arg(short = 'f', long = "field", num_args = 2, value_names = ["KEY", "VALUE"])]
+        field: Vec<String>,
+        /// A SAN, repeatable: DNS:name, IP:address, email:address, URI:uri.
+        #[arg(long = "san", value_name = "SAN")]
+        san: Vec<String>,
+        /// Key type: ec:p256, ec:p384, rsa:2048, rsa:3072, rsa:4096, ed25519.
+        #[arg(long, default_value = "ec:p256")]
+        key_type: String,
+        /// Validity, e.g. 30d (default: the daemon's).
+        #[arg(long, value_name = "PERIOD")]
+        validity: Option<String>,
+        /// PEM (key, certificate, chain) instead of PKCS#12; the key is encrypted with the
+        /// password unless --no-password.
+        #[arg(long)]
+        pem: bool,
+        /// With --pem: an unencrypted key (the file is still written 0600).
+        #[arg(long, requires = "pem")]
+        no_password: bool,
+        /// The bundle's password, first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Where to write the bundle (created 0600; an existing file is not overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Re-issue a certificate made elsewhere under this CA (same subject, SANs and key,
+    /// CA:FALSE, validity clamped to the policy), recorded and audited.
+    Cosign {
+        /// The certificate, PEM or DER.
+        file: PathBuf,
+        /// The client hash to record it under.
+        #[arg(long, default_value = "cosigned")]
+        client_hash: String,
+    },
     /// Renew a certificate: same key and subject, new serial.
     Renew {
         /// Serial in hex.
@@ -188,6 +234,36 @@ impl Client {
             base: connection.url.trim_end_matches('/').to_owned(),
             token,
         })
+    }
+
+    /// A POST whose answer is not JSON when it succeeds (a bundle): the body bytes, or the
+    /// error document's code and message.
+    fn post_for_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}{path}", self.base);
+        let bearer = self.token.as_ref().map(|token| format!("Bearer {token}"));
+        let mut response = authorized(self.agent.post(&url), bearer.as_deref())
+            .content_type(content_type)
+            .send(body)
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .context("cannot read the answer")?;
+        if status >= 400 {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let code = value["error"]["code"].as_str().unwrap_or("error");
+            let message = value["error"]["message"].as_str().unwrap_or("");
+            return Err(anyhow!("HTTP {status} {code}: {message}"));
+        }
+        Ok(bytes)
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -309,6 +385,72 @@ pub fn run(connection: Connection, command: CertCommand) -> Result<(), Failure> 
             print_certificate(&value, connection.json);
             Ok(())
         }
+        CertCommand::Generate {
+            client_hash,
+            field,
+            san,
+            key_type,
+            validity,
+            pem,
+            no_password,
+            password_file,
+            out,
+        } => {
+            let subject: Vec<[&String; 2]> = field
+                .chunks_exact(2)
+                .map(|pair| [&pair[0], &pair[1]])
+                .collect();
+            let password = if no_password {
+                None
+            } else {
+                Some(
+                    bundle_password(password_file.as_deref())
+                        .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+                )
+            };
+            let mut body = serde_json::json!({
+                "client_hash": client_hash,
+                "subject": subject,
+                "subject_alt_names": san,
+                "key_type": key_type,
+                "format": if pem { "pem" } else { "pkcs12" },
+            });
+            if let Some(password) = &password {
+                body["password"] = Value::String(password.to_string());
+            }
+            if let Some(validity) = validity {
+                body["validity"] = Value::String(validity);
+            }
+            let bytes = zeroize::Zeroizing::new(
+                client
+                    .post_for_bytes(
+                        "/certificates/generate",
+                        "application/json",
+                        body.to_string().into_bytes(),
+                    )
+                    .map_err(failed)?,
+            );
+            write_private(&out, &bytes).map_err(|e| Failure::new(code::IO, e))?;
+            println!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(())
+        }
+        CertCommand::Cosign { file, client_hash } => {
+            let certificate = std::fs::read(&file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let bytes = client
+                .post_for_bytes(
+                    &format!("/certificates/cosign?client_hash={}", encode(&client_hash)),
+                    "application/pkix-cert",
+                    certificate,
+                )
+                .map_err(failed)?;
+            let value: Value = serde_json::from_slice(&bytes)
+                .context("the answer is not JSON")
+                .map_err(failed)?;
+            print_certificate(&value, connection.json);
+            Ok(())
+        }
         CertCommand::Renew { serial, validity } => {
             let body = match validity {
                 Some(v) => serde_json::json!({ "validity": v }),
@@ -325,6 +467,49 @@ pub fn run(connection: Connection, command: CertCommand) -> Result<(), Failure> 
             Ok(())
         }
     }
+}
+
+/// The bundle password: the first line of `file`, else `CA_BUNDLE_PASSWORD`, else a
+/// prompt, twice.
+fn bundle_password(file: Option<&std::path::Path>) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Some(file) = file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        );
+        return Ok(zeroize::Zeroizing::new(
+            text.lines().next().unwrap_or_default().to_owned(),
+        ));
+    }
+    if let Ok(text) = std::env::var("CA_BUNDLE_PASSWORD") {
+        return Ok(zeroize::Zeroizing::new(text));
+    }
+    let first = zeroize::Zeroizing::new(
+        rpassword::prompt_password("bundle password: ")
+            .context("no --password-file and no terminal")?,
+    );
+    let second = zeroize::Zeroizing::new(
+        rpassword::prompt_password("again: ").context("cannot read from the terminal")?,
+    );
+    if *first != *second {
+        return Err(anyhow!("the two passwords differ"));
+    }
+    Ok(first)
+}
+
+/// Writes `bytes` to a new file `path`, mode 0600 (it holds a private key).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn print_certificate(value: &Value, json: bool) {
