@@ -7,6 +7,7 @@ mod support;
 
 mod adopt;
 mod bad_input;
+mod crl_chain;
 mod durability;
 mod examples;
 mod generate;

@@ -18,7 +18,13 @@ fn units_dir() -> PathBuf {
 fn installed_units(ws: &Workspace) -> PathBuf {
     let dir = ws.path("units");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    for unit in ["csrgate.service", "csrgate.socket", "csrgate-dev.service"] {
+    for unit in [
+        "csrgate.service",
+        "csrgate.socket",
+        "csrgate-dev.service",
+        "csrgate-crl-refresh.service",
+        "csrgate-crl-refresh.timer",
+    ] {
         let text = std::fs::read_to_string(units_dir().join(unit)).expect("unit");
         std::fs::write(dir.join(unit), text.replace("/usr/bin/csrgate", BIN)).expect("write");
     }
@@ -29,7 +35,13 @@ fn installed_units(ws: &Workspace) -> PathBuf {
 fn units_verify_and_the_service_scores_ok() {
     let ws = Workspace::new();
     let dir = installed_units(&ws);
-    for unit in ["csrgate.service", "csrgate.socket", "csrgate-dev.service"] {
+    for unit in [
+        "csrgate.service",
+        "csrgate.socket",
+        "csrgate-dev.service",
+        "csrgate-crl-refresh.service",
+        "csrgate-crl-refresh.timer",
+    ] {
         let out = Command::new("systemd-analyze")
             .args(["verify", "--man=no"])
             .arg(dir.join(unit))

@@ -30,8 +30,8 @@ pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;
 pub use generated_key::{GeneratedKey, MIN_BUNDLE_PASSWORD_CHARS, PKCS12_ITERATIONS};
 pub use identity::{
-    Identity, IdentityFiles, IdentityRequest, IdentitySummary, IssuedCertificate,
-    certificate_pem_from_der, pem_key_is_encrypted,
+    CRL_FILE, CRL_NUMBER_FILE, Identity, IdentityFiles, IdentityRequest, IdentitySummary,
+    IssuedCertificate, REVOKED_FILE, certificate_pem_from_der, pem_key_is_encrypted,
 };
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};

@@ -20,7 +20,9 @@ use crate::error_code::ErrorCode;
 pub(crate) fn configure_public(config: &mut web::ServiceConfig) {
     config
         .route("/crl", web::get().to(crl_der))
-        .route("/crl.pem", web::get().to(crl_pem));
+        .route("/crl.pem", web::get().to(crl_pem))
+        .route("/crl/root.pem", web::get().to(crl_root_pem))
+        .route("/crl-chain.pem", web::get().to(crl_chain_pem));
 }
 
 /// The admin API.
@@ -596,6 +598,55 @@ pub(crate) async fn crl_der(request: HttpRequest, gateway: web::Data<Gateway>) -
 pub(crate) async fn crl_pem(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
     serve_crl(&request, &gateway, "application/x-pem-file", |crl| {
         crl.pem.clone().into_bytes()
+    })
+}
+
+#[utoipa::path(get, path = "/crl/root.pem", tag = "public",
+    responses((status = 200, description = "the issuer's CRL (root_crl, signed offline by `csrgate identity crl`), PEM", content_type = "application/x-pem-file", body = String),
+              (status = 404, description = "not_found: no root_crl configured", body = crate::api_error::ErrorBody)))]
+pub(crate) async fn crl_root_pem(gateway: web::Data<Gateway>) -> HttpResponse {
+    match issuer_crl_pem(&gateway) {
+        Ok(pem) => HttpResponse::Ok()
+            .content_type("application/x-pem-file")
+            .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+            .body(pem.as_bytes().to_vec()),
+        Err(error) => error.error_response_public(),
+    }
+}
+
+#[utoipa::path(get, path = "/crl-chain.pem", tag = "public",
+    responses((status = 200, description = "this CA's CRL, then its issuer's (root_crl): a CRL for every level, as nginx ssl_crl wants; for a root CA its own CRL alone", content_type = "application/x-pem-file", body = String),
+              (status = 404, description = "not_found: an intermediate without root_crl", body = crate::api_error::ErrorBody),
+              (status = 503, description = "crl_unavailable", body = crate::api_error::ErrorBody)))]
+pub(crate) async fn crl_chain_pem(gateway: web::Data<Gateway>) -> HttpResponse {
+    let Some(own) = gateway.crl().current() else {
+        return ApiError::new(ErrorCode::CrlUnavailable, "no CRL has been built yet")
+            .error_response_public();
+    };
+    let is_root = gateway.identity().summary().chain_length == 1;
+    let mut body = own.pem.clone().into_bytes();
+    if !is_root {
+        match issuer_crl_pem(&gateway) {
+            Ok(pem) => body.extend_from_slice(pem.as_bytes()),
+            Err(error) => return error.error_response_public(),
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(body)
+}
+
+fn issuer_crl_pem(gateway: &Gateway) -> Result<std::sync::Arc<String>, ApiError> {
+    let issuer_crl = gateway.issuer_crl().ok_or_else(|| {
+        ApiError::not_found(
+            "no root_crl is configured: sign the issuer's CRL with `csrgate identity crl --dir ROOT` \
+             and name the file as root_crl",
+        )
+    })?;
+    issuer_crl.pem().map_err(|why| {
+        tracing::error!(%why, "root_crl unreadable");
+        ApiError::new(ErrorCode::CrlUnavailable, "the issuer's CRL cannot be read")
     })
 }
 

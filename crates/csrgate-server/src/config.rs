@@ -80,6 +80,7 @@ struct RawSettings {
     ocsp_url: Option<String>,
     crl_url: Option<String>,
     ocsp_responder: String,
+    root_crl: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +188,8 @@ pub struct ServerConfig {
     pub open_issuance: bool,
     /// Who signs OCSP responses (`ocsp_responder`).
     pub ocsp_responder: OcspResponderKind,
+    /// The issuer's CRL file (`root_crl`), served at `/crl/root.pem` and `/crl-chain.pem`.
+    pub root_crl: Option<PathBuf>,
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
@@ -622,6 +625,7 @@ impl RawSettings {
             max_body_bytes: self.max_body_bytes as usize,
             policy,
             ocsp_responder,
+            root_crl: self.root_crl,
         })
     }
 }

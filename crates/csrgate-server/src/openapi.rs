@@ -20,6 +20,8 @@ use crate::routes::{self, IssueResponse};
         routes::health,
         admin_routes::crl_der,
         admin_routes::crl_pem,
+        admin_routes::crl_root_pem,
+        admin_routes::crl_chain_pem,
         admin_routes::list,
         admin_routes::expiring,
         admin_routes::show,

@@ -28,6 +28,7 @@ pub struct Gateway {
     store: Store,
     crl: CrlPublisher,
     ocsp: crate::OcspResponder,
+    issuer_crl: Option<crate::IssuerCrl>,
     metrics: crate::SharedMetrics,
 }
 
@@ -232,8 +233,19 @@ impl Gateway {
             store,
             crl: CrlPublisher::new(crl_validity),
             ocsp,
+            issuer_crl: None,
             metrics,
         }
+    }
+
+    /// The gateway serving its issuer's CRL (`root_crl`) beside its own.
+    pub fn with_issuer_crl(mut self, issuer_crl: crate::IssuerCrl) -> Self {
+        self.issuer_crl = Some(issuer_crl);
+        self
+    }
+
+    pub(crate) fn issuer_crl(&self) -> Option<&crate::IssuerCrl> {
+        self.issuer_crl.as_ref()
     }
 
     /// The gateway answering OCSP with `responder` (a delegated responder certificate).

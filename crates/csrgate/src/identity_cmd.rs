@@ -1,5 +1,6 @@
-//! `csrgate identity create|ocsp-signer|show`: make a CA identity on disk, issue its delegated
-//! OCSP responder, or print what an identity holds.
+//! `csrgate identity create|ocsp-signer|revoke|crl|show`: make a CA identity on disk, issue its
+//! delegated OCSP responder, revoke what it issued by hand and sign its own CRL, or print what an
+//! identity holds.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,39 @@ pub enum IdentityCommand {
         #[command(flatten)]
         passphrase: PassphraseArgs,
     },
+    /// Record that this CA revoked a certificate it issued by hand (a root revoking an
+    /// intermediate), in <DIR>/ca.revoked.txt; no passphrase needed. `identity crl` then signs
+    /// it into the CA's own CRL.
+    ///
+    /// Example: csrgate identity revoke --dir root --cert old-intermediate/ca.cert.pem --reason keyCompromise
+    Revoke {
+        /// The issuing CA's identity directory (a root, usually kept offline).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The certificate it issued, PEM.
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// RFC 5280 reason: keyCompromise, cACompromise, superseded, cessationOfOperation, ...
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Sign the CA's own CRL (a root's: its revoked intermediates) into <DIR>/ca.crl.pem, with a
+    /// CRL Number of its own (<DIR>/ca.crlnumber). Run it again before the previous one's
+    /// nextUpdate; `serve` serves the file given as root_crl at /crl/root.pem and, after its own
+    /// CRL, at /crl-chain.pem (gunicorn-equivalent-systemd/csrgate-crl-refresh.timer fetches
+    /// that for nginx's ssl_crl).
+    ///
+    /// Example: csrgate identity crl --dir root --validity 30d
+    Crl {
+        /// The CA's identity directory.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// nextUpdate − thisUpdate.
+        #[arg(short = 'v', long, default_value = "30d", value_name = "PERIOD")]
+        validity: ValidityPeriod,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
     /// Print an identity's subject, issuer, key type, validity and fingerprint (no passphrase needed).
     Show {
         /// The identity directory.
@@ -119,30 +153,51 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
             print_summary(identity.summary());
             Ok(())
         }
+        IdentityCommand::Revoke { dir, cert, reason } => {
+            let files = IdentityFiles::open(&dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let reason: csrgate_pki::RevocationReason =
+                reason.parse().map_err(|e| Failure::new(code::CONFIG, e))?;
+            let pem = std::fs::read(&cert)
+                .with_context(|| format!("cannot read {}", cert.display()))
+                .map_err(|e| Failure::new(code::NO_INPUT, e))?;
+            let facts = csrgate_pki::CertificateFacts::from_pem(&pem)
+                .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
+            let serial = files
+                .record_revocation(&facts.der, reason, time::OffsetDateTime::now_utc())
+                .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
+            println!(
+                "recorded the revocation of {serial} ({reason}) in {}; sign the CRL with `csrgate identity crl --dir {}`",
+                dir.join(csrgate_pki::REVOKED_FILE).display(),
+                dir.display()
+            );
+            Ok(())
+        }
+        IdentityCommand::Crl {
+            dir,
+            validity,
+            passphrase,
+        } => {
+            let (_, identity) = unlock(&dir, &passphrase)?;
+            let crl = identity
+                .sign_own_crl(&dir, validity)
+                .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+            println!(
+                "wrote {}: CRL Number {}, {} entries, nextUpdate {}",
+                dir.join(csrgate_pki::CRL_FILE).display(),
+                crl.number,
+                crl.entries,
+                crl.next_update
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
         IdentityCommand::OcspSigner {
             dir,
             validity,
             passphrase,
         } => {
-            let files = IdentityFiles::open(&dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
-            let secret = if files.key_is_encrypted() {
-                Some(
-                    passphrase::resolve(
-                        passphrase
-                            .passphrase_file
-                            .as_deref()
-                            .map(|path| (path, "--passphrase-file")),
-                        None,
-                        Prompt::Once,
-                    )
-                    .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
-                )
-            } else {
-                None
-            };
-            let identity = files
-                .unlock(secret.as_ref())
-                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let (secret, identity) = unlock(&dir, &passphrase)?;
             let signer = identity
                 .issue_ocsp_signer(&dir, secret.as_ref(), validity)
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
@@ -179,6 +234,33 @@ pub fn run(command: IdentityCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Opens and unlocks the identity in `dir` with the passphrase from `args` (or a prompt) when
+/// its key is encrypted: (the passphrase, the identity).
+fn unlock(
+    dir: &Path,
+    args: &PassphraseArgs,
+) -> Result<(Option<csrgate_pki::Passphrase>, Identity), Failure> {
+    let files = IdentityFiles::open(dir).map_err(|e| Failure::new(code::NO_INPUT, e))?;
+    let secret = if files.key_is_encrypted() {
+        Some(
+            passphrase::resolve(
+                args.passphrase_file
+                    .as_deref()
+                    .map(|path| (path, "--passphrase-file")),
+                None,
+                Prompt::Once,
+            )
+            .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
+        )
+    } else {
+        None
+    };
+    let identity = files
+        .unlock(secret.as_ref())
+        .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+    Ok((secret, identity))
 }
 
 fn unlock_issuer(dir: &Path, passphrase_file: Option<&Path>) -> Result<Identity, Failure> {

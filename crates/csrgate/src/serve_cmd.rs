@@ -147,6 +147,13 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     });
     // The delegated OCSP responder's key is encrypted with the CA passphrase, kept for renewals.
     let ocsp = ocsp_responder(&config, &identity, secret.clone())?;
+    // The issuer's CRL is checked (signed by the CA's issuer) before anything is bound.
+    let issuer_crl = config
+        .root_crl
+        .as_deref()
+        .map(|path| csrgate_server::IssuerCrl::load(path, identity.chain_pem()))
+        .transpose()
+        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
     let tls_passphrase = match &config.tls_key_passphrase_file {
         Some(file) => Some(Arc::new(
             passphrase::from_file(file).map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
@@ -211,6 +218,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     );
     let gateway = match ocsp {
         Some(responder) => gateway.with_ocsp(responder),
+        None => gateway,
+    };
+    let gateway = match issuer_crl {
+        Some(issuer_crl) => gateway.with_issuer_crl(issuer_crl),
         None => gateway,
     };
     let reload = Reload {
