@@ -12,6 +12,7 @@ mod durability;
 mod examples;
 mod generate;
 mod identity_cli;
+mod inspect;
 mod intake;
 mod issuance;
 mod lifecycle;

@@ -95,7 +95,8 @@ impl CertificateFacts {
     }
 }
 
-fn general_name(name: &GeneralName<'_>) -> String {
+/// A GeneralName as `DNS:…`, `IP:…`, `email:…`, `URI:…` (others by their kind).
+pub(crate) fn general_name(name: &GeneralName<'_>) -> String {
     match name {
         GeneralName::DNSName(v) => format!("DNS:{v}"),
         GeneralName::RFC822Name(v) => format!("email:{v}"),

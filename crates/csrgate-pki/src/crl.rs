@@ -71,6 +71,14 @@ impl RevocationReason {
             .map_or(0, |(_, _, c)| *c)
     }
 
+    /// The reason of a CRLReason code (RFC 5280 5.3.1), `None` for 7, 8 and unknown codes.
+    pub fn from_code(code: i32) -> Option<RevocationReason> {
+        REASONS
+            .iter()
+            .find(|(_, _, c)| i32::from(*c) == code)
+            .map(|(r, _, _)| *r)
+    }
+
     /// The RFC 5280 name, e.g. `keyCompromise`.
     pub fn name(self) -> &'static str {
         REASONS

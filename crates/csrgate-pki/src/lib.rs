@@ -14,6 +14,7 @@ mod der_writer;
 mod error;
 mod generated_key;
 mod identity;
+mod inspect;
 mod key;
 mod name;
 mod ocsp;
@@ -33,12 +34,13 @@ pub use identity::{
     CRL_FILE, CRL_NUMBER_FILE, Identity, IdentityFiles, IdentityRequest, IdentitySummary,
     IssuedCertificate, REVOKED_FILE, certificate_pem_from_der, pem_key_is_encrypted,
 };
+pub use inspect::{Report, ReportKind, inspect, is_pkcs12};
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};
 pub use ocsp::{
     CertId, CertIdHash, CertStatus, DelegatedResponder, MAX_REQUESTS_PER_OCSP_REQUEST,
     MalformedOcspRequest, OCSP_SIGNER_CERT_FILE, OCSP_SIGNER_KEY_FILE, OcspErrorStatus,
-    OcspRequest, OcspSigner,
+    OcspRequest, OcspSigner, ocsp_request_for, ocsp_status_in,
 };
 pub use passphrase::Passphrase;
 pub use san::SubjectAltName;

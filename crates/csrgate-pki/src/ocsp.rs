@@ -560,6 +560,70 @@ impl Identity {
     }
 }
 
+/// A status request (RFC 6960 4.1, SHA-1 CertID, no nonce) for `certificate_der`, issued by
+/// `issuer_der`: what `csrgate inspect --url` sends.
+pub fn ocsp_request_for(certificate_der: &[u8], issuer_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let certificate = X509::from_der(certificate_der)?;
+    let issuer = X509::from_der(issuer_der)?;
+    let id = openssl::ocsp::OcspCertId::from_cert(MessageDigest::sha1(), &certificate, &issuer)?;
+    let mut request = openssl::ocsp::OcspRequest::new()?;
+    request.add_id(id)?;
+    Ok(request.to_der()?)
+}
+
+/// The status an OCSP response gives for `certificate_der`, once its signature is checked
+/// against `issuer_der` (the CA itself, or a responder certificate it issued for OCSP signing):
+/// `good`, `revoked (REASON) at TIME` or `unknown`, with its nextUpdate. Errors
+/// (`InvalidParameter`) for an error response, a bad signature or a response about something
+/// else.
+pub fn ocsp_status_in(
+    response_der: &[u8],
+    certificate_der: &[u8],
+    issuer_der: &[u8],
+) -> Result<String, PkiError> {
+    use openssl::ocsp::{OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
+    let bad = |why: String| PkiError::InvalidParameter(why);
+    let response = OcspResponse::from_der(response_der)
+        .map_err(|_| bad("the answer is not an OCSP response".into()))?;
+    if response.status() != OcspResponseStatus::SUCCESSFUL {
+        return Err(bad(format!(
+            "the responder answered {:?}",
+            response.status()
+        )));
+    }
+    let basic = response.basic()?;
+    let certificate = X509::from_der(certificate_der)?;
+    let issuer = X509::from_der(issuer_der)?;
+    let mut trusted = openssl::x509::store::X509StoreBuilder::new()?;
+    trusted.add_cert(issuer.clone())?;
+    // The issuer may be an intermediate: it is the anchor here, not its root.
+    trusted.set_flags(openssl::x509::verify::X509VerifyFlags::PARTIAL_CHAIN)?;
+    let mut issuers = openssl::stack::Stack::new()?;
+    issuers.push(issuer.clone())?;
+    basic
+        .verify(&issuers, &trusted.build(), OcspFlag::TRUST_OTHER)
+        .map_err(|e| bad(format!("the response's signature does not verify: {e}")))?;
+    let id = openssl::ocsp::OcspCertId::from_cert(MessageDigest::sha1(), &certificate, &issuer)?;
+    let found = basic
+        .find_status(&id)
+        .ok_or_else(|| bad("the response is about another certificate".into()))?;
+    let next = found
+        .next_update()
+        .map_or_else(String::new, |t| format!(", next update {t}"));
+    Ok(match found.status {
+        OcspCertStatus::GOOD => format!("good{next}"),
+        OcspCertStatus::REVOKED => {
+            let at = found
+                .revocation_time
+                .map_or_else(String::new, |t| format!(" at {t}"));
+            let reason = crate::RevocationReason::from_code(found.reason.as_raw())
+                .map_or("unspecified", crate::RevocationReason::name);
+            format!("revoked ({reason}){at}{next}")
+        }
+        _ => format!("unknown to the responder{next}"),
+    })
+}
+
 /// Writes `contents` to a temporary file beside `path`, syncs it and renames it over `path`, so
 /// a reader sees the old file or the new one, never a part.
 fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {

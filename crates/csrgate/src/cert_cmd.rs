@@ -161,7 +161,30 @@ fn authorized<B>(
 
 /// The TLS settings for https URLs: openssl (native-tls) with the given roots and client
 /// certificate.
+/// An HTTP(S) agent that trusts `cacert` (else the platform's roots), for public endpoints
+/// (`csrgate inspect --url`).
+pub(crate) fn public_agent(cacert: Option<&PathBuf>) -> anyhow::Result<ureq::Agent> {
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls_config_for(cacert, None, None)?)
+        .build()
+        .into())
+}
+
 fn tls_config(connection: &Connection) -> anyhow::Result<ureq::tls::TlsConfig> {
+    tls_config_for(
+        connection.cacert.as_ref(),
+        connection.cert.as_ref(),
+        connection.key.as_ref(),
+    )
+}
+
+fn tls_config_for(
+    cacert: Option<&PathBuf>,
+    cert: Option<&PathBuf>,
+    key: Option<&PathBuf>,
+) -> anyhow::Result<ureq::tls::TlsConfig> {
     use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
     let read = |path: &PathBuf| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -179,11 +202,11 @@ fn tls_config(connection: &Connection) -> anyhow::Result<ureq::tls::TlsConfig> {
         }
         Ok(certificates)
     };
-    let roots = match &connection.cacert {
+    let roots = match cacert {
         Some(path) => RootCerts::new_with_certs(&certificates(path)?),
         None => RootCerts::PlatformVerifier,
     };
-    let client_cert = match (&connection.cert, &connection.key) {
+    let client_cert = match (cert, key) {
         (Some(cert), Some(key)) => {
             let key = PrivateKey::from_pem(&read(key)?)
                 .with_context(|| format!("{}: not a PEM private key", key.display()))?;
@@ -469,20 +492,10 @@ pub fn run(connection: Connection, command: CertCommand) -> Result<(), Failure> 
     }
 }
 
-/// The bundle password: the first line of `file`, else `CA_BUNDLE_PASSWORD`, else a
-/// prompt, twice.
+/// The bundle password: given (`--password-file`, `CA_BUNDLE_PASSWORD`), else a prompt, twice.
 fn bundle_password(file: Option<&std::path::Path>) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    if let Some(file) = file {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?,
-        );
-        return Ok(zeroize::Zeroizing::new(
-            text.lines().next().unwrap_or_default().to_owned(),
-        ));
-    }
-    if let Ok(text) = std::env::var("CA_BUNDLE_PASSWORD") {
-        return Ok(zeroize::Zeroizing::new(text));
+    if let Some(given) = crate::passphrase::bundle_password_given(file)? {
+        return Ok(given);
     }
     let first = zeroize::Zeroizing::new(
         rpassword::prompt_password("bundle password: ")

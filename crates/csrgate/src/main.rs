@@ -8,6 +8,7 @@ mod dev_identity;
 mod exit;
 mod identity_cmd;
 mod import_openssl;
+mod inspect_cmd;
 mod passphrase;
 mod plugin_cmd;
 mod serve_cmd;
@@ -70,6 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: cert_cmd::CertCommand,
     },
+    /// Show what a certificate, chain, certificate request, CRL, private key or PKCS#12 bundle
+    /// holds (subject, issuer, serial, validity, SANs, key, extensions, fingerprints), PEM or
+    /// DER; with --url, each certificate's status from a running csrgate's OCSP responder;
+    /// --json for scripts.
+    ///
+    /// Example: csrgate inspect app.pem --url http://127.0.0.1:8080
+    Inspect(inspect_cmd::InspectArgs),
     /// Check a plugin component, or run a CSR through the configured plugins offline.
     #[command(subcommand)]
     Plugin(plugin_cmd::PluginCommand),
@@ -117,6 +125,7 @@ fn main() -> ExitCode {
             connection,
             command,
         } => cert_cmd::run(connection, command),
+        Command::Inspect(args) => inspect_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Store(command) => store_cmd::run(command),
         Command::Audit(AuditCommand::Verify { data }) => {

@@ -92,3 +92,18 @@ pub fn read_from_terminal(prompt: &str) -> anyhow::Result<Passphrase> {
     }
     Ok(Passphrase::new(text.to_string())?)
 }
+
+/// A PKCS#12 bundle's password given without a prompt: the first line of `file`, else
+/// `CA_BUNDLE_PASSWORD`; `None` when neither is given.
+pub fn bundle_password_given(file: Option<&Path>) -> anyhow::Result<Option<Zeroizing<String>>> {
+    if let Some(file) = file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        );
+        return Ok(Some(Zeroizing::new(
+            text.lines().next().unwrap_or_default().to_owned(),
+        )));
+    }
+    Ok(std::env::var("CA_BUNDLE_PASSWORD").ok().map(Zeroizing::new))
+}
