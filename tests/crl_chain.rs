@@ -133,21 +133,8 @@ fn nginx_with_both_levels_of_crl_admits_valid_and_refuses_revoked_clients() {
     let first = root_crl(&root);
     assert!(first.contains("CRL Number 1, 0 entries"), "{first}");
 
-    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
-    let config = ws.write(
-        "csrgate.toml",
-        format!(
-            "admin_tokens_file = \"{}\"\nroot_crl = \"{}\"\n",
-            tokens.display(),
-            root.join("ca.crl.pem").display()
-        )
-        .as_bytes(),
-    );
-    let daemon = Daemon::start(
-        &inter,
-        &ws.path("data"),
-        &["--config", config.to_str().expect("utf8")],
-    );
+    let root_crl_line = format!("root_crl = \"{}\"\n", root.join("ca.crl.pem").display());
+    let daemon = start_with_admin(&ws, &inter, TOKEN, &root_crl_line);
 
     // The server's certificate and two clients', all from the intermediate.
     let server = ws.csr(
@@ -165,19 +152,7 @@ fn nginx_with_both_levels_of_crl_admits_valid_and_refuses_revoked_clients() {
     let server_chain = ws.write("server-chain.pem", body.as_bytes());
     let (_, good) = issue_json(&ws, &daemon, "clients", "good");
     let (bad_serial, bad) = issue_json(&ws, &daemon, "clients", "bad");
-    let (status, body) = daemon.curl(
-        &format!("/certificates/{bad_serial}/revoke"),
-        &[
-            "-X".into(),
-            "POST".into(),
-            "-H".into(),
-            format!("Authorization: Bearer {TOKEN}"),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data".into(),
-            r#"{"reason":"keyCompromise"}"#.into(),
-        ],
-    );
+    let (status, body) = daemon.revoke(&bad_serial, "keyCompromise", TOKEN);
     assert_eq!(status, 200, "{body}");
 
     // /crl/root.pem is the root's file; /crl-chain.pem is csrgate's CRL then the root's.

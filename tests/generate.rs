@@ -14,17 +14,12 @@ const PASSWORD: &str = "a bundle password, long enough";
 
 fn start(ws: &Workspace) -> (Daemon, std::path::PathBuf, std::path::PathBuf) {
     let identity = ws.create_identity("ca", "ec:p256", "Keys CA", None);
-    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
-    let config = ws.write(
-        "csrgate.toml",
-        format!("admin_tokens_file = \"{}\"\n", tokens.display()).as_bytes(),
-    );
-    let daemon = Daemon::start(
-        &identity,
-        &ws.path("data"),
-        &["--config", config.to_str().expect("utf8")],
-    );
-    (daemon, identity.join("ca.cert.pem"), tokens)
+    let daemon = start_with_admin(ws, &identity, TOKEN, "");
+    (
+        daemon,
+        identity.join("ca.cert.pem"),
+        ws.path("admin-tokens"),
+    )
 }
 
 fn cert_cmd(daemon: &Daemon, tokens: &Path, args: &[&str]) -> std::process::Output {

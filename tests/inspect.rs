@@ -28,16 +28,7 @@ fn inspect_json(args: &[&str]) -> Vec<serde_json::Value> {
 fn inspect_reads_every_kind_of_file_and_asks_ocsp() {
     let ws = Workspace::new();
     let identity = ws.create_identity("ca", "ec:p256", "Inspect CA", None);
-    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
-    let config = ws.write(
-        "csrgate.toml",
-        format!("admin_tokens_file = \"{}\"\n", tokens.display()).as_bytes(),
-    );
-    let daemon = Daemon::start(
-        &identity,
-        &ws.path("data"),
-        &["--config", config.to_str().expect("utf8")],
-    );
+    let daemon = start_with_admin(&ws, &identity, TOKEN, "");
     let csr = ws.csr(
         "app",
         P256,
@@ -61,19 +52,7 @@ fn inspect_reads_every_kind_of_file_and_asks_ocsp() {
         .expect("x509");
     assert!(out.status.success());
     let (revoked_serial, revoked) = issue_json(&ws, &daemon, "inspect", "gone");
-    let (status, body) = daemon.curl(
-        &format!("/certificates/{revoked_serial}/revoke"),
-        &[
-            "-X".into(),
-            "POST".into(),
-            "-H".into(),
-            format!("Authorization: Bearer {TOKEN}"),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data".into(),
-            r#"{"reason":"keyCompromise"}"#.into(),
-        ],
-    );
+    let (status, body) = daemon.revoke(&revoked_serial, "keyCompromise", TOKEN);
     assert_eq!(status, 200, "{body}");
 
     // A certificate: the fields openssl reads, the same.

@@ -13,20 +13,7 @@ const TOKEN: &str = "0123456789abcdef-ocsp-operator";
 /// A CA, a daemon with admin tokens and the given extra configuration, and its `ca.cert.pem`.
 fn start(ws: &Workspace, extra_config: &str) -> (Daemon, std::path::PathBuf) {
     let identity = ws.create_identity("ca", "ec:p256", "OCSP CA", None);
-    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
-    let config = ws.write(
-        "csrgate.toml",
-        format!(
-            "admin_tokens_file = \"{}\"\n{extra_config}",
-            tokens.display()
-        )
-        .as_bytes(),
-    );
-    let daemon = Daemon::start(
-        &identity,
-        &ws.path("data"),
-        &["--config", config.to_str().expect("utf8")],
-    );
+    let daemon = start_with_admin(ws, &identity, TOKEN, extra_config);
     (daemon, identity.join("ca.cert.pem"))
 }
 
@@ -35,19 +22,7 @@ fn issue(ws: &Workspace, daemon: &Daemon, name: &str) -> (String, std::path::Pat
 }
 
 fn revoke(daemon: &Daemon, serial: &str, reason: &str) {
-    let (status, body) = daemon.curl(
-        &format!("/certificates/{serial}/revoke"),
-        &[
-            "-X".into(),
-            "POST".into(),
-            "-H".into(),
-            format!("Authorization: Bearer {TOKEN}"),
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "--data".into(),
-            format!("{{\"reason\":\"{reason}\"}}"),
-        ],
-    );
+    let (status, body) = daemon.revoke(serial, reason, TOKEN);
     assert_eq!(status, 200, "{body}");
 }
 

@@ -422,6 +422,40 @@ pub fn openssl_show(kind: &str, file: &Path, flags: &[&str]) -> String {
     text(&output.stdout).trim().to_owned()
 }
 
+/// A daemon on `identity` (data in `data`) whose admin API accepts `token` as the operator
+/// `ops`, with `extra` lines of configuration.
+pub fn start_with_admin(ws: &Workspace, identity: &Path, token: &str, extra: &str) -> Daemon {
+    let tokens = ws.write("admin-tokens", format!("ops {token}\n").as_bytes());
+    let config = ws.write(
+        "csrgate.toml",
+        format!("admin_tokens_file = \"{}\"\n{extra}", tokens.display()).as_bytes(),
+    );
+    Daemon::start(
+        identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+    )
+}
+
+impl Daemon {
+    /// `POST /certificates/{serial}/revoke` with `reason`, as the operator holding `token`.
+    pub fn revoke(&self, serial: &str, reason: &str, token: &str) -> (u16, String) {
+        self.curl(
+            &format!("/certificates/{serial}/revoke"),
+            &[
+                "-X".into(),
+                "POST".into(),
+                "-H".into(),
+                format!("Authorization: Bearer {token}"),
+                "-H".into(),
+                "Content-Type: application/json".into(),
+                "--data".into(),
+                format!("{{\"reason\":\"{reason}\"}}"),
+            ],
+        )
+    }
+}
+
 /// `PUT /<client_hash>` of a P-256 CSR for `CN=<name>.internal`, which must be answered 200:
 /// (serial, the certificate written to `<name>.pem`).
 pub fn issue_json(
