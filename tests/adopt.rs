@@ -286,6 +286,7 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
     let mut leaves = Vec::new();
     for (name, dates) in [
         ("kept", None),
+        ("later", None),
         ("revoked", None),
         ("old", Some(("20200101000000Z", "20210101000000Z"))),
     ] {
@@ -316,7 +317,7 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
         &inter,
         &[
             "-revoke",
-            leaves[1].to_str().expect("utf8"),
+            leaves[2].to_str().expect("utf8"),
             "-crl_reason",
             "keyCompromise",
         ],
@@ -357,19 +358,39 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
     };
     let first = import();
     assert!(
-        first.contains("imported 3 certificates (1 revoked, 1 expired); 0 were stored already"),
+        first.contains("imported 4 certificates (1 revoked, 1 expired); 0 were stored already; 0 stored as valid are now revoked"),
         "{first}"
     );
     let audit_after_first = audit_entries(&data);
     let second = import();
     assert!(
-        second.contains("imported 0 certificates (0 revoked, 0 expired); 3 were stored already"),
+        second.contains("imported 0 certificates (0 revoked, 0 expired); 4 were stored already; 0 stored as valid are now revoked"),
         "{second}"
     );
     assert_eq!(
         audit_entries(&data),
         audit_after_first,
         "a second import writes nothing"
+    );
+    // Revoked with openssl ca after the import: the next import applies the revocation.
+    openssl_ca(
+        &inter,
+        &[
+            "-revoke",
+            leaves[1].to_str().expect("utf8"),
+            "-crl_reason",
+            "superseded",
+        ],
+    );
+    let third = import();
+    assert!(
+        third.contains("3 were stored already; 1 stored as valid are now revoked"),
+        "{third}"
+    );
+    assert_ne!(
+        audit_entries(&data),
+        audit_after_first,
+        "the revocation is audited"
     );
 
     // Serve the adopted intermediate: the CRL lists the earlier revocation under a number past
@@ -379,7 +400,7 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
     assert_eq!(status, 200);
     let crl_file = ws.write("csrgate-crl.pem", crl.as_bytes());
     let shown = openssl_show("crl", &crl_file, &["-text"]);
-    let revoked_serial = openssl_x509(&leaves[1], &["-serial", "-noout"]);
+    let revoked_serial = openssl_x509(&leaves[2], &["-serial", "-noout"]);
     let revoked_serial = revoked_serial.trim().trim_start_matches("serial=");
     assert!(shown.contains(revoked_serial), "{shown}");
     assert!(shown.contains("Key Compromise"), "{shown}");
@@ -392,7 +413,11 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
     );
     let ca = inter.join("ca.cert.pem");
     let root_ca = root.join("ca.cert.pem");
-    for (leaf, expected) in [(&leaves[0], "good"), (&leaves[1], "revoked")] {
+    for (leaf, expected) in [
+        (&leaves[0], "good"),
+        (&leaves[1], "revoked"),
+        (&leaves[2], "revoked"),
+    ] {
         let output = Command::new("openssl")
             .arg("ocsp")
             .arg("-issuer")

@@ -277,12 +277,30 @@ fn root_crl_must_be_the_issuers() {
     let stranger = ws.create_identity("stranger", "ec:p256", "Stranger Root", None);
     root_crl(&stranger);
     root_crl(&root);
+    // The root's very name, another key: only the signature tells them apart.
+    let imposter = ws.create_identity("imposter", "ec:p256", "Chain Root", None);
+    root_crl(&imposter);
+    let two_blocks = ws.write(
+        "two.pem",
+        [
+            std::fs::read_to_string(root.join("ca.crl.pem")).expect("crl"),
+            std::fs::read_to_string(root.join("ca.crl.pem")).expect("crl"),
+        ]
+        .concat()
+        .as_bytes(),
+    );
     for (identity, crl, says) in [
         (
             &inter,
             stranger.join("ca.crl.pem"),
             "not a CRL signed by this CA's issuer",
         ),
+        (
+            &inter,
+            imposter.join("ca.crl.pem"),
+            "not a CRL signed by this CA's issuer",
+        ),
+        (&inter, two_blocks, "exactly one PEM block"),
         (&inter, ws.path("missing.pem"), "missing.pem"),
         (&root, root.join("ca.crl.pem"), "this CA is a root"),
     ] {

@@ -229,9 +229,24 @@ fn generated_keys_come_as_pkcs12_or_pem_and_are_not_kept() {
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    for entry in std::fs::read_dir(ws.path("data")).expect("data") {
-        let path = entry.expect("entry").path();
-        if path.is_file() {
+    let mut files = Vec::new();
+    let mut dirs = vec![ws.path("data")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("data") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(
+        files.iter().any(|f| f.ends_with("sled/db")),
+        "the store's files: {files:?}"
+    );
+    for path in files {
+        {
             let bytes = std::fs::read(&path).expect("read");
             assert!(
                 !bytes
@@ -291,6 +306,13 @@ fn generated_keys_come_as_pkcs12_or_pem_and_are_not_kept() {
         (
             r#"{"client_hash":"web01","subject_alt_names":["FTP:x"],"format":"pem"}"#,
             "SAN type",
+        ),
+        (
+            &format!(
+                r#"{{"client_hash":"web01","subject":[["CN","{}"]],"format":"pem"}}"#,
+                "c".repeat(65)
+            ),
+            "at most 64",
         ),
         (
             r#"{"client_hash":"web01","format":"pem"}"#,

@@ -169,10 +169,17 @@ fn openssl_ocsp_sees_good_revoked_and_unknown_from_the_ca() {
     assert!(answer.contains("Revocation Time:"), "{answer}");
     assert_ne!(post_ocsp(&daemon, &request), first);
 
-    // A serial this CA never issued.
-    let (ok, answer) = openssl_ocsp(&daemon, &ca, &["-serial", "0x1234abcd"]);
-    assert!(ok && answer.contains("Response verify OK"), "{answer}");
-    assert!(answer.contains("0x1234abcd: unknown"), "{answer}");
+    // A serial this CA never issued: answered, signed each time, never kept.
+    let cached_before = metric(&daemon, "csrgate_ocsp_responses_total{outcome=\"cached\"} ");
+    for _ in 0..2 {
+        let (ok, answer) = openssl_ocsp(&daemon, &ca, &["-no_nonce", "-serial", "0x1234abcd"]);
+        assert!(ok && answer.contains("Response verify OK"), "{answer}");
+        assert!(answer.contains("0x1234abcd: unknown"), "{answer}");
+    }
+    assert_eq!(
+        metric(&daemon, "csrgate_ocsp_responses_total{outcome=\"cached\"} "),
+        cached_before
+    );
 
     // GET: the base64 request, URL-encoded, as the last path segment (RFC 6960 A.1).
     let der = std::fs::read(&request).expect("request");
@@ -278,7 +285,7 @@ fn a_delegated_responder_signs_and_is_renewed_when_its_time_is_up() {
     let config = ws.write(
         "csrgate.toml",
         format!(
-            "admin_tokens_file = \"{}\"\nocsp_responder = \"delegated\"\n",
+            "admin_tokens_file = \"{}\"\nocsp_responder = \"delegated\"\n[crl]\nvalidity = \"10d\"\n",
             tokens.display()
         )
         .as_bytes(),
@@ -304,6 +311,15 @@ fn a_delegated_responder_signs_and_is_renewed_when_its_time_is_up() {
             || answer.contains("CN = Delegating CA OCSP responder"),
         "the response carries the responder certificate:\n{answer}"
     );
+    // The CRL period is 10 days, the responder's certificate lasts 7: no answer outlives its
+    // signer.
+    let responder_not_after = openssl_x509(&responder, &["-enddate"]);
+    let responder_not_after = responder_not_after.trim().trim_start_matches("notAfter=");
+    let next_update = answer
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Next Update: "))
+        .expect("Next Update");
+    assert_eq!(next_update, responder_not_after, "{answer}");
     revoke(&daemon, &serial, "superseded");
     let (ok, answer) = openssl_ocsp(&daemon, &ca, &["-cert", a_str(&leaf)]);
     assert!(ok && answer.contains("Response verify OK"), "{answer}");

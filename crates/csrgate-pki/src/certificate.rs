@@ -134,6 +134,12 @@ impl crate::IdentityFiles {
     }
 }
 
+/// True when the certificate `der` names `issuer_der`'s subject as its issuer and that key
+/// verifies its signature (`inspect --url` checks this before asking about its status).
+pub fn signed_by(der: &[u8], issuer_der: &[u8]) -> bool {
+    X509::from_der(issuer_der).is_ok_and(|issuer| issued_by(&issuer, der))
+}
+
 fn issued_by(ca: &X509, der: &[u8]) -> bool {
     let Ok(certificate) = X509::from_der(der) else {
         return false;

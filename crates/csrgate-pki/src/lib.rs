@@ -25,7 +25,7 @@ mod serial;
 mod template;
 mod validity;
 
-pub use certificate::CertificateFacts;
+pub use certificate::{CertificateFacts, signed_by};
 pub use crl::{Crl, CrlEntry, RevocationReason};
 pub use csr::{RequestedExtension, ValidatedCsr};
 pub use error::PkiError;

@@ -280,6 +280,13 @@ impl DistinguishedName {
             .map(|a| a.value.as_str())
     }
 
+    /// [`Self::check`] for callers outside this crate (a subject built from a request body):
+    /// `InvalidParameter` naming the first attribute at fault.
+    pub fn check_bounds(&self) -> Result<(), PkiError> {
+        self.check()
+            .map_err(|why| PkiError::InvalidParameter(format!("subject: {why}")))
+    }
+
     /// Checks every attribute against RFC 5280 (see [`NameAttribute`]); the message names the
     /// first attribute at fault.
     pub(crate) fn check(&self) -> Result<(), String> {

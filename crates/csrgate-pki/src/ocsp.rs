@@ -607,6 +607,11 @@ pub fn ocsp_status_in(
     let found = basic
         .find_status(&id)
         .ok_or_else(|| bad("the response is about another certificate".into()))?;
+    // thisUpdate not in the future and nextUpdate not past (5 minutes of clock skew): a
+    // replayed old answer is not a status.
+    found
+        .check_validity(300, None)
+        .map_err(|_| bad("the answer is outside its thisUpdate..nextUpdate window".into()))?;
     let next = found
         .next_update()
         .map_or_else(String::new, |t| format!(", next update {t}"));
@@ -679,6 +684,56 @@ mod tests {
         ];
         for (name, der) in cases {
             assert!(OcspRequest::parse(der).is_err(), "{name}");
+        }
+    }
+
+    /// DER of a one-CertID request: `hash_oid` (content octets), and a nonce extension whose
+    /// OCTET STRING holds `nonce_len` octets when given.
+    fn request(hash_oid: &[u8], nonce_len: Option<usize>) -> Vec<u8> {
+        let tlv = |tag: u8, content: &[u8]| {
+            let mut out = Vec::new();
+            push_tlv(&mut out, tag, content);
+            out
+        };
+        let mut algorithm = tlv(0x06, hash_oid);
+        algorithm.extend([0x05, 0x00]);
+        let mut cert_id = tlv(0x30, &algorithm);
+        cert_id.extend(tlv(0x04, &[0x11; 20]));
+        cert_id.extend(tlv(0x04, &[0x22; 20]));
+        cert_id.extend(tlv(0x02, &[0x40, 0x01]));
+        let mut tbs = tlv(0x30, &tlv(0x30, &tlv(0x30, &cert_id)));
+        if let Some(len) = nonce_len {
+            let mut extension = oid::OCSP_NONCE.to_vec();
+            extension.extend(tlv(0x04, &tlv(0x04, &vec![0x33; len])));
+            tbs.extend(tlv(0xa2, &tlv(0x30, &tlv(0x30, &extension))));
+        }
+        tlv(0x30, &tlv(0x30, &tbs))
+    }
+
+    /// RFC 8954 2.1 bounds the nonce to 1..=32 octets; only SHA-1 and SHA-2 CertIDs are answered.
+    #[test]
+    fn nonce_lengths_and_hash_algorithms() {
+        let sha1 = CERT_ID_HASHES[0].1;
+        let md5 = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
+        let cases: [(&[u8], Option<usize>, bool); 6] = [
+            (sha1, None, true),
+            (sha1, Some(1), true),
+            (sha1, Some(32), true),
+            (sha1, Some(33), false),
+            (sha1, Some(0), false),
+            (&md5, None, false),
+        ];
+        for (hash, nonce, accepted) in cases {
+            let parsed = OcspRequest::parse(&request(hash, nonce));
+            assert_eq!(
+                parsed.is_ok(),
+                accepted,
+                "{hash:02x?} nonce {nonce:?}: {parsed:?}"
+            );
+            if let Ok(parsed) = parsed {
+                assert_eq!(parsed.nonce.is_some(), nonce.is_some());
+                assert_eq!(parsed.cert_ids[0].serial.to_string(), "4001");
+            }
         }
     }
 

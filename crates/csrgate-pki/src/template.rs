@@ -220,13 +220,18 @@ impl RawExtension {
             )))
         };
         let arcs: Vec<&str> = self.oid.split('.').collect();
+        // Canonical arcs only (no leading zero): `2.5.29.037` would be written as extKeyUsage
+        // while passing the list below as text.
         let numeric = arcs.len() >= 2
-            && arcs
-                .iter()
-                .all(|a| !a.is_empty() && a.len() <= 10 && a.bytes().all(|b| b.is_ascii_digit()))
-            && matches!(arcs[0], "0" | "1" | "2");
+            && arcs.iter().all(|a| {
+                !a.is_empty()
+                    && a.len() <= 10
+                    && a.bytes().all(|b| b.is_ascii_digit())
+                    && (a.len() == 1 || !a.starts_with('0'))
+            })
+            && crate::der_writer::oid(&self.oid).is_some();
         if !numeric {
-            return bad("not a dotted OID".into());
+            return bad("not a dotted OID in canonical form".into());
         }
         if let Some((_, name)) = CA_CONTROLLED_OIDS.iter().find(|(oid, _)| *oid == self.oid) {
             return bad(format!(
@@ -249,4 +254,39 @@ pub(crate) fn check_uri(kind: &str, uri: &str) -> Result<(), PkiError> {
     crate::SubjectAltName::uri(uri).map(drop).map_err(|_| {
         PkiError::InvalidTemplate(format!("{kind} {uri:?} is not an ASCII URI with a scheme"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Extra extensions a presign plugin may return: (OID as written, accepted). Non-canonical
+    /// spellings of a CA-controlled OID are refused, not written as that OID.
+    #[test]
+    fn extra_extension_oids_are_canonical_and_not_the_cas() {
+        let cases = [
+            ("1.2.3.4", true),
+            ("1.3.6.1.4.1.11129.2.4.2", true),
+            ("2.5.29.37", false),
+            ("2.5.29.037", false),
+            ("2.5.29.0037", false),
+            ("1.3.6.1.5.5.7.48.1.5", false),
+            ("1.3.6.1.5.5.7.48.1.05", false),
+            ("2.5.29.017", false),
+            ("02.5.29.99", false),
+            ("1.40.1", false),
+            ("3.1", false),
+            ("1", false),
+            ("1..2", false),
+            ("1.2.x", false),
+        ];
+        for (oid, accepted) in cases {
+            let extension = RawExtension {
+                oid: oid.into(),
+                critical: false,
+                value: vec![0x05, 0x00],
+            };
+            assert_eq!(extension.check().is_ok(), accepted, "{oid}");
+        }
+    }
 }

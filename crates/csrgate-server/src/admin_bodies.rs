@@ -30,7 +30,7 @@ pub(crate) struct RenewBody {
 }
 
 /// Body of `POST /certificates/generate`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateBody {
     /// The client hash the certificate is issued to (its rules and plugins apply).
@@ -49,6 +49,20 @@ pub(crate) struct GenerateBody {
     password: Option<String>,
     /// Validity, e.g. `30d` (default: the policy's).
     validity: Option<String>,
+}
+
+impl std::fmt::Debug for GenerateBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateBody")
+            .field("client_hash", &self.client_hash)
+            .field("subject", &self.subject)
+            .field("subject_alt_names", &self.subject_alt_names)
+            .field("key_type", &self.key_type)
+            .field("format", &self.format)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("validity", &self.validity)
+            .finish()
+    }
 }
 
 /// How a generated key is handed over.
@@ -110,6 +124,7 @@ impl GenerateRequest {
                 ))
             })?;
         let subject = DistinguishedName::from_fields(&body.subject).map_err(bad)?;
+        subject.check_bounds().map_err(bad)?;
         let subject_alt_names = body
             .subject_alt_names
             .iter()

@@ -78,6 +78,12 @@ impl IssuerCrl {
         let path = self.path.display();
         let text =
             std::fs::read_to_string(&self.path).map_err(|e| format!("root_crl {path}: {e}"))?;
+        // One CRL, and only what was checked is served (the PEM written again from it).
+        if text.matches("-----BEGIN ").count() != 1 {
+            return Err(format!(
+                "root_crl {path}: must hold exactly one PEM block, the CRL"
+            ));
+        }
         let crl = X509Crl::from_pem(text.as_bytes())
             .map_err(|_| format!("root_crl {path}: not a PEM CRL"))?;
         let same_issuer = match (
@@ -97,6 +103,14 @@ impl IssuerCrl {
                 "root_crl {path}: not a CRL signed by this CA's issuer"
             ));
         }
-        Ok(text)
+        let expired = match (crl.next_update(), openssl::asn1::Asn1Time::days_from_now(0)) {
+            (Some(next), Ok(now)) => now.diff(next).is_ok_and(|d| d.days < 0 || d.secs < 0),
+            _ => false,
+        };
+        if expired {
+            tracing::warn!(path = %path, "root_crl's nextUpdate has passed: relying parties refuse it; sign a new one with `csrgate identity crl`");
+        }
+        let pem = crl.to_pem().map_err(|e| format!("root_crl {path}: {e}"))?;
+        String::from_utf8(pem).map_err(|e| format!("root_crl {path}: {e}"))
     }
 }

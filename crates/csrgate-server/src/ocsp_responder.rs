@@ -1,7 +1,7 @@
 //! The OCSP responder (RFC 6960, with RFC 5019's profile for caching): `POST /ocsp` and
-//! `GET /ocsp/<base64 request>`. Answers for a single CertID without a nonce are signed once and
-//! kept (the status they were signed for, and thisUpdate) until that status changes or half of
-//! their validity has passed, so a busy responder signs nothing per request; a request with a
+//! `GET /ocsp/<base64 request>`. Answers for a single known CertID without a nonce are signed
+//! once and kept (the status they were signed for, thisUpdate and nextUpdate) until that status
+//! changes or half of their validity has passed, so a busy responder signs nothing per request; a request with a
 //! nonce, or with several CertIDs, is signed when it arrives. The status is read from the store
 //! on every request (two point reads), so a revocation is answered at once and no cache can
 //! say good of a revoked certificate.
@@ -171,7 +171,7 @@ impl OcspResponder {
             && let [(id, status)] = entries.as_slice()
             && let Some(kept) = self.cache.get(*id)
             && kept.status == *status
-            && now < kept.this_update + self.validity.as_duration() / 2
+            && now < kept.this_update + (kept.next_update - kept.this_update) / 2
         {
             return OcspAnswer {
                 der: kept.der.clone(),
@@ -179,7 +179,12 @@ impl OcspResponder {
                 outcome: "cached",
             };
         }
-        let next_update = (now + self.validity.as_duration()).min(self.ca_not_after);
+        // Never valid past the CA, nor past a delegated signer's certificate: an answer its
+        // signer's expiry invalidates would fail for every client that kept it.
+        let mut next_update = (now + self.validity.as_duration()).min(self.ca_not_after);
+        if let Some(delegated) = signer.delegated_responder() {
+            next_update = next_update.min(delegated.not_after);
+        }
         let signed = signer.sign_response(&entries, request.nonce.as_deref(), now, next_update);
         let der = match signed {
             Ok(der) => web::Bytes::from(der),
@@ -188,7 +193,12 @@ impl OcspResponder {
                 return error(OcspErrorStatus::InternalError, "unavailable");
             }
         };
-        if cacheable && let [(id, status)] = entries.as_slice() {
+        // Unknown serials are signed but not kept: a scan of random serials would otherwise
+        // fill the cache with answers nobody asks for twice.
+        if cacheable
+            && let [(id, status)] = entries.as_slice()
+            && *status != CertStatus::Unknown
+        {
             self.cache.insert(
                 (*id).clone(),
                 Arc::new(CachedAnswer {

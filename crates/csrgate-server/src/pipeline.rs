@@ -434,13 +434,29 @@ impl Gateway {
         certificate_der: &[u8],
         actor: &str,
     ) -> Result<IssuedCertificate, ApiError> {
-        let facts = csrgate_pki::CertificateFacts::from_der(certificate_der)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
-        let csr = ValidatedCsr::from_certificate(certificate_der, &generation.signing)?;
-        let remaining = (facts.not_after - OffsetDateTime::now_utc()).whole_seconds();
-        let validity = (remaining > 0).then(|| {
-            ValidityPeriod::seconds(remaining.min(generation.signing.max_validity.as_seconds()))
-        });
+        let not_a_certificate = |e: csrgate_pki::PkiError| match e {
+            // A certificate that does not parse, or whose names are no text: the body is wrong.
+            csrgate_pki::PkiError::InvalidParameter(why) => {
+                ApiError::new(ErrorCode::InvalidRequest, why)
+            }
+            other => ApiError::from(other),
+        };
+        let facts =
+            csrgate_pki::CertificateFacts::from_der(certificate_der).map_err(not_a_certificate)?;
+        let csr = ValidatedCsr::from_certificate(certificate_der, &generation.signing)
+            .map_err(not_a_certificate)?;
+        // What it had left, clamped to the policy, the client's issuance rule and the CA.
+        let now = OffsetDateTime::now_utc();
+        let remaining = (facts.not_after - now).whole_seconds();
+        let mut cap = generation
+            .signing
+            .max_validity
+            .as_seconds()
+            .min((self.identity.summary().not_after - now).whole_seconds());
+        if let Ok(Some(rule_max)) = generation.issuance.check(client_hash, &csr) {
+            cap = cap.min(rule_max.as_seconds());
+        }
+        let validity = (remaining > 0).then(|| ValidityPeriod::seconds(remaining.min(cap)));
         let recorded = Recorded::by("cosign", actor, None);
         self.issue_validated(
             generation,

@@ -53,6 +53,9 @@ pub enum Imported {
     Added,
     /// A certificate with this serial was stored already; nothing was written.
     AlreadyPresent,
+    /// It was stored already as valid, and is now recorded as revoked (with a `revoke` audit
+    /// entry): the other CA revoked it since the last import.
+    Revoked,
 }
 
 /// A page of [`Store::list_certificates`].
@@ -264,7 +267,9 @@ impl Store {
     /// Records a certificate issued elsewhere (a hand-run OpenSSL CA being adopted), with its
     /// revocation when it has one, and an `import` audit entry by `actor` at `now` (Unix
     /// seconds), in one transaction. A serial already stored is left as it is and reported as
-    /// [`Imported::AlreadyPresent`], so running an import again changes nothing. Not durable
+    /// [`Imported::AlreadyPresent`], so running an import again changes nothing, unless the
+    /// import says revoked and the store says valid: then the revocation is applied
+    /// ([`Imported::Revoked`]). Not durable
     /// until [`Store::flush`]: an import is idempotent, so an interrupted one is run again.
     pub fn import_certificate(
         &self,
@@ -304,8 +309,28 @@ impl Store {
         )
             .transaction(
                 |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
-                    if certificates.get(record.serial.as_bytes())?.is_some() {
-                        return Ok(Imported::AlreadyPresent);
+                    let abort = ConflictableTransactionError::Abort;
+                    if let Some(bytes) = certificates.get(record.serial.as_bytes())? {
+                        let mut stored = decode(&record.serial, &bytes).map_err(abort)?;
+                        // Revoked in the other CA since the last import: the revocation is
+                        // news, and a CRL or OCSP answer without it would say good.
+                        let (Some(entry), Some(revocation), None) =
+                            (&revoked_entry, &record.revocation, &stored.revocation)
+                        else {
+                            return Ok(Imported::AlreadyPresent);
+                        };
+                        stored.status = CertificateStatus::Revoked;
+                        stored.revocation = Some(revocation.clone());
+                        certificates
+                            .insert(record.serial.as_bytes(), encode(&stored).map_err(abort)?)?;
+                        revoked.insert(record.serial.as_bytes(), entry.as_slice())?;
+                        let revoke = AuditEvent {
+                            action: "revoke".into(),
+                            client_hash: stored.client_hash.clone(),
+                            ..event.clone()
+                        };
+                        append_audit(audit, meta, now, &revoke)?;
+                        return Ok(Imported::Revoked);
                     }
                     certificates.insert(record.serial.as_bytes(), value.as_slice())?;
                     by_client.insert(keys.by_client.as_slice(), &[])?;

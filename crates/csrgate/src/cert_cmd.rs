@@ -159,8 +159,6 @@ fn authorized<B>(
     }
 }
 
-/// The TLS settings for https URLs: openssl (native-tls) with the given roots and client
-/// certificate.
 /// An HTTP(S) agent that trusts `cacert` (else the platform's roots), for public endpoints
 /// (`csrgate inspect --url`).
 pub(crate) fn public_agent(cacert: Option<&PathBuf>) -> anyhow::Result<ureq::Agent> {
@@ -172,6 +170,8 @@ pub(crate) fn public_agent(cacert: Option<&PathBuf>) -> anyhow::Result<ureq::Age
         .into())
 }
 
+/// The TLS settings for https URLs: openssl (native-tls) with the given roots and client
+/// certificate.
 fn tls_config(connection: &Connection) -> anyhow::Result<ureq::tls::TlsConfig> {
     tls_config_for(
         connection.cacert.as_ref(),

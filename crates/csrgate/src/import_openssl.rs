@@ -160,6 +160,7 @@ struct Summary {
     revoked: u64,
     expired: u64,
     present: u64,
+    newly_revoked: u64,
 }
 
 /// `csrgate store import-openssl`.
@@ -258,6 +259,7 @@ pub(crate) fn run(
                 }
             }
             Imported::AlreadyPresent => summary.present += 1,
+            Imported::Revoked => summary.newly_revoked += 1,
         }
         if (i + 1) % FLUSH_EVERY == 0 {
             store.flush().map_err(|e| Failure::new(code::IO, e))?;
@@ -272,8 +274,8 @@ pub(crate) fn run(
     store.flush().map_err(|e| Failure::new(code::IO, e))?;
     progress.finish_and_clear();
     println!(
-        "imported {} certificates ({} revoked, {} expired); {} were stored already",
-        summary.added, summary.revoked, summary.expired, summary.present
+        "imported {} certificates ({} revoked, {} expired); {} were stored already; {} stored as valid are now revoked",
+        summary.added, summary.revoked, summary.expired, summary.present, summary.newly_revoked
     );
     if let Some(next) = next_crl_number {
         println!("the next CRL Number is at least {next} ({next:#x})");

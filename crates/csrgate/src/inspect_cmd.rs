@@ -12,8 +12,8 @@ use crate::exit::{Failure, code};
 /// `csrgate inspect` arguments.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The file: certificate(s), certificate request, CRL, private key (PEM or DER), or a
-    /// PKCS#12 bundle (its password from --password-file, CA_BUNDLE_PASSWORD or a prompt).
+    /// The file: certificate(s), certificate request or CRL (PEM or DER), private key (PEM), or
+    /// a PKCS#12 bundle (its password from --password-file, CA_BUNDLE_PASSWORD or a prompt).
     file: PathBuf,
     /// Print a JSON array, one object per part, for scripts.
     #[arg(long)]
@@ -149,6 +149,17 @@ fn statuses(
                 served_ca.clone().unwrap_or_default()
             }
         };
+        if !csrgate_pki::signed_by(&report.der, &issuer_der) {
+            out.push(Some(format!(
+                "not asked: {} did not sign it",
+                if in_file.is_some() {
+                    "the issuer in the file"
+                } else {
+                    "the daemon's CA"
+                }
+            )));
+            continue;
+        }
         let request = csrgate_pki::ocsp_request_for(&report.der, &issuer_der)?;
         let mut response = agent
             .post(format!("{base}/ocsp"))

@@ -71,9 +71,9 @@ enum Command {
         #[command(subcommand)]
         command: cert_cmd::CertCommand,
     },
-    /// Show what a certificate, chain, certificate request, CRL, private key or PKCS#12 bundle
-    /// holds (subject, issuer, serial, validity, SANs, key, extensions, fingerprints), PEM or
-    /// DER; with --url, each certificate's status from a running csrgate's OCSP responder;
+    /// Show what a certificate, chain, certificate request or CRL (PEM or DER), private key
+    /// (PEM) or PKCS#12 bundle holds (subject, issuer, serial, validity, SANs, key, extensions,
+    /// fingerprints); with --url, each certificate's status from a running csrgate's OCSP responder;
     /// --json for scripts.
     ///
     /// Example: csrgate inspect app.pem --url http://127.0.0.1:8080

@@ -43,11 +43,11 @@ pub struct ServeArgs {
     passphrase: PassphraseArgs,
 }
 
-/// examples/csrgate.toml, shipped inside the binary: an installed csrgate has no source tree.
 /// Validity of a delegated OCSP responder certificate the daemon issues (renewed with a third
 /// left, so every ~4.7 days): short, as RFC 6960 4.2.2.2.1 asks of a certificate nobody checks.
 const DELEGATED_RESPONDER_DAYS: i64 = 7;
 
+/// examples/csrgate.toml, shipped inside the binary: an installed csrgate has no source tree.
 const EXAMPLE_CONFIG: &str = include_str!("../../../examples/csrgate.toml");
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {

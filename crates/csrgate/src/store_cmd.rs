@@ -35,8 +35,9 @@ pub enum StoreCommand {
     /// revoked with date and reason, expired) from the PEM files in its newcerts/ directory, so
     /// they are listed, can be revoked, and appear in the CRL and OCSP. Every line is read and
     /// every certificate checked against --identity before anything is written. With
-    /// --crlnumber the CRL Numbers continue from OpenSSL's. Importing again changes nothing;
-    /// safe to interrupt (run it again to finish). Run it with the daemon stopped.
+    /// --crlnumber the CRL Numbers continue from OpenSSL's. Importing again changes nothing but
+    /// revocations made with `openssl ca` since (recorded, audited); safe to interrupt (run it
+    /// again to finish). Run it with the daemon stopped.
     ///
     /// Example: csrgate store import-openssl --data data --identity identity --index ca/index.txt --certs ca/newcerts --crlnumber ca/crlnumber
     ImportOpenssl {
