@@ -274,6 +274,37 @@ fn print_row(label: &str, figures: &Figures, baseline_us: f64, cores: f64) {
     );
 }
 
+/// OCSP under the load: kept answers, signed answers (nonce), and `cfssl ocspserve` on the
+/// same certificates and requests (always: the OCSP rows have no meaning without it).
+fn measure_ocsp(
+    server: &Server,
+    load: &ocsp::OcspLoad,
+    scenario: &Path,
+    identity: &Path,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let signature_us = crypto::raw_p256_signature_us()?;
+    for (label, requests) in [
+        ("  POST /ocsp (cached: no nonce)", &load.cached),
+        ("  POST /ocsp (nonce: signed each)", &load.with_nonce),
+    ] {
+        let figures = measure(server, requests, options).context(label)?;
+        print_request_row(label, &figures, Some(signature_us));
+    }
+    match ocsp::start_cfssl_ocspserve(scenario, identity, &load.leaves) {
+        Ok(peer) => {
+            let figures = measure(&peer, &load.cached, options).context("cfssl ocspserve")?;
+            print_request_row(
+                "  cfssl ocspserve (pre-signed)",
+                &figures,
+                Some(signature_us),
+            );
+        }
+        Err(error) => println!("cfssl ocspserve: not measured: {error:#}"),
+    }
+    Ok(())
+}
+
 /// A row for a request path other than issuance; `signature_us`: one raw P-256 signature, in
 /// the same run, for paths that sign.
 fn print_request_row(label: &str, figures: &Figures, signature_us: Option<f64>) {
@@ -423,33 +454,16 @@ fn main() -> anyhow::Result<()> {
                 )]);
                 let figures = measure(&server, &crl, &options).context("cached CRL")?;
                 print_request_row("  GET /crl.pem (cached)", &figures, None);
-                let load = ocsp::requests(
+                // A build from before the responder (an A/B against an older main) has no
+                // /ocsp: its OCSP rows are skipped, the rest of the run stands.
+                match ocsp::requests(
                     server.address,
                     &identity.join("ca.cert.pem"),
                     &csrs,
                     &scenario,
-                )?;
-                let signature_us = crypto::raw_p256_signature_us()?;
-                for (label, requests) in [
-                    ("  POST /ocsp (cached: no nonce)", &load.cached),
-                    ("  POST /ocsp (nonce: signed each)", &load.with_nonce),
-                ] {
-                    let figures = measure(&server, requests, &options).context(label)?;
-                    print_request_row(label, &figures, Some(signature_us));
-                }
-                // The peer, on the same certificates and requests: always, as the OCSP rows
-                // have no meaning without it.
-                match ocsp::start_cfssl_ocspserve(&scenario, &identity, &load.leaves) {
-                    Ok(peer) => {
-                        let figures =
-                            measure(&peer, &load.cached, &options).context("cfssl ocspserve")?;
-                        print_request_row(
-                            "  cfssl ocspserve (pre-signed)",
-                            &figures,
-                            Some(signature_us),
-                        );
-                    }
-                    Err(error) => println!("cfssl ocspserve: not measured: {error:#}"),
+                ) {
+                    Ok(load) => measure_ocsp(&server, &load, &scenario, &identity, &options)?,
+                    Err(error) => println!("  OCSP: not measured: {error:#}"),
                 }
             }
         }
