@@ -38,8 +38,9 @@ mod files;
 mod leaf;
 mod own_crl;
 
+use files::summarize;
 pub use files::{certificate_pem_from_der, pem_key_is_encrypted};
-use files::{summarize, sync_directory};
+pub(crate) use files::{read_private_key, replace_file};
 pub use own_crl::{CRL_FILE, CRL_NUMBER_FILE, REVOKED_FILE};
 
 /// What `identity create` asks for.

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::ca_signature::{CaSignature, public_key_bits};
 use crate::der_writer::{push_extension, push_generalized_time, push_tlv, sequence};
+use crate::identity::replace_file;
 use crate::oid;
 use crate::{
     ExtendedKeyUsage, Identity, KeyUsage, PkiError, RevocationReason, Serial, SigningPolicy,
@@ -333,19 +334,7 @@ impl OcspSigner {
                 format!("{OCSP_SIGNER_CERT_FILE} is not a PEM certificate"),
             )
         })?;
-        let key = if crate::pem_key_is_encrypted(&key_pem) {
-            let passphrase =
-                passphrase.ok_or_else(|| PkiError::PassphraseRequired(key_path.clone()))?;
-            PKey::private_key_from_pem_passphrase(&key_pem, passphrase.as_bytes())
-                .map_err(|_| PkiError::WrongPassphrase(key_path.clone()))?
-        } else {
-            PKey::private_key_from_pem(&key_pem).map_err(|_| {
-                PkiError::identity(
-                    dir,
-                    format!("{OCSP_SIGNER_KEY_FILE} is not a PEM private key"),
-                )
-            })?
-        };
+        let key = crate::identity::read_private_key(&key_pem, &key_path, dir, passphrase)?;
         OcspSigner::delegated(identity, &certificate, &key)
             .map_err(|why| PkiError::identity(dir, format!("{OCSP_SIGNER_CERT_FILE}: {why}")))
     }
@@ -627,31 +616,6 @@ pub fn ocsp_status_in(
         }
         _ => format!("unknown to the responder{next}"),
     })
-}
-
-/// Writes `contents` to a temporary file beside `path`, syncs it and renames it over `path`, so
-/// a reader sees the old file or the new one, never a part.
-fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let temporary = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(|e| PkiError::io(&temporary, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| PkiError::io(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| PkiError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| PkiError::io(dir, e))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -75,21 +75,14 @@ impl IdentityFiles {
 
     /// Decrypts the key and checks that it belongs to the certificate.
     pub fn unlock(self, passphrase: Option<&Passphrase>) -> Result<Identity, PkiError> {
-        let key = if self.key_is_encrypted() {
-            let passphrase =
-                passphrase.ok_or_else(|| PkiError::PassphraseRequired(self.key_path.clone()))?;
-            PKey::private_key_from_pem_passphrase(&self.key_pem, passphrase.as_bytes())
-                .map_err(|_| PkiError::WrongPassphrase(self.key_path.clone()))?
-        } else {
+        if !self.key_is_encrypted() {
             tracing::warn!(
                 path = %self.key_path.display(),
                 "THE CA PRIVATE KEY IS NOT ENCRYPTED: anyone who can read this file can issue certificates; \
                  re-create the identity or encrypt the key with a passphrase"
             );
-            PKey::private_key_from_pem(&self.key_pem).map_err(|_| {
-                PkiError::identity(&self.dir, format!("{KEY_FILE} is not a PEM private key"))
-            })?
-        };
+        }
+        let key = read_private_key(&self.key_pem, &self.key_path, &self.dir, passphrase)?;
         if !self.certificate.public_key()?.public_eq(&key) {
             return Err(PkiError::identity(
                 &self.dir,
@@ -199,6 +192,49 @@ pub(super) fn sync_directory(dir: &Path) -> Result<(), PkiError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| PkiError::io(dir, e))
+}
+
+/// Writes `contents` to a temporary file beside `path`, syncs it and renames it over `path`
+/// (then syncs the directory), so a reader sees the old file or the new one, never a part.
+pub(crate) fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let temporary = path.with_extension("tmp");
+    let _ = fs::remove_file(&temporary);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(|e| PkiError::io(&temporary, e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| PkiError::io(&temporary, e))?;
+    fs::rename(&temporary, path).map_err(|e| PkiError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_directory(dir)?;
+    }
+    Ok(())
+}
+
+/// The private key in `pem` (read from `path`): decrypted with `passphrase` when encrypted
+/// (`PassphraseRequired` without one, `WrongPassphrase` when it does not open), else plain;
+/// `Identity` naming `dir` when it is no PEM key.
+pub(crate) fn read_private_key(
+    pem: &[u8],
+    path: &Path,
+    dir: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<PKey<Private>, PkiError> {
+    if pem_key_is_encrypted(pem) {
+        let passphrase = passphrase.ok_or_else(|| PkiError::PassphraseRequired(path.to_owned()))?;
+        return PKey::private_key_from_pem_passphrase(pem, passphrase.as_bytes())
+            .map_err(|_| PkiError::WrongPassphrase(path.to_owned()));
+    }
+    PKey::private_key_from_pem(pem).map_err(|_| {
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        PkiError::identity(dir, format!("{name} is not a PEM private key"))
+    })
 }
 
 pub(super) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {

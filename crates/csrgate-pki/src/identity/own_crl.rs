@@ -56,26 +56,6 @@ fn read_revocations(dir: &Path) -> Result<Vec<OwnRevocation>, PkiError> {
         .collect()
 }
 
-/// Replaces `path` with `contents` through a synced temporary file and a rename.
-fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
-    let temporary = path.with_extension("tmp");
-    let _ = fs::remove_file(&temporary);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(|e| PkiError::io(&temporary, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| PkiError::io(&temporary, e))?;
-    fs::rename(&temporary, path).map_err(|e| PkiError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        sync_directory(dir)?;
-    }
-    Ok(())
-}
-
 impl IdentityFiles {
     /// Records that this CA revoked `certificate_der` (a certificate it issued: an intermediate,
     /// or anything it signed by hand) at `revoked_at` for `reason`, in [`REVOKED_FILE`]; no
@@ -114,7 +94,7 @@ impl IdentityFiles {
                 r.serial, r.revoked_at, r.not_after, r.reason
             ));
         }
-        replace(&self.dir.join(REVOKED_FILE), text.as_bytes(), 0o644)?;
+        replace_file(&self.dir.join(REVOKED_FILE), text.as_bytes(), 0o644)?;
         Ok(facts.serial)
     }
 }
@@ -154,14 +134,14 @@ impl Identity {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
             Err(e) => return Err(PkiError::io(&number_path, e)),
         };
-        replace(
+        replace_file(
             &number_path,
             format!("{:02X}\n", number + 1).as_bytes(),
             0o644,
         )?;
         let next_update = (now + validity.as_duration()).min(self.summary.not_after);
         let crl = self.sign_crl(&entries, number, now, next_update)?;
-        replace(&dir.join(CRL_FILE), crl.pem.as_bytes(), 0o644)?;
+        replace_file(&dir.join(CRL_FILE), crl.pem.as_bytes(), 0o644)?;
         Ok(crl)
     }
 }
