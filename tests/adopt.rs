@@ -341,8 +341,8 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
     let data = ws.path("data");
     let import = || {
         let output = csrgate()
-            .args(["store", "import-openssl", "--data"])
-            .arg(&data)
+            .args(["store", "import-openssl"])
+            .args(store_args(&data))
             .arg("--identity")
             .arg(&inter)
             .arg("--index")
@@ -448,8 +448,8 @@ fn a_hand_run_openssl_ca_is_adopted_with_its_history() {
 /// The audit entries of a stopped daemon's store, as `csrgate store verify-audit` counts them.
 fn audit_entries(data: &Path) -> String {
     let output = csrgate()
-        .args(["store", "verify-audit", "--data"])
-        .arg(data)
+        .args(["store", "verify-audit"])
+        .args(store_args(data))
         .output()
         .expect("verify-audit");
     assert!(output.status.success(), "{}", text(&output.stderr));

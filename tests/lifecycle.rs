@@ -244,8 +244,8 @@ fn revoke_publishes_a_crl_that_openssl_enforces() {
 
     assert!(daemon.stop().success());
     let verify = csrgate()
-        .args(["audit", "verify", "--data"])
-        .arg(&data)
+        .args(["audit", "verify"])
+        .args(store_args(&data))
         .output()
         .expect("audit");
     assert!(verify.status.success(), "{}", text(&verify.stderr));
@@ -262,7 +262,13 @@ fn revoke_publishes_a_crl_that_openssl_enforces() {
         &["--config", config.to_str().expect("utf8")],
     );
     let restarted = fetch_crl(&ws, &daemon, "crl3.pem");
-    assert!(crl_number(&restarted) > n2);
+    if on_postgres() {
+        // A replica starting beside others serves the CRL one of them built moments ago
+        // rather than building one more; the number never goes back.
+        assert!(crl_number(&restarted) >= n2);
+    } else {
+        assert!(crl_number(&restarted) > n2);
+    }
 }
 
 fn start_admin_daemon(
@@ -526,8 +532,8 @@ fn renew_rotate_list_and_expiring() {
 
     assert!(daemon.stop().success());
     let verify = csrgate()
-        .args(["audit", "verify", "--data"])
-        .arg(&data)
+        .args(["audit", "verify"])
+        .args(store_args(&data))
         .output()
         .expect("audit");
     assert!(verify.status.success(), "{}", text(&verify.stderr));
@@ -617,8 +623,8 @@ fn audit_verify_detects_an_edited_entry() {
     assert!(daemon.stop().success());
     let verify = || {
         csrgate()
-            .args(["audit", "verify", "--data"])
-            .arg(&data)
+            .args(["audit", "verify"])
+            .args(store_args(&data))
             .output()
             .expect("audit")
     };

@@ -20,6 +20,7 @@ mod malformed_corpus;
 mod ocsp;
 mod plugins;
 mod reliability;
+mod replicas;
 mod resource_faults;
 mod signing;
 mod startup;

@@ -52,8 +52,8 @@ impl Xorshift {
 /// `csrgate audit verify` on a stopped daemon's data directory.
 fn assert_audit_chain_verifies(data: &std::path::Path) {
     let audit = csrgate()
-        .args(["audit", "verify", "--data"])
-        .arg(data)
+        .args(["audit", "verify"])
+        .args(store_args(data))
         .output()
         .expect("audit verify");
     assert!(

@@ -147,8 +147,8 @@ fn full_and_read_only_disks_answer_503_and_recover() {
         "{stored} stored < {acknowledged} acknowledged"
     );
     let audit = csrgate()
-        .args(["audit", "verify", "--data"])
-        .arg(&data)
+        .args(["audit", "verify"])
+        .args(store_args(&data))
         .output()
         .expect("audit verify");
     assert!(

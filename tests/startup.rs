@@ -177,8 +177,8 @@ fn records_survive_sigkill_and_restart() {
 
     for serial in &serials {
         let show = csrgate()
-            .args(["store", "show", "--data"])
-            .arg(&data)
+            .args(["store", "show"])
+            .args(store_args(&data))
             .arg(serial)
             .output()
             .expect("run");

@@ -24,6 +24,7 @@ fn installed_units(ws: &Workspace) -> PathBuf {
         "csrgate-dev.service",
         "csrgate-crl-refresh.service",
         "csrgate-crl-refresh.timer",
+        "csrgate-replica.service",
     ] {
         let text = std::fs::read_to_string(units_dir().join(unit)).expect("unit");
         std::fs::write(dir.join(unit), text.replace("/usr/bin/csrgate", BIN)).expect("write");
@@ -41,6 +42,7 @@ fn units_verify_and_the_service_scores_ok() {
         "csrgate-dev.service",
         "csrgate-crl-refresh.service",
         "csrgate-crl-refresh.timer",
+        "csrgate-replica.service",
     ] {
         let out = Command::new("systemd-analyze")
             .args(["verify", "--man=no"])

@@ -158,6 +158,7 @@ impl Daemon {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+
         for (key, value) in env {
             command.env(key, value);
         }
@@ -166,6 +167,18 @@ impl Daemon {
 
     /// Spawns `command` (a `csrgate serve ...`, stderr piped) and waits until it listens.
     pub fn spawn(mut command: Command) -> Result<Daemon, StartFailure> {
+        // The whole suite again on PostgreSQL (tests/run's second pass): a daemon given
+        // `--data DIR` gets the database standing in for DIR, so a restart finds what it wrote.
+        let data = command
+            .get_args()
+            .skip_while(|arg| *arg != "--data")
+            .nth(1)
+            .map(PathBuf::from);
+        if let Some(url) = data.as_deref().and_then(postgres_store_for) {
+            command
+                .env("CSRGATE_STORE", "postgres")
+                .env("CSRGATE_POSTGRES_URL", url);
+        }
         let mut child = command.spawn().expect("spawn csrgate serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -363,11 +376,11 @@ pub fn error_code(body: &str) -> String {
         .to_owned()
 }
 
-/// `csrgate store stats --data D` on a stopped daemon's data directory.
+/// `csrgate store stats` on a stopped daemon's store.
 pub fn stored_certificates(data: &Path) -> u64 {
     let output = csrgate()
-        .args(["store", "stats", "--data"])
-        .arg(data)
+        .args(["store", "stats"])
+        .args(store_args(data))
         .output()
         .expect("store stats");
     assert!(
@@ -531,4 +544,60 @@ pub fn python() -> PathBuf {
     } else {
         PathBuf::from("python3")
     }
+}
+
+/// With `TEST_STORE_BACKEND=postgres` (tests/run's second pass over this suite), the database
+/// that stands in for the data directory `data`: created on first use in the cluster
+/// `TEST_POSTGRES_URL` names. `None` on sled (the default).
+pub fn postgres_store_for(data: &Path) -> Option<String> {
+    use std::hash::{Hash as _, Hasher as _};
+    if !on_postgres() {
+        return None;
+    }
+    let cluster = std::env::var("TEST_POSTGRES_URL")
+        .expect("TEST_STORE_BACKEND=postgres needs TEST_POSTGRES_URL (tests/run sets both)");
+    let absolute = std::path::absolute(data).expect("absolute path");
+    // DefaultHasher::new() has fixed keys: the same directory maps to the same database.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    absolute.hash(&mut hasher);
+    let name = format!("e2e_{:016x}", hasher.finish());
+    static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut created = CREATED.lock().expect("lock");
+    if !created.contains(&name) {
+        let output = Command::new("psql")
+            .arg(&cluster)
+            .args(["-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("psql");
+        let stderr = text(&output.stderr);
+        assert!(
+            output.status.success() || stderr.contains("already exists"),
+            "create database: {stderr}"
+        );
+        created.push(name.clone());
+    }
+    Some(cluster.replacen("/postgres?", &format!("/{name}?"), 1))
+}
+
+/// The arguments that point a store command at the store of a daemon started with
+/// `--data DIR`: `--data DIR`, or `--postgres URL` in the PostgreSQL pass.
+pub fn store_args(data: &Path) -> Vec<std::ffi::OsString> {
+    match postgres_store_for(data) {
+        Some(url) => vec!["--postgres".into(), url.into()],
+        None => vec!["--data".into(), data.into()],
+    }
+}
+
+/// Whether this is the PostgreSQL pass over the suite (`TEST_STORE_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_STORE_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// The PostgreSQL pass's database of the daemon started on `data`, dumped as SQL text
+/// (`pg_dump`); `None` on sled.
+pub fn store_dump(data: &Path) -> Option<Vec<u8>> {
+    let url = postgres_store_for(data)?;
+    let output = Command::new("pg_dump").arg(&url).output().expect("pg_dump");
+    assert!(output.status.success(), "pg_dump: {}", text(&output.stderr));
+    Some(output.stdout)
 }

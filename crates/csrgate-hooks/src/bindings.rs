@@ -7,6 +7,13 @@ wasmtime::component::bindgen!({
     path: "../../wit/v0.1.0",
     world: "plugin",
     exports: { default: async },
+    // The key-value store may be PostgreSQL, shared by every replica: its host functions wait
+    // on the network without blocking the runtime's thread.
+    imports: {
+        "csrgate:hooks/host.kv-get": async,
+        "csrgate:hooks/host.kv-set": async,
+        "csrgate:hooks/host.kv-delete": async,
+    },
 });
 
 pub(crate) use csrgate::hooks::types as wit;

@@ -34,20 +34,26 @@ pub struct KvWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// A [`KvStore`] answer: a boxed future, so the trait stays object-safe (`Arc<dyn KvStore>`);
+/// the error is the text the plugin and the log see.
+pub type KvFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'a>>;
+
 /// Persistence for the plugins' key-value stores, namespaced by plugin name. The daemon backs it
-/// with its store; `plugin run` uses [`MemoryKv`].
+/// with its store (sled, or PostgreSQL shared by every replica: hence async); `plugin run` uses
+/// [`MemoryKv`].
 ///
 /// A call's writes are buffered in the call and handed to [`KvStore::apply`] only when the call
 /// succeeds: a plugin that traps or runs past its deadline leaves nothing behind.
 pub trait KvStore: Send + Sync + 'static {
     /// Reads `key` of `plugin`.
-    fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn get<'a>(&'a self, plugin: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>>;
     /// Bytes (keys and values) stored for `plugin`.
-    fn usage(&self, plugin: &str) -> Result<u64, String>;
-    /// Applies one call's writes, all or none; refused (nothing written) when `plugin`'s keys and
-    /// values would exceed `quota` bytes. Implementations serialise applies per store, so
-    /// concurrent calls cannot overshoot the quota together.
-    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String>;
+    fn usage<'a>(&'a self, plugin: &'a str) -> KvFuture<'a, u64>;
+    /// Applies one call's writes, all or none; refused (nothing written, the error is
+    /// [`quota_refusal`]) when `plugin`'s keys and values would exceed `quota` bytes. The check
+    /// and the write are one step, so concurrent calls cannot overshoot the quota together.
+    fn apply<'a>(&'a self, plugin: &'a str, writes: &'a [KvWrite], quota: u64) -> KvFuture<'a, ()>;
 }
 
 /// The size change `writes` make to a namespace whose current values `old` returns: keys and
@@ -90,7 +96,21 @@ impl MemoryKv {
 }
 
 impl KvStore for MemoryKv {
-    fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn get<'a>(&'a self, plugin: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
+        Box::pin(std::future::ready(self.get_now(plugin, key)))
+    }
+
+    fn usage<'a>(&'a self, plugin: &'a str) -> KvFuture<'a, u64> {
+        Box::pin(std::future::ready(self.usage_now(plugin)))
+    }
+
+    fn apply<'a>(&'a self, plugin: &'a str, writes: &'a [KvWrite], quota: u64) -> KvFuture<'a, ()> {
+        Box::pin(std::future::ready(self.apply_now(plugin, writes, quota)))
+    }
+}
+
+impl MemoryKv {
+    fn get_now(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
         let map = self
             .entries
             .lock()
@@ -98,7 +118,7 @@ impl KvStore for MemoryKv {
         Ok(map.get(&(plugin.to_owned(), key.to_owned())).cloned())
     }
 
-    fn usage(&self, plugin: &str) -> Result<u64, String> {
+    fn usage_now(&self, plugin: &str) -> Result<u64, String> {
         Ok(self
             .entries_of(plugin)
             .iter()
@@ -106,7 +126,7 @@ impl KvStore for MemoryKv {
             .sum())
     }
 
-    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
+    fn apply_now(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
         let mut map = self
             .entries
             .lock()
@@ -263,7 +283,7 @@ impl CallState {
 impl CallState {
     /// Applies this call's buffered writes (the call succeeded). Refused as a whole when the
     /// plugin's quota would be exceeded.
-    pub(crate) fn commit_kv(&mut self) -> Result<(), String> {
+    pub(crate) async fn commit_kv(&mut self) -> Result<(), String> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -271,12 +291,12 @@ impl CallState {
             .into_iter()
             .map(|(key, value)| KvWrite { key, value })
             .collect();
-        self.kv.apply(&self.plugin, &writes, self.kv_quota)
+        self.kv.apply(&self.plugin, &writes, self.kv_quota).await
     }
 
     /// Buffers one write after the per-call caps and the quota (as far as this call can tell;
     /// [`KvStore::apply`] checks again when the call's writes land).
-    fn buffer_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), String> {
+    async fn buffer_write(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), String> {
         check_key(&key)?;
         let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
         let refused = if self.kv_writes >= MAX_KV_WRITES_PER_CALL {
@@ -292,13 +312,17 @@ impl CallState {
         };
         let delta = match refused {
             Some(_) => 0,
-            None => self.delta_of(&key, value.as_ref().map(Vec::len))?,
+            None => self.delta_of(&key, value.as_ref().map(Vec::len)).await?,
         };
-        let refused = refused.or_else(|| {
-            let used = self.kv.usage(&self.plugin).unwrap_or(u64::MAX);
-            let after = used.saturating_add_signed(self.pending_delta + delta);
-            (delta > 0 && after > self.kv_quota).then(|| quota_refusal(self.kv_quota))
-        });
+        let refused = match refused {
+            Some(reason) => Some(reason),
+            None if delta > 0 => {
+                let used = self.kv.usage(&self.plugin).await.unwrap_or(u64::MAX);
+                let after = used.saturating_add_signed(self.pending_delta + delta);
+                (after > self.kv_quota).then(|| quota_refusal(self.kv_quota))
+            }
+            None => None,
+        };
         if let Some(reason) = refused {
             self.kv_refused += 1;
             return Err(reason);
@@ -312,10 +336,10 @@ impl CallState {
 
     /// The size change of writing a value of `len` bytes (`None`: deleting) at `key`, from what
     /// this call or the store holds there now.
-    fn delta_of(&self, key: &str, len: Option<usize>) -> Result<i64, String> {
+    async fn delta_of(&mut self, key: &str, len: Option<usize>) -> Result<i64, String> {
         let now = match self.pending.get(key) {
             Some(pending) => pending.as_ref().map(Vec::len),
-            None => self.kv.get(&self.plugin, key)?.map(|v| v.len()),
+            None => self.kv.get(&self.plugin, key).await?.map(|v| v.len()),
         };
         let size = |len: Option<usize>| len.map_or(0, |l| (l + key.len()) as i64);
         Ok(size(len) - size(now))
@@ -364,12 +388,12 @@ impl host::Host for CallState {
         }
     }
 
-    fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
+    async fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
         check_key(&key).ok()?;
         if let Some(pending) = self.pending.get(&key) {
             return pending.clone();
         }
-        match self.kv.get(&self.plugin, &key) {
+        match self.kv.get(&self.plugin, &key).await {
             Ok(value) => value,
             Err(error) => {
                 tracing::warn!(plugin = &*self.plugin, %error, "plugin KV read failed");
@@ -378,16 +402,16 @@ impl host::Host for CallState {
         }
     }
 
-    fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         if value.len() > MAX_VALUE_BYTES {
             self.kv_refused += 1;
             return Err(format!("values are at most {MAX_VALUE_BYTES} bytes"));
         }
-        self.buffer_write(key, Some(value))
+        self.buffer_write(key, Some(value)).await
     }
 
-    fn kv_delete(&mut self, key: String) -> Result<(), String> {
-        self.buffer_write(key, None)
+    async fn kv_delete(&mut self, key: String) -> Result<(), String> {
+        self.buffer_write(key, None).await
     }
 
     fn now(&mut self) -> i64 {

@@ -19,8 +19,8 @@ pub use compile_cache::cache_dir_is_ours;
 pub use engine::HookEngine;
 pub use error::HookError;
 pub use host_api::{
-    DEFAULT_KV_QUOTA_BYTES, KvStore, KvWrite, MAX_KV_BYTES_PER_CALL, MAX_KV_WRITES_PER_CALL,
-    MAX_LOG_LINES_PER_CALL, MemoryKv, kv_delta, quota_refusal,
+    DEFAULT_KV_QUOTA_BYTES, KvFuture, KvStore, KvWrite, MAX_KV_BYTES_PER_CALL,
+    MAX_KV_WRITES_PER_CALL, MAX_LOG_LINES_PER_CALL, MemoryKv, kv_delta, quota_refusal,
 };
 pub use pipeline::{
     AuthorizeOutcome, CallObserver, CallOutcome, INIT_GROWS_MEMORY_ADVICE, PluginInfo, PluginSet,

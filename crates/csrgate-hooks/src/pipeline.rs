@@ -355,7 +355,7 @@ impl PluginSet {
                 .call_authorize(&mut call.store, request)
                 .await
                 .map_err(|e| failed(plugin, &e));
-            self.settle(plugin, &mut call, returned)
+            self.settle(plugin, &mut call, returned).await
         }
         .await;
         let decision = match outcome {
@@ -429,7 +429,7 @@ impl PluginSet {
                 )
                 .await
                 .map_err(|e| failed(plugin, &e));
-            let result = self.settle(plugin, &mut call, returned)?;
+            let result = self.settle(plugin, &mut call, returned).await?;
             let next: CertificateTemplate = result
                 .map_err(|reason| HookError::PresignRefused {
                     plugin: plugin.info.name.clone(),
@@ -458,7 +458,7 @@ impl PluginSet {
                         .call_postsign(&mut call.store, &wit_certificate)
                         .await
                         .map_err(|e| failed(plugin, &e));
-                    self.settle(plugin, &mut call, returned)
+                    self.settle(plugin, &mut call, returned).await
                 }
                 Err(error) => Err(error),
             };
@@ -480,7 +480,7 @@ impl PluginSet {
     /// Ends a call: reports refused key-value writes and dropped log lines, then, when the hook
     /// returned (`returned` is `Ok`), applies the call's buffered writes. A trap or a deadline
     /// leaves nothing behind; an apply the quota refuses fails the call, closed.
-    fn settle<T>(
+    async fn settle<T>(
         &self,
         plugin: &LoadedPlugin,
         call: &mut Call,
@@ -489,7 +489,7 @@ impl PluginSet {
         let state = call.store.data_mut();
         let value = returned;
         let applied = match &value {
-            Ok(_) => state.commit_kv(),
+            Ok(_) => state.commit_kv().await,
             Err(_) => Ok(()),
         };
         let kv_refused = state.kv_refused + u64::from(applied.is_err());

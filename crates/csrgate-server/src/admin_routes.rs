@@ -107,11 +107,12 @@ fn view(record: CertificateRecord) -> CertificateView {
 }
 
 /// The record named by a path's serial, or 400 (not a serial) / 404 (unknown).
-fn stored(gateway: &Gateway, serial: &str) -> Result<CertificateRecord, ApiError> {
+async fn stored(gateway: &Gateway, serial: &str) -> Result<CertificateRecord, ApiError> {
     let serial = parse_serial(serial)?;
     gateway
         .store()
-        .certificate(&serial)?
+        .certificate(&serial)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))
 }
 
@@ -142,7 +143,7 @@ pub(crate) async fn show(
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = stored(&gateway, &path)?;
+    let record = stored(&gateway, &path).await?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
 
@@ -163,7 +164,7 @@ pub(crate) async fn chain_pem(
     path: web::Path<String>,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = stored(&gateway, &path)?;
+    let record = stored(&gateway, &path).await?;
     let leaf = csrgate_pki::certificate_pem_from_der(&record.der)
         .map_err(|e| ApiError::internal("stored certificate unreadable", &e))?;
     Ok(HttpResponse::Ok()
@@ -324,12 +325,15 @@ pub(crate) async fn list(
             .is_none_or(|s| status_of(record, now) == s)
             && horizon.is_none_or(|h| record.not_after > now && record.not_after <= h)
     };
-    let page = gateway.store().list_certificates(
-        query.client_hash.as_deref(),
-        query.cursor.as_deref(),
-        limit,
-        &keep,
-    )?;
+    let page = gateway
+        .store()
+        .list_certificates(
+            query.client_hash.as_deref(),
+            query.cursor.as_deref(),
+            limit,
+            &keep,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(CertificateList {
         certificates: page.records.into_iter().map(view).collect(),
         next_cursor: page.next_cursor,
@@ -366,9 +370,10 @@ pub(crate) async fn expiring(
     let mut certificates = Vec::new();
     for serial in gateway
         .store()
-        .serials_expiring_between(now + 1, now + within + 1)?
+        .serials_expiring_between(now + 1, now + within + 1)
+        .await?
     {
-        if let Some(record) = gateway.store().certificate(&serial)?
+        if let Some(record) = gateway.store().certificate(&serial).await?
             && !record.deleted
             && record.revocation.is_none()
         {
@@ -411,7 +416,8 @@ pub(crate) async fn renew(
     tracing::info!(old = %serial, new = %issued.serial, actor, "certificate renewed");
     let record = gateway
         .store()
-        .certificate(&issued.serial.to_string())?
+        .certificate(&issued.serial.to_string())
+        .await?
         .ok_or_else(|| ApiError::internal("renewed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
@@ -530,7 +536,8 @@ pub(crate) async fn cosign(
     tracing::info!(%client_hash, serial = %issued.serial, actor = admin.actor, "certificate co-signed");
     let record = gateway
         .store()
-        .certificate(&issued.serial.to_string())?
+        .certificate(&issued.serial.to_string())
+        .await?
         .ok_or_else(|| ApiError::internal("co-signed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
 }
@@ -580,7 +587,7 @@ pub(crate) async fn audit(
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = gateway.store().audit_entries(query.after, limit)?;
+    let entries = gateway.store().audit_entries(query.after, limit).await?;
     Ok(HttpResponse::Ok().json(AuditPage { entries }))
 }
 

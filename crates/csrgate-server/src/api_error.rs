@@ -189,7 +189,11 @@ impl From<StoreError> for ApiError {
             | StoreError::SchemaVersion { .. }
             | StoreError::DuplicateSerial(_)
             | StoreError::AuditBroken(_)
-            | StoreError::Corrupt { .. } => ApiError::internal("store write failed", &error),
+            | StoreError::Corrupt { .. }
+            // Not raised on a request's path: quotas are settled in the plugin call, CRL
+            // signing failures in the publisher.
+            | StoreError::QuotaExceeded { .. }
+            | StoreError::Build(_) => ApiError::internal("store write failed", &error),
         }
     }
 }

@@ -81,6 +81,10 @@ struct RawSettings {
     crl_url: Option<String>,
     ocsp_responder: String,
     root_crl: Option<PathBuf>,
+    store: String,
+    postgres_url: Option<String>,
+    postgres_password_file: Option<PathBuf>,
+    postgres_pool_size: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,9 +194,28 @@ pub struct ServerConfig {
     pub ocsp_responder: OcspResponderKind,
     /// The issuer's CRL file (`root_crl`), served at `/crl/root.pem` and `/crl-chain.pem`.
     pub root_crl: Option<PathBuf>,
+    /// The store of record (`store`, `postgres_*`).
+    pub store: StoreBackend,
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
+}
+
+/// The store of record: `store = "sled"` (default: embedded, in the data directory) or
+/// `store = "postgres"`, shared by several replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// sled in `<data>/sled`.
+    Sled,
+    /// PostgreSQL at `postgres_url` (libpq URL without a password).
+    Postgres {
+        /// `postgres_url`, e.g. `postgres://csrgate@db.internal/csrgate`.
+        url: String,
+        /// `postgres_password_file`; the systemd credential `postgres-password` wins over it.
+        password_file: Option<PathBuf>,
+        /// `postgres_pool_size`: connections this replica keeps at most (default 16).
+        pool_size: usize,
+    },
 }
 
 /// Who signs OCSP responses (RFC 6960 4.2.2.2): `ocsp_responder = "ca"` (default) or
@@ -310,6 +333,8 @@ impl ServerConfig {
             .and_then(|b| b.set_default("listen_tls", Vec::<String>::new()))
             .and_then(|b| b.set_default("admin_listen", Vec::<String>::new()))
             .and_then(|b| b.set_default("ocsp_responder", "ca"))
+            .and_then(|b| b.set_default("store", "sled"))
+            .and_then(|b| b.set_default("postgres_pool_size", 16))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -461,6 +486,56 @@ impl RawSettings {
                 return Err(ConfigError::Invalid {
                     key: "ocsp_responder",
                     reason: format!("{other:?}: expected \"ca\" or \"delegated\""),
+                });
+            }
+        };
+        let store = match (self.store.as_str(), self.postgres_url) {
+            ("sled", None) => StoreBackend::Sled,
+            ("sled", Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "postgres_url",
+                    reason: "set, but store = \"sled\"; add store = \"postgres\" to use it".into(),
+                });
+            }
+            ("postgres", None) => {
+                return Err(ConfigError::Invalid {
+                    key: "postgres_url",
+                    reason: "store = \"postgres\" needs postgres_url, e.g. \
+                             \"postgres://csrgate@db.internal/csrgate\""
+                        .into(),
+                });
+            }
+            ("postgres", Some(url)) => {
+                let checked = csrgate_store::PostgresConfig {
+                    url: url.clone(),
+                    password: None,
+                    pool_size: self.postgres_pool_size,
+                };
+                if let Err(error) = checked.driver_config() {
+                    return Err(ConfigError::Invalid {
+                        key: "postgres_url",
+                        reason: match error {
+                            csrgate_store::StoreError::Open { reason, .. } => reason,
+                            other => other.to_string(),
+                        },
+                    });
+                }
+                if !(1..=1024).contains(&self.postgres_pool_size) {
+                    return Err(ConfigError::Invalid {
+                        key: "postgres_pool_size",
+                        reason: format!("{}: expected 1 to 1024", self.postgres_pool_size),
+                    });
+                }
+                StoreBackend::Postgres {
+                    url,
+                    password_file: self.postgres_password_file,
+                    pool_size: self.postgres_pool_size,
+                }
+            }
+            (other, _) => {
+                return Err(ConfigError::Invalid {
+                    key: "store",
+                    reason: format!("{other:?}: expected \"sled\" or \"postgres\""),
                 });
             }
         };
@@ -626,6 +701,7 @@ impl RawSettings {
             policy,
             ocsp_responder,
             root_crl: self.root_crl,
+            store,
         })
     }
 }
@@ -1019,6 +1095,33 @@ mod tests {
         }
     }
 
+    /// sled unless told otherwise; PostgreSQL with its URL, the password file and the pool.
+    #[test]
+    fn the_store_is_sled_by_default_and_postgres_when_configured() {
+        let load = |contents: &str| {
+            let file = file_with(contents);
+            ServerConfig::load(&SettingsSources {
+                config_file: Some(file.path().to_owned()),
+                ..SettingsSources::default()
+            })
+            .expect("valid")
+            .store
+        };
+        assert_eq!(load("open_issuance = true\n"), StoreBackend::Sled);
+        assert_eq!(
+            load(
+                "open_issuance = true\nstore = \"postgres\"\n\
+                 postgres_url = \"postgresql:///csrgate?host=/run/postgresql\"\n\
+                 postgres_password_file = \"/etc/csrgate/pw\"\n"
+            ),
+            StoreBackend::Postgres {
+                url: "postgresql:///csrgate?host=/run/postgresql".into(),
+                password_file: Some(PathBuf::from("/etc/csrgate/pw")),
+                pool_size: 16,
+            }
+        );
+    }
+
     #[test]
     fn plugins_are_parsed_in_order_with_defaults() {
         let file = file_with(
@@ -1069,6 +1172,24 @@ mod tests {
             ("crl_url = \"ca.example/crl\"", "crl_url"),
             ("ocsp_url = \"http://ca example/ocsp\"", "OCSP URL"),
             ("ocsp_responder = \"responder\"", "ocsp_responder"),
+            ("store = \"mysql\"", "store"),
+            ("store = \"postgres\"", "postgres_url"),
+            (
+                "postgres_url = \"postgres://csrgate@db/csrgate\"",
+                "postgres_url",
+            ),
+            (
+                "store = \"postgres\"\npostgres_url = \"postgres://csrgate:secret@db/csrgate\"",
+                "postgres_password_file",
+            ),
+            (
+                "store = \"postgres\"\npostgres_url = \"mysql://db\"",
+                "postgres_url",
+            ),
+            (
+                "store = \"postgres\"\npostgres_url = \"postgres://db/x\"\npostgres_pool_size = 0",
+                "postgres_pool_size",
+            ),
             ("listen = ", "configuration"),
             (
                 "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\nhooks = [\"sign\"]",

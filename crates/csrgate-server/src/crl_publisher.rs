@@ -1,18 +1,22 @@
 //! The published CRL: built from the store's revoked entries, signed, and served from memory.
 //! Rebuilt after every revocation and in the background at half its validity, so it is never
-//! stale (tiny-ca's CRL was stale until someone refreshed it).
+//! stale (tiny-ca's CRL was stale until someone refreshed it). With replicas on PostgreSQL, one
+//! builds at a time, the others adopt what it stored when they hear of it (LISTEN/NOTIFY), and
+//! a refresh reuses a CRL another replica built recently instead of building one more.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use csrgate_pki::{CrlEntry, Identity, RevocationReason, Serial, ValidityPeriod};
-use csrgate_store::{RevokedEntry, Store};
+use csrgate_store::{RevokedEntry, Store, StoredCrl};
 use time::OffsetDateTime;
 
 /// One signed CRL, with the HTTP validators computed once.
 #[derive(Debug)]
 pub struct PublishedCrl {
+    /// CRL Number (RFC 5280 5.2.3).
+    pub number: u64,
     /// DER.
     pub der: Vec<u8>,
     /// PEM.
@@ -79,39 +83,113 @@ impl CrlPublisher {
         outcome
     }
 
+    /// Publishes a CRL another replica built moments ago (thisUpdate within the last eighth of
+    /// a CRL's validity), or builds one: what the background refresh and the start-up do, so
+    /// that replicas refreshing together build one CRL between them. Their timers agree (each
+    /// is due half a validity after the CRL it serves); the first to take the store's lock
+    /// builds, the others find its CRL newer than the eighth and reuse it. On sled it always
+    /// builds.
+    pub async fn refresh(
+        &self,
+        identity: &Identity,
+        store: &Store,
+    ) -> Result<Arc<PublishedCrl>, String> {
+        let eighth: time::Duration = self.validity.as_duration() / 8;
+        let fresh_since = (OffsetDateTime::now_utc() - eighth).unix_timestamp();
+        let outcome = self.issue(identity, store, Some(fresh_since)).await;
+        if outcome.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// Serves the newest CRL in the store when it is newer than the one served: another replica
+    /// built it. `Ok(None)` when there is nothing newer.
+    pub async fn adopt_latest(&self, store: &Store) -> Result<Option<Arc<PublishedCrl>>, String> {
+        let Some(stored) = store.latest_crl().await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if self.current().is_some_and(|c| c.number >= stored.number) {
+            return Ok(None);
+        }
+        let published = self.install(stored)?;
+        tracing::info!(
+            number = published.number,
+            entries = published.entries,
+            "CRL from another replica published"
+        );
+        Ok(Some(published))
+    }
+
     async fn try_rebuild(
         &self,
         identity: &Identity,
         store: &Store,
     ) -> Result<Arc<PublishedCrl>, String> {
+        self.issue(identity, store, None).await
+    }
+
+    /// Has the store build (or, from `fresh_since` on, reuse) a CRL signed by `identity`, and
+    /// serves it.
+    async fn issue(
+        &self,
+        identity: &Identity,
+        store: &Store,
+        fresh_since: Option<i64>,
+    ) -> Result<Arc<PublishedCrl>, String> {
         let _serialised = self.building.lock().await;
         let now = OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap_or_else(|_| OffsetDateTime::now_utc());
-        let entries = store
-            .revoked_entries(now.unix_timestamp())
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(crl_entry)
-            .collect::<Result<Vec<CrlEntry>, String>>()?;
-        let number = store.next_crl_number().await.map_err(|e| e.to_string())?;
         let next_update = (now + self.validity.as_duration()).min(identity.summary().not_after);
-        let crl = identity
-            .sign_crl(&entries, number, now, next_update)
+        let sign = Box::new(move |revoked: &[RevokedEntry], number: u64| {
+            let entries = revoked
+                .iter()
+                .map(crl_entry)
+                .collect::<Result<Vec<CrlEntry>, String>>()?;
+            let crl = identity
+                .sign_crl(&entries, number, now, next_update)
+                .map_err(|e| e.to_string())?;
+            Ok(StoredCrl {
+                number: crl.number,
+                this_update: crl.this_update.unix_timestamp(),
+                next_update: crl.next_update.unix_timestamp(),
+                entries: crl.entries,
+                der: crl.der,
+                pem: crl.pem,
+            })
+        });
+        let stored = store
+            .issue_crl(now.unix_timestamp(), fresh_since, sign)
+            .await
             .map_err(|e| e.to_string())?;
+        if self.current().is_some_and(|c| c.number >= stored.number) {
+            // Reused, and already served (another replica's, adopted when announced).
+            return self.current().ok_or_else(|| "no CRL".to_owned());
+        }
+        let published = self.install(stored)?;
+        tracing::info!(number = published.number, entries = published.entries, next_update = %published.next_update, "CRL published");
+        Ok(published)
+    }
+
+    /// Serves `stored` from now on.
+    fn install(&self, stored: StoredCrl) -> Result<Arc<PublishedCrl>, String> {
+        let time = |unix: i64| {
+            OffsetDateTime::from_unix_timestamp(unix).map_err(|e| format!("stored CRL time: {e}"))
+        };
         let published = Arc::new(PublishedCrl {
-            etag: actix_web::http::header::EntityTag::new_strong(format!("crl-{}", crl.number)),
-            der: crl.der,
-            pem: crl.pem,
-            this_update: crl.this_update,
-            next_update: crl.next_update,
-            entries: crl.entries,
+            number: stored.number,
+            etag: actix_web::http::header::EntityTag::new_strong(format!("crl-{}", stored.number)),
+            this_update: time(stored.this_update)?,
+            next_update: time(stored.next_update)?,
+            entries: stored.entries,
+            der: stored.der,
+            pem: stored.pem,
         });
         match self.current.write() {
             Ok(mut guard) => *guard = Some(Arc::clone(&published)),
             Err(poisoned) => *poisoned.into_inner() = Some(Arc::clone(&published)),
         }
-        tracing::info!(number, entries = published.entries, next_update = %published.next_update, "CRL published");
         Ok(published)
     }
 

@@ -1,14 +1,13 @@
 //! Loading plugin sets (start-up, SIGHUP, `csrgate plugin run`) with one engine, and the plugins'
 //! key-value stores in the daemon's store. Swapping them is `generation.rs`'s.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use csrgate_hooks::{
-    HookEngine, HookError, KvStore, KvWrite, PluginSet, PluginSpec, kv_delta, quota_refusal,
+    HookEngine, HookError, KvFuture, KvStore, KvWrite, PluginSet, PluginSpec, quota_refusal,
 };
-use csrgate_store::Store;
+use csrgate_store::{Store, StoreError};
 
 /// Loads plugin sets with one engine for the life of the process (the engine is made on first
 /// use, so a daemon without plugins never sets up wasmtime).
@@ -39,13 +38,7 @@ impl PluginLoader {
 
     /// A loader for the daemon: key-value stores in `store`.
     pub fn for_store(cache_dir: Option<PathBuf>, store: Store) -> Self {
-        PluginLoader::new(
-            cache_dir,
-            Arc::new(StoreKv {
-                store,
-                usage: Mutex::new((0, HashMap::new())),
-            }),
-        )
+        PluginLoader::new(cache_dir, Arc::new(StoreKv { store }))
     }
 
     /// Compiles and initialises `specs`. Blocking (it compiles); call it from a thread that is not
@@ -69,69 +62,43 @@ impl PluginLoader {
     }
 }
 
-/// The plugins' key-value stores, kept in the daemon's store. Each namespace's size is scanned
-/// once and then kept up to date here, so the quota check costs no scan per write.
+/// The plugins' key-value stores, kept in the daemon's store (which keeps the quota: sled counts
+/// each namespace once and then keeps the count; PostgreSQL measures it under a lock shared by
+/// every replica).
 struct StoreKv {
     store: Store,
-    /// Bytes per plugin namespace, as of a number of store reopens (a reopen loses unflushed
-    /// writes, so the sizes are counted again). The lock also serialises applies, so concurrent
-    /// calls cannot overshoot a quota together.
-    usage: Mutex<(u64, HashMap<String, u64>)>,
-}
-
-impl StoreKv {
-    fn usage_in(
-        &self,
-        (reopens, usage): &mut (u64, HashMap<String, u64>),
-        plugin: &str,
-    ) -> Result<u64, String> {
-        let now = self.store.reopens();
-        if *reopens != now {
-            usage.clear();
-            *reopens = now;
-        }
-        if let Some(bytes) = usage.get(plugin) {
-            return Ok(*bytes);
-        }
-        let bytes = self
-            .store
-            .plugin_kv_usage(plugin)
-            .map_err(|e| e.to_string())?;
-        usage.insert(plugin.to_owned(), bytes);
-        Ok(bytes)
-    }
 }
 
 impl KvStore for StoreKv {
-    fn get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.store
-            .plugin_kv_get(plugin, key)
-            .map_err(|e| e.to_string())
+    fn get<'a>(&'a self, plugin: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.store
+                .plugin_kv_get(plugin, key)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn usage(&self, plugin: &str) -> Result<u64, String> {
-        let mut usage = self.usage.lock().map_err(|_| "kv usage lock poisoned")?;
-        self.usage_in(&mut usage, plugin)
+    fn usage<'a>(&'a self, plugin: &'a str) -> KvFuture<'a, u64> {
+        Box::pin(async move {
+            self.store
+                .plugin_kv_usage(plugin)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn apply(&self, plugin: &str, writes: &[KvWrite], quota: u64) -> Result<(), String> {
-        let mut usage = self.usage.lock().map_err(|_| "kv usage lock poisoned")?;
-        let used = self.usage_in(&mut usage, plugin)?;
-        let delta = kv_delta(writes, |key| {
-            self.get(plugin, key).map(|value| value.map(|v| v.len()))
-        })?;
-        let after = used.saturating_add_signed(delta);
-        if delta > 0 && after > quota {
-            return Err(quota_refusal(quota));
-        }
-        let batch: Vec<(&str, Option<&[u8]>)> = writes
-            .iter()
-            .map(|w| (w.key.as_str(), w.value.as_deref()))
-            .collect();
-        self.store
-            .plugin_kv_apply(plugin, &batch)
-            .map_err(|e| e.to_string())?;
-        usage.1.insert(plugin.to_owned(), after);
-        Ok(())
+    fn apply<'a>(&'a self, plugin: &'a str, writes: &'a [KvWrite], quota: u64) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            let batch: Vec<(&str, Option<&[u8]>)> = writes
+                .iter()
+                .map(|w| (w.key.as_str(), w.value.as_deref()))
+                .collect();
+            match self.store.plugin_kv_apply(plugin, &batch, quota).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::QuotaExceeded { quota }) => Err(quota_refusal(quota)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
     }
 }

@@ -32,7 +32,7 @@ pub use bridge::template_json;
 pub use client_hash::ClientHash;
 pub use config::{
     AdminListen, ConfigError, LogFormat, OcspResponderKind, ServerConfig, SettingsSources,
-    dev_admin_token_file, dev_tls_files,
+    StoreBackend, dev_admin_token_file, dev_tls_files,
 };
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use error_code::ErrorCode;

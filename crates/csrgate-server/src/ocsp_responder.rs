@@ -136,7 +136,7 @@ impl OcspResponder {
     /// The answer to one DER OCSPRequest. Never fails: what cannot be answered is an unsigned
     /// error response (malformedRequest, unauthorized for another CA's CertID, internalError
     /// when the store cannot be read, tryLater without a signer).
-    pub fn answer(&self, request: &[u8], store: &Store) -> OcspAnswer {
+    pub async fn answer(&self, request: &[u8], store: &Store) -> OcspAnswer {
         let error = |status: OcspErrorStatus, outcome| OcspAnswer {
             der: web::Bytes::from(status.response_der()),
             cacheable: None,
@@ -157,7 +157,7 @@ impl OcspResponder {
         }
         let mut entries = Vec::with_capacity(request.cert_ids.len());
         for id in &request.cert_ids {
-            match status_of(store, id) {
+            match status_of(store, id).await {
                 Ok(status) => entries.push((id, status)),
                 Err(why) => {
                     tracing::error!(serial = %id.serial, %why, "OCSP status unreadable");
@@ -251,10 +251,11 @@ impl OcspResponder {
 
 /// The store's status of the CertID's serial. Fails closed: a revocation whose reason cannot be
 /// read is an error, never `good`.
-fn status_of(store: &Store, id: &CertId) -> Result<CertStatus, String> {
+async fn status_of(store: &Store, id: &CertId) -> Result<CertStatus, String> {
     Ok(
         match store
             .revocation_status(&id.serial.to_string())
+            .await
             .map_err(|e| e.to_string())?
         {
             RevocationStatus::Good => CertStatus::Good,
@@ -295,7 +296,7 @@ async fn post(request: HttpRequest, body: web::Bytes, gateway: web::Data<Gateway
     if !media_type.eq_ignore_ascii_case(OCSP_REQUEST) {
         tracing::debug!(content_type, "OCSP POST without application/ocsp-request");
     }
-    respond(&gateway, &body)
+    respond(&gateway, &body).await
 }
 
 async fn get(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse {
@@ -307,7 +308,7 @@ async fn get(request: HttpRequest, gateway: web::Data<Gateway>) -> HttpResponse 
         .unwrap_or_default();
     let decoded = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
     let der = decode_base64(&decoded);
-    respond(&gateway, &der.unwrap_or_default())
+    respond(&gateway, &der.unwrap_or_default()).await
 }
 
 /// Standard base64 with or without padding; also the URL-safe alphabet some clients send.
@@ -319,7 +320,7 @@ fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
         .find_map(|engine| engine.decode(text).ok())
 }
 
-fn respond(gateway: &Gateway, request: &[u8]) -> HttpResponse {
+async fn respond(gateway: &Gateway, request: &[u8]) -> HttpResponse {
     let answer = if request.len() > MAX_REQUEST_BYTES {
         OcspAnswer {
             der: web::Bytes::from(OcspErrorStatus::MalformedRequest.response_der()),
@@ -327,7 +328,7 @@ fn respond(gateway: &Gateway, request: &[u8]) -> HttpResponse {
             outcome: "malformed",
         }
     } else {
-        gateway.ocsp().answer(request, gateway.store())
+        gateway.ocsp().answer(request, gateway.store()).await
     };
     gateway.metrics().count_ocsp(answer.outcome());
     let mut response = HttpResponse::Ok();

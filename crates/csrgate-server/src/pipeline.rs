@@ -10,7 +10,9 @@ use csrgate_pki::{
     CertificateTemplate, Identity, IdentitySummary, IssuedCertificate, SigningPolicy, ValidatedCsr,
     ValidityPeriod,
 };
-use csrgate_store::{CertificateRecord, CertificateStatus, Predecessor, Store, StoreError};
+use csrgate_store::{
+    AuditAction, CertificateRecord, CertificateStatus, Predecessor, Store, StoreError,
+};
 use time::OffsetDateTime;
 
 use crate::api_error::ApiError;
@@ -116,13 +118,13 @@ pub async fn dry_run(
 /// renews or rotates (which carries both).
 #[derive(Clone, Copy, Debug)]
 struct Recorded<'a> {
-    action: &'a str,
+    action: AuditAction,
     actor: &'a str,
     predecessor: Option<&'a Predecessor>,
 }
 
 impl<'a> Recorded<'a> {
-    fn by(action: &'a str, actor: &'a str, predecessor: Option<&'a Predecessor>) -> Self {
+    fn by(action: AuditAction, actor: &'a str, predecessor: Option<&'a Predecessor>) -> Self {
         Recorded {
             action,
             actor,
@@ -292,6 +294,28 @@ impl Gateway {
             .map(drop)
     }
 
+    /// Publishes a CRL: one another replica built recently (PostgreSQL), or a new one. At
+    /// start and at half a CRL's validity.
+    pub async fn refresh_crl(&self) -> Result<(), String> {
+        self.crl
+            .refresh(&self.identity, &self.store)
+            .await
+            .map(drop)
+    }
+
+    /// Follows the CRLs other replicas publish (PostgreSQL; returns at once on sled): the
+    /// newest stored one is served within moments of its announcement.
+    pub async fn follow_crls(&self) {
+        let Some(mut notices) = self.store.crl_notices() else {
+            return;
+        };
+        while notices.changed().await.is_ok() {
+            if let Err(error) = self.crl.adopt_latest(&self.store).await {
+                tracing::warn!(%error, "cannot read the CRL another replica published; the refresh will");
+            }
+        }
+    }
+
     /// The CA identity (public parts are served at `/ca.pem`).
     pub fn identity(&self) -> &Identity {
         &self.identity
@@ -314,7 +338,7 @@ impl Gateway {
         let predecessor = replaces.map(|serial| Predecessor {
             serial,
             revoke_as: Some("superseded".into()),
-            action: "rotate".into(),
+            action: AuditAction::Rotate,
             actor: "client".into(),
         });
         let rotated = predecessor.is_some();
@@ -324,7 +348,7 @@ impl Gateway {
                 &csr,
                 &template,
                 &generation.signing,
-                Recorded::by("issue", "client", predecessor.as_ref()),
+                Recorded::by(AuditAction::Issue, "client", predecessor.as_ref()),
             )
             .await?;
         drop(intent);
@@ -347,7 +371,8 @@ impl Gateway {
     ) -> Result<(IssuedCertificate, String), ApiError> {
         let old = self
             .store
-            .certificate(serial)?
+            .certificate(serial)
+            .await?
             .filter(|r| !r.deleted)
             .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))?;
         if old.revocation.is_some() {
@@ -381,7 +406,7 @@ impl Gateway {
         let predecessor = Predecessor {
             serial: serial.to_owned(),
             revoke_as: None,
-            action: "renew".into(),
+            action: AuditAction::Renew,
             actor: actor.to_owned(),
         };
         let issued = self
@@ -390,7 +415,7 @@ impl Gateway {
                 &csr,
                 &template,
                 &generation.signing,
-                Recorded::by("renew", actor, Some(&predecessor)),
+                Recorded::by(AuditAction::Renew, actor, Some(&predecessor)),
             )
             .await?;
         self.postsign(&generation.plugins, &client_hash, &issued)
@@ -410,7 +435,7 @@ impl Gateway {
         actor: &str,
     ) -> Result<IssuedCertificate, ApiError> {
         let csr = ValidatedCsr::parse_under(csr_der, &generation.signing)?;
-        let recorded = Recorded::by("generate", actor, None);
+        let recorded = Recorded::by(AuditAction::Generate, actor, None);
         self.issue_validated(
             generation,
             client_hash,
@@ -457,7 +482,7 @@ impl Gateway {
             cap = cap.min(rule_max.as_seconds());
         }
         let validity = (remaining > 0).then(|| ValidityPeriod::seconds(remaining.min(cap)));
-        let recorded = Recorded::by("cosign", actor, None);
+        let recorded = Recorded::by(AuditAction::Cosign, actor, None);
         self.issue_validated(
             generation,
             client_hash,

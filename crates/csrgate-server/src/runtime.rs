@@ -222,9 +222,11 @@ pub fn run(
         actix_web::rt::spawn(reload_on_hangup(hangups, reload, Arc::clone(&refresher)));
         // The first CRL is published before the first request is accepted.
         refresher
-            .rebuild_crl()
+            .refresh_crl()
             .await
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
+        let follower = Arc::clone(&refresher);
+        actix_web::rt::spawn(async move { follower.follow_crls().await });
         actix_web::rt::spawn(renew_ocsp_responder(Arc::clone(&refresher)));
         actix_web::rt::spawn(refresh_crl(refresher));
         let expect_metrics = Arc::clone(gateway.metrics());
@@ -358,12 +360,12 @@ pub fn run(
     })
 }
 
-/// Rebuilds the CRL at half its validity, forever; a failure is retried a minute later.
+/// Refreshes the CRL at half its validity, forever; a failure is retried a minute later.
 async fn refresh_crl(gateway: Arc<Gateway>) {
     loop {
         let wait = gateway.crl_refresh_in();
         actix_web::rt::time::sleep(wait).await;
-        if let Err(error) = gateway.rebuild_crl().await {
+        if let Err(error) = gateway.refresh_crl().await {
             tracing::error!(%error, "scheduled CRL rebuild failed; retrying in a minute");
             actix_web::rt::time::sleep(Duration::from_secs(60)).await;
         }

@@ -7,11 +7,57 @@ use sha2::{Digest as _, Sha256};
 /// The hash "before" the first entry.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What was done to a certificate. Stored and hashed by its name ([`AuditAction::name`]), so
+/// the names never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// Issued for a `PUT /<client_hash>` (or an ACME/EST request).
+    Issue,
+    /// Re-issued for the same key by an operator (`POST /certificates/{serial}/renew`).
+    Renew,
+    /// Re-issued for a new key; the old one revoked as superseded.
+    Rotate,
+    /// Revoked (RFC 5280 5.3.1 reason in the record).
+    Revoke,
+    /// Hidden from listings by an operator; a revoked one stays in the CRL.
+    Delete,
+    /// Adopted from another CA (`csrgate store import-openssl`).
+    Import,
+    /// Issued with a key csrgate generated (`POST /certificates/generate`).
+    Generate,
+    /// Re-signed from a certificate of another CA (`POST /certificates/cosign`).
+    Cosign,
+}
+
+impl AuditAction {
+    /// The stored name: `issue`, `renew`, `rotate`, `revoke`, `delete`, `import`, `generate`
+    /// or `cosign`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditAction::Issue => "issue",
+            AuditAction::Renew => "renew",
+            AuditAction::Rotate => "rotate",
+            AuditAction::Revoke => "revoke",
+            AuditAction::Delete => "delete",
+            AuditAction::Import => "import",
+            AuditAction::Generate => "generate",
+            AuditAction::Cosign => "cosign",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What an audit entry says happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// `issue`, `renew`, `rotate`, `revoke`, `delete` or `import` (adopted from another CA).
-    pub action: String,
+    /// What was done.
+    pub action: AuditAction,
     /// The certificate concerned.
     pub serial: String,
     /// Its client hash.
@@ -56,7 +102,7 @@ impl AuditEntry {
             self.prev_hash.as_str(),
             &self.seq.to_string(),
             &self.time.to_string(),
-            &self.event.action,
+            self.event.action.name(),
             &self.event.serial,
             &self.event.client_hash,
             &self.event.actor,
@@ -102,4 +148,40 @@ pub fn verify_chain(entries: &[AuditEntry]) -> Result<u64, String> {
         prev = entry.hash.clone();
     }
     Ok(entries.len() as u64)
+}
+
+/// Whether `entry` may follow `head`: next seq, linked to its hash, its own hash right.
+pub(crate) fn check_next_link(
+    head: &AuditHead,
+    entry: &AuditEntry,
+) -> Result<(), crate::StoreError> {
+    if entry.seq != head.seq + 1 || entry.prev_hash != head.hash {
+        return Err(crate::StoreError::AuditBroken(format!(
+            "entry {} does not follow the destination's entry {}: the chains differ",
+            entry.seq, head.seq
+        )));
+    }
+    if entry.compute_hash() != entry.hash {
+        return Err(crate::StoreError::AuditBroken(format!(
+            "the source's entry {} was altered (its hash does not match)",
+            entry.seq
+        )));
+    }
+    Ok(())
+}
+
+/// Restoring `entry` where the destination already holds `stored` at its seq: the same entry
+/// (an earlier, interrupted copy) is [`crate::Restored::Present`]; another is a history of the
+/// destination's own.
+pub(crate) fn already_there(
+    stored: Option<&AuditEntry>,
+    entry: &AuditEntry,
+) -> Result<crate::Restored, crate::StoreError> {
+    match stored {
+        Some(stored) if stored.hash == entry.hash => Ok(crate::Restored::Present),
+        _ => Err(crate::StoreError::AuditBroken(format!(
+            "entry {} differs from the source's: the destination has a history of its own",
+            entry.seq
+        ))),
+    }
 }

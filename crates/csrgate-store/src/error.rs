@@ -45,6 +45,15 @@ pub enum StoreError {
     /// Reading, writing or flushing failed: the disk is full, read-only or failing.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A plugin's writes would grow its key-value namespace past its quota; nothing was written.
+    #[error("the key-value quota of {quota} bytes would be exceeded")]
+    QuotaExceeded {
+        /// The namespace's quota, bytes.
+        quota: u64,
+    },
+    /// The caller's step inside a store operation failed (signing a CRL); nothing was stored.
+    #[error("{0}")]
+    Build(String),
     /// A stored record did not decode.
     #[error("stored record {key} is damaged: {reason}")]
     Corrupt {

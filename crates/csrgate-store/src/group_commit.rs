@@ -41,6 +41,11 @@ impl WriteIntent {
             intents: Arc::clone(intents),
         }
     }
+
+    /// An intent no flusher waits for (a backend without group commit).
+    pub(crate) fn none() -> Self {
+        WriteIntent::new(&Arc::new(AtomicUsize::new(0)))
+    }
 }
 
 impl Drop for WriteIntent {

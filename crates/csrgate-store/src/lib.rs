@@ -1,21 +1,32 @@
-//! csrgate-store: the only crate that knows sled. It keeps one record per issued certificate with
-//! indexes by client hash and by expiry, and acknowledges a write only once it is on disk.
-//!
-//! The API speaks plain Rust types (strings, integers, [`CertificateRecord`]), so a PostgreSQL
-//! backend for several replicas can sit behind the same [`Store`] methods.
+//! csrgate-store: the store of record. One API ([`Store`]) over two backends: sled, embedded,
+//! the default that needs nothing installed, and PostgreSQL, for several replicas of one CA.
+//! It keeps one record per issued certificate with indexes by client hash and by expiry, the
+//! CRL's revoked entries, the audit chain and the plugins' key-value namespaces, and
+//! acknowledges a write only once it is durable.
 
 #![forbid(unsafe_code)]
 
 mod audit;
+mod copy;
+mod crl;
 mod error;
 mod group_commit;
+mod plugin_kv;
+mod postgres;
 mod record;
+mod sled_store;
 mod store;
 
-pub use audit::{AuditEntry, AuditEvent, verify_chain};
+pub use audit::{AuditAction, AuditEntry, AuditEvent, verify_chain};
+pub use copy::{CopyProgress, CopyReport};
+pub use crl::{CrlSigner, StoredCrl};
 pub use error::StoreError;
 pub use group_commit::{FlushObserver, WriteIntent};
+pub use plugin_kv::KvWrites;
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresConfig};
 pub use record::{
-    CertificateRecord, CertificateStatus, Revocation, RevocationStatus, RevokedEntry,
+    CertificateRecord, CertificateStatus, Imported, ListPage, Predecessor, Restored, Revocation,
+    RevocationStatus, RevokedEntry, StoreStats,
 };
-pub use store::{Imported, ListPage, Predecessor, Store, StoreStats};
+pub use sled_store::REOPEN_INTERVAL;
+pub use store::Store;

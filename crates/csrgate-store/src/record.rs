@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::AuditAction;
+
 /// Lifecycle state kept in the record. "Expired" is not stored: it is computed on read from
 /// `not_after`, so a record never needs a write to age.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +53,19 @@ pub struct CertificateRecord {
     /// The certificate that renewed or rotated this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+}
+
+impl CertificateRecord {
+    /// The CRL's entry for this certificate when it is revoked.
+    pub fn revoked_entry(&self) -> Option<RevokedEntry> {
+        self.revocation.as_ref().map(|revocation| RevokedEntry {
+            serial: self.serial.clone(),
+            revoked_at: revocation.revoked_at,
+            reason: revocation.reason.clone(),
+            invalidity_date: revocation.invalidity_date,
+            not_after: self.not_after,
+        })
+    }
 }
 
 /// Why and when a certificate was revoked.
@@ -107,4 +122,62 @@ pub enum RevocationStatus {
     Revoked(RevokedEntry),
     /// No certificate with this serial is recorded.
     Unknown,
+}
+
+/// What [`crate::Store::import_certificate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// The record (and its revocation) was added.
+    Added,
+    /// A certificate with this serial was stored already; nothing was written.
+    AlreadyPresent,
+    /// It was stored already as valid, and is now recorded as revoked (with a `revoke` audit
+    /// entry): the other CA revoked it since the last import.
+    Revoked,
+}
+
+/// A page of [`crate::Store::list_certificates`].
+#[derive(Clone, Debug)]
+pub struct ListPage {
+    /// Records, newest first.
+    pub records: Vec<CertificateRecord>,
+    /// Pass it as `cursor` for the next page; `None` on the last page. Opaque: each backend
+    /// hands out and accepts its own.
+    pub next_cursor: Option<String>,
+}
+
+/// How a new certificate relates to the one it replaces.
+#[derive(Clone, Debug)]
+pub struct Predecessor {
+    /// The replaced certificate.
+    pub serial: String,
+    /// `Some(reason)` revokes it (rotation: `superseded`); `None` only links it (renewal).
+    pub revoke_as: Option<String>,
+    /// Audit action for the new certificate: [`AuditAction::Renew`] or [`AuditAction::Rotate`].
+    pub action: AuditAction,
+    /// Who asked.
+    pub actor: String,
+}
+
+/// Counts for operators and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Stored certificate records.
+    pub certificates: usize,
+    /// Entries in the client-hash index.
+    pub client_index_entries: usize,
+    /// Entries in the expiry index.
+    pub expiry_index_entries: usize,
+}
+
+/// What restoring one item of another store (`store copy`) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// It was not there; now it is.
+    Added,
+    /// It was there, different (the source changed since an interrupted copy); now it is the
+    /// source's.
+    Updated,
+    /// It was there already, the same.
+    Present,
 }

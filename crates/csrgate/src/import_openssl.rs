@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use csrgate_pki::{CertificateFacts, IdentityFiles, RevocationReason};
-use csrgate_store::{CertificateRecord, CertificateStatus, Imported, Revocation, Store};
+use csrgate_store::{CertificateRecord, CertificateStatus, Imported, Revocation};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::exit::{Failure, code};
@@ -165,7 +165,7 @@ struct Summary {
 
 /// `csrgate store import-openssl`.
 pub(crate) fn run(
-    data: &Path,
+    target: &crate::store_location::StoreArgs,
     index: &Path,
     certs: &Path,
     crlnumber: Option<&Path>,
@@ -238,7 +238,13 @@ pub(crate) fn run(
         }
     };
 
-    let store = Store::open(data).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    let runtime = crate::store_location::runtime()?;
+    let store = crate::store_location::open(
+        &runtime,
+        &target.location(),
+        target.postgres_password_file.as_deref(),
+        true,
+    )?;
     let progress = indicatif::ProgressBar::new(records.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} certificates {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -246,8 +252,8 @@ pub(crate) fn run(
     let mut summary = Summary::default();
     let unix = now.unix_timestamp();
     for (i, record) in records.iter().enumerate() {
-        let imported = store
-            .import_certificate(record, ACTOR, unix)
+        let imported = runtime
+            .block_on(store.import_certificate(record, ACTOR, unix))
             .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
         match imported {
             Imported::Added => {
@@ -262,16 +268,20 @@ pub(crate) fn run(
             Imported::Revoked => summary.newly_revoked += 1,
         }
         if (i + 1) % FLUSH_EVERY == 0 {
-            store.flush().map_err(|e| Failure::new(code::IO, e))?;
+            runtime
+                .block_on(store.flush())
+                .map_err(|e| Failure::new(code::IO, e))?;
         }
         progress.inc(1);
     }
     if let Some(next) = next_crl_number {
-        store
-            .continue_crl_numbers_from(next)
+        runtime
+            .block_on(store.continue_crl_numbers_from(next))
             .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
     }
-    store.flush().map_err(|e| Failure::new(code::IO, e))?;
+    runtime
+        .block_on(store.flush())
+        .map_err(|e| Failure::new(code::IO, e))?;
     progress.finish_and_clear();
     println!(
         "imported {} certificates ({} revoked, {} expired); {} were stored already; {} stored as valid are now revoked",

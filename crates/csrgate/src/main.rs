@@ -13,6 +13,7 @@ mod passphrase;
 mod plugin_cmd;
 mod serve_cmd;
 mod store_cmd;
+mod store_location;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,14 +46,17 @@ enum Command {
     /// the file and swaps in the new signing policy, issuance rules, admin tokens and plugins as
     /// one generation without dropping requests (a request runs wholly on the generation it
     /// started with); a configuration that fails to load is refused and the running one stays.
-    /// Listeners, identity, data directory and plugin cache change at the next restart.
+    /// Listeners, identity, data directory, store and plugin cache change at the next restart.
+    /// With store = "postgres", several replicas share one database: each reloads its own
+    /// configuration on its own SIGHUP (send it to every replica).
     ///
     /// Configuration keys (`serve --print-example-config` prints examples/csrgate.toml, which
     /// documents each): listen, listen_unix,
     /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
     /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
-    /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl;
+    /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, store, postgres_url,
+    /// postgres_password_file, postgres_pool_size;
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,
     /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,
@@ -61,7 +65,8 @@ enum Command {
     /// Closed by default: without an [[issuance]] rule or an authorize plugin, serve refuses to
     /// start (exit 78) unless open_issuance = true or --dev.
     ///
-    /// Exit codes: 66 identity missing, 69 cannot bind, 73 data directory unusable, 77 passphrase
+    /// Exit codes: 66 identity missing, 69 cannot bind or reach PostgreSQL, 73 data directory
+    /// unusable, 77 passphrase
     /// missing or wrong, 78 invalid configuration or plugins that do not load, 70 anything else.
     Serve(serve_cmd::ServeArgs),
     /// List, show, revoke and renew certificates through a running daemon's admin API.
@@ -93,9 +98,8 @@ enum Command {
 enum AuditCommand {
     /// Verify the chain: exit 0 when intact, 65 naming the first broken entry otherwise.
     Verify {
-        /// The data directory.
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: store_location::StoreArgs,
     },
 }
 
@@ -128,8 +132,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Plugin(command) => plugin_cmd::run(command),
         Command::Store(command) => store_cmd::run(command),
-        Command::Audit(AuditCommand::Verify { data }) => {
-            store_cmd::run(store_cmd::StoreCommand::VerifyAudit { data })
+        Command::Audit(AuditCommand::Verify { store }) => {
+            store_cmd::run(store_cmd::StoreCommand::VerifyAudit { store })
         }
     };
     match result {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use csrgate_pki::OcspSigner;
 use csrgate_server::{
     AdminTokens, DelegatedRenewal, Gateway, GenerationParts, Generations, Metrics, OcspResponder,
-    OcspResponderKind, PluginLoader, Reload, ServerConfig, SettingsSources, TlsMaterial,
+    OcspResponderKind, PluginLoader, Reload, ServerConfig, SettingsSources, StoreBackend,
+    TlsMaterial,
 };
 use csrgate_store::Store;
 
@@ -185,7 +186,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     if !config.data_dir.exists() {
         tracing::info!(dir = %config.data_dir.display(), "creating the data directory");
     }
-    let store = Store::open(&config.data_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))?;
+    let store = open_store(&config)?;
     let loader = PluginLoader::for_store(Some(config.plugin_cache.clone()), store.clone());
     let plugins = loader
         .load_blocking(&config.plugins)
@@ -236,7 +237,37 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     };
     csrgate_server::run(&config, gateway, listeners, reload)
         .map_err(|e| Failure::new(code::SOFTWARE, e))?;
-    store.flush().map_err(|e| Failure::new(code::IO, e))
+    crate::store_location::runtime()?
+        .block_on(store.flush())
+        .map_err(|e| Failure::new(code::IO, e))
+}
+
+/// The store of record the configuration names: sled in the data directory, or PostgreSQL
+/// (connected, its schema created or migrated, before anything is bound).
+fn open_store(config: &ServerConfig) -> Result<Store, Failure> {
+    match &config.store {
+        StoreBackend::Sled => {
+            Store::open(&config.data_dir).map_err(|e| Failure::new(code::CANT_CREATE, e))
+        }
+        StoreBackend::Postgres {
+            url,
+            password_file,
+            pool_size,
+        } => {
+            let password = crate::store_location::postgres_password(password_file.as_deref())
+                .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
+            let postgres = csrgate_store::PostgresConfig {
+                url: url.clone(),
+                password,
+                pool_size: *pool_size,
+            };
+            let store = crate::store_location::runtime()?
+                .block_on(Store::connect_postgres(&postgres))
+                .map_err(crate::store_location::connect_failure)?;
+            tracing::info!(url = %url, "PostgreSQL store connected");
+            Ok(store)
+        }
+    }
 }
 
 /// With `ocsp_responder = "delegated"`: the responder certificate in the identity directory,

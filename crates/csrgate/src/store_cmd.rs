@@ -1,35 +1,32 @@
-//! `csrgate store stats|kv|verify-audit|show|import-openssl`: read (or, for an import, fill) a
-//! stopped daemon's data directory offline (sled allows one process at a time, so these refuse to
-//! run beside a live daemon).
+//! `csrgate store stats|kv|verify-audit|show|import-openssl|copy`: read (or fill) a store
+//! offline. A sled data directory is one process's at a time, so these refuse to run beside a
+//! live daemon on it; a PostgreSQL store (`--postgres URL`) can be read while replicas serve.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use csrgate_store::Store;
 
 use crate::exit::{Failure, code};
+use crate::store_location::{StoreArgs, open, runtime};
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Print record and index counts as JSON.
     Stats {
-        /// The data directory.
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Print a plugin's key-value entries as JSON (values as UTF-8 text where they are).
     Kv {
-        /// The data directory.
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The plugin name from the configuration.
         plugin: String,
     },
     /// Verify the audit chain: every entry links to the one before and none was edited or removed.
     VerifyAudit {
-        /// The data directory.
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Adopt a CA run with `openssl ca`: record every certificate in its index.txt (valid,
     /// revoked with date and reason, expired) from the PEM files in its newcerts/ directory, so
@@ -41,9 +38,9 @@ pub enum StoreCommand {
     ///
     /// Example: csrgate store import-openssl --data data --identity identity --index ca/index.txt --certs ca/newcerts --crlnumber ca/crlnumber
     ImportOpenssl {
-        /// The data directory (created when absent).
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        /// The store to fill (a sled data directory is created when absent).
+        #[command(flatten)]
+        store: StoreArgs,
         /// The csrgate identity directory holding the adopted CA's certificate and key.
         #[arg(long, value_name = "DIR", default_value = "identity")]
         identity: PathBuf,
@@ -60,11 +57,30 @@ pub enum StoreCommand {
         #[arg(long, value_name = "NAME", default_value = "openssl")]
         client_hash: String,
     },
+    /// Copy a whole store into another, e.g. from sled to PostgreSQL when one machine is
+    /// outgrown, or back: every certificate (in issuance order), the CRL's entries, the audit
+    /// chain (same entries, same hashes), the plugins' key-value entries and the CRL Number;
+    /// then verified (certificate counts, the destination's chain intact with the source's
+    /// head). Idempotent: an interrupted copy is finished by running it again. Stop the daemon
+    /// on the source first; the destination must be empty or an earlier copy of the source.
+    ///
+    /// Example: csrgate store copy --from sled:/var/lib/csrgate --to postgres://csrgate@db/csrgate
+    Copy {
+        /// The store to read: sled:DIR or postgres://USER@HOST/DATABASE.
+        #[arg(long, value_name = "STORE")]
+        from: crate::store_location::StoreLocation,
+        /// The store to write (a sled directory is created when absent).
+        #[arg(long, value_name = "STORE")]
+        to: crate::store_location::StoreLocation,
+        /// The PostgreSQL password's file, for whichever side is PostgreSQL
+        /// ($CREDENTIALS_DIRECTORY/postgres-password wins over it).
+        #[arg(long, value_name = "FILE")]
+        postgres_password_file: Option<PathBuf>,
+    },
     /// Print one certificate record as JSON.
     Show {
-        /// The data directory.
-        #[arg(long, value_name = "DIR", default_value = "data")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Serial number in hex.
         serial: String,
     },
@@ -72,9 +88,12 @@ pub enum StoreCommand {
 
 pub fn run(command: StoreCommand) -> Result<(), Failure> {
     match command {
-        StoreCommand::Stats { data } => {
-            let store = open(data)?;
-            let stats = store.stats().map_err(|e| Failure::new(code::IO, e))?;
+        StoreCommand::Stats { store } => {
+            let runtime = runtime()?;
+            let store = open_existing(&runtime, &store)?;
+            let stats = runtime
+                .block_on(store.stats())
+                .map_err(|e| Failure::new(code::IO, e))?;
             println!(
                 "{}",
                 serde_json::json!({
@@ -85,10 +104,11 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        StoreCommand::Kv { data, plugin } => {
-            let store = open(data)?;
-            let entries = store
-                .plugin_kv_entries(&plugin)
+        StoreCommand::Kv { store, plugin } => {
+            let runtime = runtime()?;
+            let store = open_existing(&runtime, &store)?;
+            let entries = runtime
+                .block_on(store.plugin_kv_entries(&plugin))
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?;
             let map: serde_json::Map<String, serde_json::Value> = entries
                 .into_iter()
@@ -103,35 +123,42 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             println!("{}", serde_json::Value::Object(map));
             Ok(())
         }
-        StoreCommand::VerifyAudit { data } => {
-            let store = open(data)?;
-            let count = store
-                .verify_audit()
+        StoreCommand::VerifyAudit { store } => {
+            let runtime = runtime()?;
+            let store = open_existing(&runtime, &store)?;
+            let count = runtime
+                .block_on(store.verify_audit())
                 .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
             println!("audit chain intact: {count} entries");
             Ok(())
         }
         StoreCommand::ImportOpenssl {
-            data,
+            store,
             identity,
             index,
             certs,
             crlnumber,
             client_hash,
         } => crate::import_openssl::run(
-            &data,
+            &store,
             &index,
             &certs,
             crlnumber.as_deref(),
             &identity,
             &client_hash,
         ),
-        StoreCommand::Show { data, serial } => {
+        StoreCommand::Copy {
+            from,
+            to,
+            postgres_password_file,
+        } => copy(&from, &to, postgres_password_file.as_deref()),
+        StoreCommand::Show { store, serial } => {
             let serial: csrgate_pki::Serial =
                 serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;
-            let store = open(data)?;
-            let record = store
-                .certificate(&serial.to_string())
+            let runtime = runtime()?;
+            let store = open_existing(&runtime, &store)?;
+            let record = runtime
+                .block_on(store.certificate(&serial.to_string()))
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?
                 .ok_or_else(|| {
                     Failure::new(
@@ -147,12 +174,93 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
     }
 }
 
-fn open(data: PathBuf) -> Result<Store, Failure> {
-    if !data.exists() {
+/// The store `args` names, which must exist already (a sled directory is not created).
+fn open_existing(
+    runtime: &tokio::runtime::Runtime,
+    args: &StoreArgs,
+) -> Result<csrgate_store::Store, Failure> {
+    open(
+        runtime,
+        &args.location(),
+        args.postgres_password_file.as_deref(),
+        false,
+    )
+}
+
+/// `store copy`: the copy with a progress bar per stage, and its report.
+fn copy(
+    from: &crate::store_location::StoreLocation,
+    to: &crate::store_location::StoreLocation,
+    password_file: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    if from == to {
         return Err(Failure::new(
-            code::NO_INPUT,
-            anyhow::anyhow!("{} does not exist", data.display()),
+            code::CONFIG,
+            anyhow::anyhow!("--from and --to name the same store"),
         ));
     }
-    Store::open(&data).map_err(|e| Failure::new(code::CANT_CREATE, e))
+    let runtime = runtime()?;
+    let source = open(&runtime, from, password_file, false)?;
+    let destination = open(&runtime, to, password_file, true)?;
+    let progress = Progress::default();
+    let report = runtime
+        .block_on(source.copy_to(&destination, &progress))
+        .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
+    progress.finish();
+    println!(
+        "copied {from} to {to}: {} certificates ({} written now), {} revocations, {} audit \
+         entries ({} written now, chain verified), {} plugin entries; CRL Numbers continue after {}",
+        report.certificates,
+        report.certificates_written,
+        report.revocations,
+        report.audit_entries,
+        report.audit_written,
+        report.plugin_entries,
+        report.crl_number
+    );
+    Ok(())
+}
+
+/// One indicatif bar per copy stage.
+#[derive(Default)]
+struct Progress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    fn finish(&self) {
+        if let Ok(mut bar) = self.bar.lock()
+            && let Some(bar) = bar.take()
+        {
+            bar.finish();
+        }
+    }
+}
+
+impl csrgate_store::CopyProgress for Progress {
+    fn stage(&self, name: &'static str, total: Option<u64>) {
+        self.finish();
+        let bar = match total {
+            Some(total) => indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            ),
+            None => indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.set_message(name);
+        if let Ok(mut current) = self.bar.lock() {
+            *current = Some(bar);
+        }
+    }
+
+    fn advance(&self, items: u64) {
+        if let Ok(bar) = self.bar.lock()
+            && let Some(bar) = bar.as_ref()
+        {
+            bar.inc(items);
+        }
+    }
 }

@@ -1,0 +1,242 @@
+//! The PostgreSQL backend: one database shared by several csrgate replicas.
+//!
+//! Tables (migration 1, `migrations.rs`):
+//! - `certificates`: serial (primary key: uniqueness needs no coordination, as serials start
+//!   with the issuance time and end in 64 random bits), `seq` (identity: listing order),
+//!   client hash, notAfter, the record as JSON (the same encoding as sled's)
+//! - `revoked`: serial → the CRL's entry (kept after delete)
+//! - `audit` + `audit_head`: one hash chain for all replicas; appends serialise on the head row
+//! - `plugin_kv`: (plugin, key) → value, shared by all replicas
+//! - `crls`: every CRL built, by CRL Number; `crl_number`: a sequence, so a number is never
+//!   handed out twice, even by two replicas or after a rollback
+//!
+//! Every connection runs with `synchronous_commit = on` and a write returns only after its
+//! transaction committed. Any failure to reach or write the database is
+//! [`StoreError::Unavailable`] (503 `store_unavailable`); the pool reconnects on the next call.
+
+mod copy;
+mod crl;
+mod lifecycle;
+mod listener;
+mod migrations;
+mod plugin_kv;
+mod queries;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::{CertificateRecord, StoreError};
+
+pub use listener::CrlNotices;
+pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
+
+/// Where and how to reach the database.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// A libpq URL without a password, e.g. `postgres://csrgate@db.internal/csrgate` or, on a
+    /// Unix socket, `postgres://csrgate@%2Frun%2Fpostgresql/csrgate`.
+    pub url: String,
+    /// The password, read from a file or a systemd credential (never from the command line).
+    pub password: Option<String>,
+    /// Connections this replica keeps at most (default 16).
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// The driver's configuration: the URL, the password, writable sessions only (a standby
+    /// cannot record a certificate) and `synchronous_commit = on` for every session, so a
+    /// commit that returned is on disk (and on a synchronous standby, when configured).
+    ///
+    /// Errors: [`StoreError::Open`] for a URL that does not parse or that holds a password.
+    pub fn driver_config(&self) -> Result<tokio_postgres::Config, StoreError> {
+        let refused = |reason: String| StoreError::Open {
+            path: "postgres_url".into(),
+            reason,
+        };
+        let mut config: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| refused(format!("{e} (expected postgres://user@host/database)")))?;
+        if config.get_password().is_some() {
+            return Err(refused(
+                "the URL holds a password; put it in postgres_password_file or the systemd \
+                 credential `postgres-password` instead"
+                    .into(),
+            ));
+        }
+        if let Some(password) = &self.password {
+            config.password(password.as_bytes());
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("csrgate");
+        }
+        config.options("-c synchronous_commit=on");
+        config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        Ok(config)
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone: clones share the pool and the CRL listener.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) pool: Pool,
+    pub(crate) notices: Arc<CrlNotices>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects, creates or migrates the schema (refused when the database is newer than this
+    /// build: [`StoreError::SchemaVersion`]), and starts listening for CRLs published by other
+    /// replicas.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self, StoreError> {
+        let driver = config.driver_config()?;
+        migrations::migrate(&driver).await?;
+        let manager = Manager::from_config(
+            driver.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(2)))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
+        let notices = CrlNotices::start(driver);
+        Ok(PostgresStore { pool, notices })
+    }
+
+    /// A pooled connection, or [`StoreError::Unavailable`].
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("postgres: {e}")))
+    }
+}
+
+/// A driver error as a store error: the database's answer when it is one the store expects
+/// (a duplicate serial), else unavailable.
+pub(crate) fn unavailable(error: tokio_postgres::Error) -> StoreError {
+    let detail = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    };
+    StoreError::Unavailable(format!("postgres: {detail}"))
+}
+
+/// Whether `error` is a unique-key violation (a serial recorded already).
+pub(crate) fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// The record's stored form: the JSON sled stores too, so a copy between backends is exact.
+pub(crate) fn encode(record: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(record)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode: {e}")))
+}
+
+/// A stored JSON value back, or [`StoreError::Corrupt`] naming `key`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Appends one audit entry in `transaction`: locks the head row (every replica's appends wait
+/// here, which keeps one chain), writes the entry and moves the head. Call it last in a
+/// transaction, so the lock is held only until the commit.
+pub(crate) async fn append_audit(
+    transaction: &tokio_postgres::Transaction<'_>,
+    time: i64,
+    event: AuditEvent,
+) -> Result<AuditEntry, StoreError> {
+    let head = lock_audit_head(transaction).await?;
+    let entry = AuditEntry::new(head.seq + 1, time, event, head.hash);
+    write_audit(transaction, &entry).await?;
+    Ok(entry)
+}
+
+/// The audit chain's head, its row locked until `transaction` ends.
+pub(crate) async fn lock_audit_head(
+    transaction: &tokio_postgres::Transaction<'_>,
+) -> Result<AuditHead, StoreError> {
+    let row = transaction
+        .query_one("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE", &[])
+        .await
+        .map_err(unavailable)?;
+    Ok(AuditHead {
+        seq: row.get::<_, i64>(0) as u64,
+        hash: row.get(1),
+    })
+}
+
+/// Writes `entry` and makes it the head (the head row locked by [`lock_audit_head`]).
+pub(crate) async fn write_audit(
+    transaction: &tokio_postgres::Transaction<'_>,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+            &[&(entry.seq as i64), &encode(entry)?],
+        )
+        .await
+        .map_err(unavailable)?;
+    transaction
+        .execute(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id",
+            &[&(entry.seq as i64), &entry.hash],
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// The stored record of `serial`, its row locked until `transaction` ends.
+pub(crate) async fn record_for_update(
+    transaction: &tokio_postgres::Transaction<'_>,
+    serial: &str,
+) -> Result<Option<CertificateRecord>, StoreError> {
+    let row = transaction
+        .query_opt(
+            "SELECT record FROM certificates WHERE serial = $1 FOR UPDATE",
+            &[&serial],
+        )
+        .await
+        .map_err(unavailable)?;
+    row.map(|row| decode(serial, row.get(0))).transpose()
+}

@@ -1,0 +1,223 @@
+//! Reads: listing pages, point lookups, the CRL's entries, the audit chain, counts.
+
+use super::{PostgresStore, decode, unavailable};
+use crate::audit::{AuditEntry, verify_chain};
+use crate::{CertificateRecord, ListPage, RevocationStatus, RevokedEntry, StoreError, StoreStats};
+
+/// Rows read per round trip while filling a listing page.
+const LIST_BATCH: i64 = 256;
+
+impl PostgresStore {
+    /// See [`crate::Store::list_certificates`]. The cursor is the `seq` of the last row looked
+    /// at, in decimal; a certificate committed later with a lower `seq` (a concurrent insert on
+    /// another replica) is not seen by a walk already past it, and none is seen twice.
+    pub async fn list_certificates(
+        &self,
+        client_hash: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: &(dyn Fn(&CertificateRecord) -> bool + Sync),
+    ) -> Result<ListPage, StoreError> {
+        let mut below = match cursor {
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|seq| *seq > 0 && text.len() <= 20)
+                .ok_or_else(|| StoreError::InvalidCursor(text.to_owned()))?,
+            None => i64::MAX,
+        };
+        let client = self.client().await?;
+        let budget = limit.saturating_mul(10).saturating_add(1000);
+        let mut records = Vec::new();
+        let mut scanned = 0usize;
+        let mut last_seq = None;
+        loop {
+            let rows = client
+                .query(
+                    "SELECT seq, serial, record FROM certificates \
+                     WHERE seq < $1 AND ($2::text IS NULL OR client_hash = $2) \
+                     ORDER BY seq DESC LIMIT $3",
+                    &[&below, &client_hash, &LIST_BATCH],
+                )
+                .await
+                .map_err(unavailable)?;
+            let full = rows.len() as i64 == LIST_BATCH;
+            for row in &rows {
+                if records.len() == limit || scanned == budget {
+                    return Ok(ListPage {
+                        records,
+                        next_cursor: last_seq.map(|seq: i64| seq.to_string()),
+                    });
+                }
+                scanned += 1;
+                let seq: i64 = row.get(0);
+                last_seq = Some(seq);
+                below = seq;
+                let record: CertificateRecord = decode(row.get(1), row.get(2))?;
+                if !record.deleted && keep(&record) {
+                    records.push(record);
+                }
+            }
+            if !full {
+                return Ok(ListPage {
+                    records,
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+
+    /// See [`crate::Store::revoked_entries`].
+    pub async fn revoked_entries(&self, now: i64) -> Result<Vec<RevokedEntry>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+                &[&now],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| decode(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    /// See [`crate::Store::audit_entries`].
+    pub async fn audit_entries(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let client = self.client().await?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
+            .collect()
+    }
+
+    /// See [`crate::Store::verify_audit`]: the chain, then its head row, in one snapshot.
+    pub async fn verify_audit(&self) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(unavailable)?;
+        let rows = transaction
+            .query("SELECT seq, entry FROM audit ORDER BY seq", &[])
+            .await
+            .map_err(unavailable)?;
+        let entries = rows
+            .iter()
+            .map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
+            .collect::<Result<Vec<AuditEntry>, StoreError>>()?;
+        let head = transaction
+            .query_one("SELECT seq, hash FROM audit_head WHERE id", &[])
+            .await
+            .map_err(unavailable)?;
+        transaction.commit().await.map_err(unavailable)?;
+        let count = verify_chain(&entries).map_err(StoreError::AuditBroken)?;
+        let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
+        match entries.last() {
+            None if head_seq == 0 => Ok(count),
+            Some(last) if last.seq as i64 == head_seq && last.hash == head_hash => Ok(count),
+            _ => Err(StoreError::AuditBroken(
+                "the newest entries were removed (the chain head does not match)".into(),
+            )),
+        }
+    }
+
+    /// See [`crate::Store::certificate`].
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT record FROM certificates WHERE serial = $1",
+                &[&serial],
+            )
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| decode(serial, row.get(0))).transpose()
+    }
+
+    /// See [`crate::Store::revocation_status`]: one round trip.
+    pub async fn revocation_status(&self, serial: &str) -> Result<RevocationStatus, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT entry FROM revoked WHERE serial = $1), \
+                        EXISTS (SELECT 1 FROM certificates WHERE serial = $1)",
+                &[&serial],
+            )
+            .await
+            .map_err(unavailable)?;
+        let entry: Option<&str> = row.get(0);
+        Ok(match entry {
+            Some(text) => RevocationStatus::Revoked(decode(serial, text)?),
+            None if row.get::<_, bool>(1) => RevocationStatus::Good,
+            None => RevocationStatus::Unknown,
+        })
+    }
+
+    /// See [`crate::Store::certificates_for_client`].
+    pub async fn certificates_for_client(
+        &self,
+        client_hash: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT serial, record FROM certificates WHERE client_hash = $1 ORDER BY seq",
+                &[&client_hash],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| decode(row.get(0), row.get(1)))
+            .collect()
+    }
+
+    /// See [`crate::Store::serials_expiring_between`].
+    pub async fn serials_expiring_between(
+        &self,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT serial FROM certificates WHERE not_after >= $1 AND not_after < $2 \
+                 ORDER BY not_after, serial",
+                &[&from, &until],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// See [`crate::Store::stats`]: the indexes are the table's, so all three counts agree.
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let client = self.client().await?;
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM certificates", &[])
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        let count = count as usize;
+        Ok(StoreStats {
+            certificates: count,
+            client_index_entries: count,
+            expiry_index_entries: count,
+        })
+    }
+}

@@ -1,0 +1,451 @@
+//! Several replicas on one PostgreSQL store (issue 20): they issue, revoke and publish CRLs as
+//! one CA; one replica's death or the database's restart loses nothing acknowledged; a store
+//! copied from sled serves as it did. Needs the cluster `tests/run` starts (TEST_POSTGRES_URL).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const TOKEN: &str = "replica-test-admin-token-0123456789";
+
+/// A new database in the test cluster (or the cluster at `cluster_url`), and its URL.
+pub fn postgres_database(cluster_url: &str, hint: &str) -> String {
+    let name = format!(
+        "e2e_{hint}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() % 1_000_000_000)
+    );
+    let output = Command::new("psql")
+        .arg(cluster_url)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        output.status.success(),
+        "create database: {}",
+        text(&output.stderr)
+    );
+    cluster_url.replacen("/postgres?", &format!("/{name}?"), 1)
+}
+
+/// The test cluster's URL; tests/run starts it.
+pub fn test_cluster() -> String {
+    std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: run the tests with tests/run, which starts a PostgreSQL \
+         cluster (tests/postgres start)",
+    )
+}
+
+/// A replica: `csrgate serve` on `url`'s database with the shared identity, its own data
+/// directory (plugin cache) and the admin token.
+fn replica(ws: &Workspace, identity: &Path, url: &str, name: &str, extra: &str) -> Daemon {
+    let tokens = ws.write("admin-tokens", format!("ops {TOKEN}\n").as_bytes());
+    let config = ws.write(
+        &format!("{name}.toml"),
+        format!(
+            "admin_tokens_file = \"{}\"\nstore = \"postgres\"\npostgres_url = \"{url}\"\n{extra}",
+            tokens.display()
+        )
+        .as_bytes(),
+    );
+    Daemon::start(
+        identity,
+        &ws.path(&format!("data-{name}")),
+        &["--config", config.to_str().expect("utf8")],
+    )
+}
+
+/// The serial of a 200 answer.
+fn serial_of(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).expect("json");
+    value["serial"].as_str().expect("serial").to_owned()
+}
+
+/// The serials a replica's CRL lists, and its CRL Number.
+fn crl_of(ws: &Workspace, daemon: &Daemon, name: &str) -> (HashSet<String>, u64) {
+    let (status, pem) = daemon.curl("/crl.pem", &[]);
+    assert_eq!(status, 200, "{pem}");
+    let file = ws.write(name, pem.as_bytes());
+    let text = openssl_show("crl", &file, &["-noout", "-text"]);
+    let number = text
+        .lines()
+        .skip_while(|l| !l.contains("X509v3 CRL Number"))
+        .nth(1)
+        .map(|l| l.trim().to_owned())
+        .expect("a CRL Number");
+    let serials = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim_start_matches('0').to_lowercase())
+        .collect();
+    (serials, number.parse().expect("decimal CRL Number"))
+}
+
+/// Issues `count` certificates through `daemon` from `threads` threads, each with its own CSR;
+/// returns the serials of the 200 answers and the other statuses seen.
+fn issue_load(
+    ws: &Workspace,
+    daemon: &Daemon,
+    name: &str,
+    threads: usize,
+    count: usize,
+) -> (Vec<String>, Vec<u16>) {
+    let serials = Arc::new(Mutex::new(Vec::new()));
+    let others = Arc::new(Mutex::new(Vec::new()));
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let csr = ws.csr(
+                &format!("{name}-{t}"),
+                P256,
+                &format!("/CN={name}-{t}.internal"),
+                &[],
+            );
+            let (serials, others) = (Arc::clone(&serials), Arc::clone(&others));
+            scope.spawn(move || {
+                for _ in 0..count / threads {
+                    let (status, body) = daemon.put_file(&format!("/{name}"), &csr, &[]);
+                    if status == 200 {
+                        serials.lock().expect("lock").push(serial_of(&body));
+                    } else {
+                        others.lock().expect("lock").push(status);
+                    }
+                }
+            });
+        }
+    });
+    let serials = serials.lock().expect("lock").clone();
+    let others = others.lock().expect("lock").clone();
+    (serials, others)
+}
+
+/// Whether `daemon` has the record of `serial` (admin API).
+fn recorded(daemon: &Daemon, serial: &str) -> bool {
+    let (status, _) = daemon.curl(
+        &format!("/certificates/{serial}"),
+        &["-H".into(), format!("Authorization: Bearer {TOKEN}")],
+    );
+    status == 200
+}
+
+/// Two replicas issue under load with no duplicate serial; a revocation on either is in the
+/// other's CRL within a second; CRL Numbers strictly increase across both; OCSP on either
+/// answers from the shared store; the plugin-free listing shows every certificate on both.
+#[test]
+fn two_replicas_act_as_one_ca() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
+    let url = postgres_database(&test_cluster(), "pair");
+    let a = replica(&ws, &identity, &url, "a", "");
+    let b = replica(&ws, &identity, &url, "b", "");
+
+    let mut all = Vec::new();
+    std::thread::scope(|scope| {
+        let on_a = scope.spawn(|| issue_load(&ws, &a, "loada", 4, 60));
+        let on_b = scope.spawn(|| issue_load(&ws, &b, "loadb", 4, 60));
+        for handle in [on_a, on_b] {
+            let (serials, others) = handle.join().expect("load");
+            assert!(others.is_empty(), "every request answered 200: {others:?}");
+            all.extend(serials);
+        }
+    });
+    assert_eq!(all.len(), 120);
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "no serial issued twice");
+    for serial in all.iter().step_by(7) {
+        assert!(
+            recorded(&a, serial) && recorded(&b, serial),
+            "{serial} on both"
+        );
+    }
+
+    // Revocations alternate between the replicas; each is in the other's CRL within a second
+    // and the CRL Number only goes up, whoever built it.
+    let (_, mut last_number) = crl_of(&ws, &a, "start.crl");
+    for (i, serial) in all.iter().take(4).enumerate() {
+        let (revoker, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (status, body) = revoker.revoke(serial, "keyCompromise", TOKEN);
+        assert_eq!(status, 200, "{body}");
+        let revoked_at = Instant::now();
+        let number = loop {
+            let (serials, number) = crl_of(&ws, other, &format!("other-{i}.crl"));
+            if serials.contains(serial) {
+                break number;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "revocation {i} not in the other replica's CRL after a second"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        assert!(
+            number > last_number,
+            "CRL Number {number} after {last_number}"
+        );
+        let (_, own) = crl_of(&ws, revoker, &format!("own-{i}.crl"));
+        assert!(
+            own >= number,
+            "the revoker serves its own CRL ({own} >= {number})"
+        );
+        last_number = number.max(own);
+    }
+
+    // OCSP on the replica that did not revoke says revoked at once (status read per request).
+    let (leaf_serial, leaf) = issue_json(&ws, &a, "ocsp", "ocsp-leaf");
+    let (status, body) = a.revoke(&leaf_serial, "superseded", TOKEN);
+    assert_eq!(status, 200, "{body}");
+    let ca = ws.write("ca.pem", b.curl("/ca.pem", &[]).1.as_bytes());
+    let ocsp = Command::new("openssl")
+        .args(["ocsp", "-issuer"])
+        .arg(&ca)
+        .arg("-CAfile")
+        .arg(&ca)
+        .arg("-cert")
+        .arg(&leaf)
+        .args(["-url", &format!("{}/ocsp", b.base_url)])
+        .output()
+        .expect("openssl ocsp");
+    let said = text(&ocsp.stdout);
+    assert!(said.contains(": revoked"), "{said}{}", text(&ocsp.stderr));
+
+    // One audit chain for both replicas, intact.
+    let verify = csrgate()
+        .args(["audit", "verify", "--postgres", &url])
+        .output()
+        .expect("audit verify");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    assert!(
+        text(&verify.stdout).contains(&format!("{} entries", 120 + 1 + 4 + 1)),
+        "{}",
+        text(&verify.stdout)
+    );
+}
+
+/// kill -9 of one replica while both issue: every certificate either acknowledged is in the
+/// store, and the survivor keeps serving.
+#[test]
+fn a_replica_killed_under_load_loses_nothing_acknowledged() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
+    let url = postgres_database(&test_cluster(), "kill");
+    let a = replica(&ws, &identity, &url, "a", "");
+    let b = replica(&ws, &identity, &url, "b", "");
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let a_pid = a.pid();
+    let a_url = a.base_url.clone();
+    std::thread::scope(|scope| {
+        for t in 0..3 {
+            let csr = ws.csr(&format!("k{t}"), P256, &format!("/CN=k{t}.internal"), &[]);
+            let acknowledged = Arc::clone(&acknowledged);
+            let a_url = a_url.clone();
+            scope.spawn(move || {
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(3) {
+                    let output = Command::new("curl")
+                        .args(["-sS", "-m", "5", "-w", "\n%{http_code}", "-X", "PUT"])
+                        .arg("--data-binary")
+                        .arg(format!("@{}", csr.display()))
+                        .arg(format!("{a_url}/killed"))
+                        .output()
+                        .expect("curl");
+                    let out = text(&output.stdout);
+                    if let Some((body, code)) = out.rsplit_once('\n')
+                        && code == "200"
+                    {
+                        acknowledged.lock().expect("lock").push(serial_of(body));
+                    }
+                }
+            });
+        }
+        let acknowledged = Arc::clone(&acknowledged);
+        let b = &b;
+        let ws = &ws;
+        scope.spawn(move || {
+            std::thread::sleep(Duration::from_millis(1200));
+            let _ = Command::new("kill")
+                .args(["-KILL", &a_pid.to_string()])
+                .status();
+            let (serials, others) = issue_load(ws, b, "survivor", 2, 20);
+            assert!(others.is_empty(), "the survivor answers 200: {others:?}");
+            acknowledged.lock().expect("lock").extend(serials);
+        });
+    });
+    a.kill();
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 20,
+        "load ran on both: {}",
+        acknowledged.len()
+    );
+    for serial in &acknowledged {
+        assert!(
+            recorded(&b, serial),
+            "acknowledged {serial} is in the store"
+        );
+    }
+}
+
+/// The database stopped and started again under load: 503 store_unavailable meanwhile (never
+/// a hang, never a 500), then 200 again without restarting the replica.
+#[test]
+fn a_database_restart_is_503_then_recovers_by_itself() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
+    // A cluster of its own: stopping the shared one would fail the tests running beside.
+    let cluster_dir = ws.path("pg");
+    let port = 54330 + (std::process::id() % 500) as u16;
+    let cluster = |command: &str| {
+        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres"))
+            .arg(command)
+            .arg(&cluster_dir)
+            .arg(port.to_string())
+            .output()
+            .expect("tests/postgres");
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout).trim().to_owned()
+    };
+    let cluster_url = cluster("start");
+    let url = postgres_database(&cluster_url, "restart");
+    let daemon = replica(&ws, &identity, &url, "r", "");
+    let csr = ws.csr("r", P256, "/CN=r.internal", &[]);
+    assert_eq!(daemon.put_file("/restart", &csr, &[]).0, 200);
+
+    cluster("stop");
+    let (status, body) = daemon.put_file("/restart", &csr, &[]);
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (503, "store_unavailable"),
+        "{body}"
+    );
+    let (status, _) = daemon.curl(
+        "/certificates",
+        &["-H".into(), format!("Authorization: Bearer {TOKEN}")],
+    );
+    assert_eq!(status, 503, "reads too");
+
+    cluster("start");
+    let back = Instant::now();
+    loop {
+        let (status, body) = daemon.put_file("/restart", &csr, &[]);
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "not recovered: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The CRL listener is back too: a revocation is published.
+    let (serials, _) = issue_load(&ws, &daemon, "after", 1, 1);
+    let (status, body) = daemon.revoke(&serials[0], "superseded", TOKEN);
+    assert_eq!(status, 200, "{body}");
+    let (listed, _) = crl_of(&ws, &daemon, "after.crl");
+    assert!(listed.contains(&serials[0]));
+    drop(daemon);
+    cluster("stop");
+}
+
+/// `csrgate store copy` from a stopped daemon's sled store into PostgreSQL, a replica serving
+/// it (records, revocations, the audit chain), and back into sled.
+#[test]
+fn a_sled_store_copied_to_postgres_and_back_serves_as_before() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Copied CA", None);
+    let daemon = start_with_admin(&ws, &identity, TOKEN, "");
+    let mut serials = Vec::new();
+    for i in 0..3 {
+        serials.push(issue_json(&ws, &daemon, "copied", &format!("c{i}")).0);
+    }
+    assert_eq!(daemon.revoke(&serials[1], "keyCompromise", TOKEN).0, 200);
+    assert_eq!(daemon.stop().code(), Some(0));
+
+    let url = postgres_database(&test_cluster(), "copy");
+    let copy = |from: String, to: String| {
+        let output = csrgate()
+            .args(["store", "copy", "--from", &from, "--to", &to])
+            .output()
+            .expect("store copy");
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let data = ws.path("data");
+    let said = copy(format!("sled:{}", data.display()), url.clone());
+    assert!(said.contains("3 certificates (3 written now)"), "{said}");
+    // Run again (as after an interruption): nothing more to write, verified again.
+    let said = copy(format!("sled:{}", data.display()), url.clone());
+    assert!(said.contains("3 certificates (0 written now)"), "{said}");
+
+    let replica = replica(&ws, &identity, &url, "copied", "");
+    for serial in &serials {
+        assert!(recorded(&replica, serial), "{serial} copied");
+    }
+    let (listed, _) = crl_of(&ws, &replica, "copied.crl");
+    assert!(listed.contains(&serials[1]), "the revocation came along");
+    drop(replica);
+
+    let back: PathBuf = ws.path("data-back");
+    copy(url.clone(), format!("sled:{}", back.display()));
+    assert_eq!(stored_certificates(&back), 3);
+    let verify = csrgate()
+        .args(["audit", "verify", "--data"])
+        .arg(&back)
+        .output()
+        .expect("audit verify");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let refused = csrgate()
+        .args(["store", "copy", "--from", &url, "--to", &url])
+        .output()
+        .expect("store copy");
+    assert_eq!(refused.status.code(), Some(78), "{}", text(&refused.stderr));
+}
+
+/// A replica that cannot reach its database at start exits 69 (systemd restarts it), before
+/// binding anything; one whose URL holds a password is refused as configuration (78).
+#[test]
+fn an_unreachable_database_stops_the_start_with_69() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
+    for (url, code) in [
+        (
+            "postgresql:///csrgate?host=/nonexistent-socket-dir&user=csrgate",
+            69,
+        ),
+        ("postgres://csrgate:hunter2@127.0.0.1/csrgate", 78),
+    ] {
+        let config = ws.write(
+            "unreachable.toml",
+            format!("store = \"postgres\"\npostgres_url = \"{url}\"\n").as_bytes(),
+        );
+        let failure = Daemon::try_start(
+            &identity,
+            &ws.path("data"),
+            &["--config", config.to_str().expect("utf8")],
+            &[("CA_PASSPHRASE", PASSPHRASE)],
+        )
+        .err()
+        .expect("no start");
+        assert_eq!(failure.status.code(), Some(code), "{}", failure.log);
+        assert!(!failure.log.contains(" listening "), "{}", failure.log);
+        assert!(
+            !failure.log.contains("hunter2"),
+            "the password is not logged: {}",
+            failure.log
+        );
+    }
+}
