@@ -654,3 +654,94 @@ fn audit_verify_detects_an_edited_entry() {
         text(&broken.stderr)
     );
 }
+
+/// `retention`: certificates expired for longer are removed at start (then hourly), each
+/// audited as `prune`; one still valid, or expired more recently, stays.
+#[test]
+fn retention_removes_long_expired_certificates_and_audits_it() {
+    let ws = Workspace::new();
+    let data = ws.path("data");
+    let day = 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    // Written through the store's own API, as an older daemon left them: two expired 30 days
+    // ago, one expired yesterday, one valid.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = match postgres_store_for(&data) {
+            Some(url) => csrgate_store::Store::connect_postgres(&csrgate_store::PostgresConfig {
+                url,
+                password: None,
+                pool_size: 2,
+            })
+            .await
+            .expect("postgres"),
+            None => csrgate_store::Store::open(&data).expect("sled"),
+        };
+        for (serial, not_after) in [
+            ("41", now - 30 * day),
+            ("42", now - 30 * day),
+            ("43", now - day / 2),
+            ("44", now + 30 * day),
+        ] {
+            let record = csrgate_store::CertificateRecord {
+                serial: serial.into(),
+                client_hash: "kept".into(),
+                subject: format!("CN={serial}.internal"),
+                subject_alt_names: vec![format!("DNS:{serial}.internal")],
+                public_key_sha1: "00".repeat(20),
+                sha256_fingerprint: "00".repeat(32),
+                not_before: not_after - 90 * day,
+                not_after,
+                issued_at: not_after - 90 * day,
+                status: csrgate_store::CertificateStatus::Valid,
+                der: vec![0x30, 0x00],
+                revocation: None,
+                deleted: false,
+                replaces: None,
+                replaced_by: None,
+            };
+            store.insert_certificate(&record).await.expect("insert");
+        }
+        store.flush().await.expect("flush");
+    });
+    let (daemon, _identity, data) = start_admin_daemon(&ws, "retention = \"7d\"\n");
+    daemon.wait_for_log("retention: removed");
+    assert!(daemon.log().contains("pruned=2"), "{}", daemon.log());
+    for (serial, kept) in [("41", false), ("42", false), ("43", true), ("44", true)] {
+        let (status, _) = admin(
+            &daemon,
+            "GET",
+            &format!("/certificates/{serial}"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(status == 200, kept, "{serial}");
+    }
+    let (status, audit) = admin(&daemon, "GET", "/audit?after=0", Some(TOKEN), None);
+    assert_eq!(status, 200, "{audit}");
+    let audit: serde_json::Value = serde_json::from_str(&audit).expect("json");
+    let pruned: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "prune")
+        .map(|e| {
+            assert_eq!(e["actor"], "retention");
+            e["serial"].as_str().expect("serial")
+        })
+        .collect();
+    assert_eq!(pruned, ["41", "42"]);
+    assert_eq!(daemon.stop().code(), Some(0));
+    let verify = csrgate()
+        .args(["audit", "verify"])
+        .args(store_args(&data))
+        .output()
+        .expect("audit verify");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+}

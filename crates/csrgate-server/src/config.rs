@@ -81,6 +81,7 @@ struct RawSettings {
     crl_url: Option<String>,
     ocsp_responder: String,
     root_crl: Option<PathBuf>,
+    retention: Option<String>,
     store: String,
     postgres_url: Option<String>,
     postgres_password_file: Option<PathBuf>,
@@ -196,6 +197,8 @@ pub struct ServerConfig {
     pub root_crl: Option<PathBuf>,
     /// The store of record (`store`, `postgres_*`).
     pub store: StoreBackend,
+    /// `retention`: certificates expired for longer are removed (audited); `None` keeps all.
+    pub retention: Option<ValidityPeriod>,
     /// `--dev` without configured admin tokens: the development token file in the identity
     /// directory (`dev-admin-token`), created at start when absent.
     pub dev_admin_token: Option<PathBuf>,
@@ -539,6 +542,22 @@ impl RawSettings {
                 });
             }
         };
+        let retention = self
+            .retention
+            .as_deref()
+            .map(|text| period("retention", text))
+            .transpose()?;
+        if let Some(retention) = retention
+            && retention.as_seconds() < 86_400
+        {
+            return Err(ConfigError::Invalid {
+                key: "retention",
+                reason: format!(
+                    "{}s: at least 1d (certificates are removed that long after they expired)",
+                    retention.as_seconds()
+                ),
+            });
+        }
         let crl_validity = period("crl.validity", &self.crl.validity)?;
         if crl_validity.as_seconds() < 3600 {
             return Err(ConfigError::Invalid {
@@ -702,6 +721,7 @@ impl RawSettings {
             ocsp_responder,
             root_crl: self.root_crl,
             store,
+            retention,
         })
     }
 }
@@ -1173,6 +1193,8 @@ mod tests {
             ("ocsp_url = \"http://ca example/ocsp\"", "OCSP URL"),
             ("ocsp_responder = \"responder\"", "ocsp_responder"),
             ("store = \"mysql\"", "store"),
+            ("retention = \"12h\"", "retention"),
+            ("retention = \"forever\"", "retention"),
             ("store = \"postgres\"", "postgres_url"),
             (
                 "postgres_url = \"postgres://csrgate@db/csrgate\"",

@@ -31,8 +31,12 @@ pub struct Gateway {
     crl: CrlPublisher,
     ocsp: crate::OcspResponder,
     issuer_crl: Option<crate::IssuerCrl>,
+    retention: Option<ValidityPeriod>,
     metrics: crate::SharedMetrics,
 }
+
+/// Certificates removed per retention batch (one transaction each).
+pub const PRUNE_BATCH: usize = 500;
 
 /// The outcome of the stages before signing.
 #[derive(Debug)]
@@ -236,8 +240,44 @@ impl Gateway {
             crl: CrlPublisher::new(crl_validity),
             ocsp,
             issuer_crl: None,
+            retention: None,
             metrics,
         }
+    }
+
+    /// The gateway removing certificates expired for longer than `retention` (see
+    /// [`Gateway::prune_expired`]).
+    pub fn with_retention(mut self, retention: ValidityPeriod) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// Retention, once: removes every certificate expired for longer than the configured
+    /// `retention`, in batches of [`PRUNE_BATCH`] with a pause between them so issuance is not
+    /// held up; each removal is audited (actor `retention`). Returns how many went; 0 without
+    /// `retention`.
+    pub async fn prune_expired(&self) -> Result<usize, csrgate_store::StoreError> {
+        let Some(retention) = self.retention else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let before = now - retention.as_seconds();
+            let pruned = self
+                .store
+                .prune_expired(before, PRUNE_BATCH, "retention", now)
+                .await?;
+            total += pruned;
+            if pruned < PRUNE_BATCH {
+                return Ok(total);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn retention(&self) -> Option<ValidityPeriod> {
+        self.retention
     }
 
     /// The gateway serving its issuer's CRL (`root_crl`) beside its own.

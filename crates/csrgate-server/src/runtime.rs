@@ -227,6 +227,9 @@ pub fn run(
             .map_err(|e| std::io::Error::other(format!("cannot build the CRL: {e}")))?;
         let follower = Arc::clone(&refresher);
         actix_web::rt::spawn(async move { follower.follow_crls().await });
+        if refresher.retention().is_some() {
+            actix_web::rt::spawn(prune_expired(Arc::clone(&refresher)));
+        }
         actix_web::rt::spawn(renew_ocsp_responder(Arc::clone(&refresher)));
         actix_web::rt::spawn(refresh_crl(refresher));
         let expect_metrics = Arc::clone(gateway.metrics());
@@ -358,6 +361,21 @@ pub fn run(
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Retention: at start, then every hour, removes what expired longer ago than `retention`.
+async fn prune_expired(gateway: Arc<Gateway>) {
+    loop {
+        match gateway.prune_expired().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                pruned,
+                "retention: removed certificates expired for longer than retention"
+            ),
+            Err(error) => tracing::warn!(%error, "retention: pruning failed; retrying in an hour"),
+        }
+        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+    }
 }
 
 /// Refreshes the CRL at half its validity, forever; a failure is retried a minute later.

@@ -28,11 +28,13 @@ pub enum AuditAction {
     Generate,
     /// Re-signed from a certificate of another CA (`POST /certificates/cosign`).
     Cosign,
+    /// Removed by retention: expired for longer than `retention`.
+    Prune,
 }
 
 impl AuditAction {
-    /// The stored name: `issue`, `renew`, `rotate`, `revoke`, `delete`, `import`, `generate`
-    /// or `cosign`.
+    /// The stored name: `issue`, `renew`, `rotate`, `revoke`, `delete`, `import`, `generate`,
+    /// `cosign` or `prune`.
     pub fn name(self) -> &'static str {
         match self {
             AuditAction::Issue => "issue",
@@ -43,6 +45,7 @@ impl AuditAction {
             AuditAction::Import => "import",
             AuditAction::Generate => "generate",
             AuditAction::Cosign => "cosign",
+            AuditAction::Prune => "prune",
         }
     }
 }

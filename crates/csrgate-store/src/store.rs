@@ -352,4 +352,20 @@ impl Store {
     pub async fn crl_number_issued(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.crl_number_issued(), store.crl_number_issued().await)
     }
+
+    /// Retention: removes up to `limit` certificates whose notAfter is before
+    /// `expired_before` (Unix seconds; the caller passes now minus the retention period),
+    /// oldest first, each with a `prune` audit entry by `actor` at `now`, with its index entries
+    /// and its CRL entry (an expired certificate is on no CRL, RFC 5280 5.1.2.6). Returns how
+    /// many were removed; fewer than `limit` means none is left to remove. On PostgreSQL one
+    /// replica prunes at a time: the others get 0 meanwhile.
+    pub async fn prune_expired(
+        &self,
+        expired_before: i64,
+        limit: usize,
+        actor: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self, store => store.prune_expired(expired_before, limit, actor, now), store.prune_expired(expired_before, limit, actor, now).await)
+    }
 }

@@ -106,6 +106,7 @@ on_both_backends!(
     records_survive_reopen_with_indexes,
     duplicate_serial_writes_nothing,
     concurrent_inserts_all_land,
+    a_taken_serial_among_concurrent_inserts_refuses_only_its_own,
     revoke_delete_crl_numbers_and_audit,
     pages_visit_every_certificate_once_while_new_ones_arrive,
     rotation_revokes_the_old_one_for_the_same_client_only,
@@ -115,6 +116,7 @@ on_both_backends!(
     issue_crl_numbers_and_signs_the_unexpired_entries,
     plugin_namespaces_are_separate_and_quotas_hold,
     revocation_status_reads,
+    retention_prunes_expired_records_in_bounded_batches,
 );
 
 fn record(serial: &str, client: &str, issued_at: i64, not_after: i64) -> CertificateRecord {
@@ -231,6 +233,47 @@ async fn concurrent_inserts_all_land(fixture: Fixture) {
     }
     assert_eq!(store.stats().await.expect("stats").certificates, 200);
     assert_eq!(store.verify_audit().await.expect("one chain"), 200);
+}
+
+/// Concurrent inserts share transactions (PostgreSQL batches them); one whose serial is taken
+/// is refused alone, and the rest land with one intact chain.
+async fn a_taken_serial_among_concurrent_inserts_refuses_only_its_own(fixture: Fixture) {
+    let store = fixture.open().await;
+    store
+        .insert_certificate(&record("2a", "first", 1, 2))
+        .await
+        .expect("insert");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        // Number 42 (0x2a) repeats the serial stored above.
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_certificate(&record(&format!("{i:x}"), "c", i, i))
+                .await
+        }));
+    }
+    let mut refused = Vec::new();
+    for task in tasks {
+        if let Err(error) = task.await.expect("join") {
+            refused.push(error);
+        }
+    }
+    assert!(
+        matches!(refused.as_slice(), [StoreError::DuplicateSerial(serial)] if serial == "2a"),
+        "{refused:?}"
+    );
+    assert_eq!(store.stats().await.expect("stats").certificates, 64);
+    assert_eq!(
+        store
+            .certificate("2a")
+            .await
+            .expect("get")
+            .expect("kept")
+            .client_hash,
+        "first"
+    );
+    assert_eq!(store.verify_audit().await.expect("one chain"), 64);
 }
 
 async fn revoke_delete_crl_numbers_and_audit(fixture: Fixture) {
@@ -663,6 +706,79 @@ async fn revocation_status_reads(fixture: Fixture) {
         store.revocation_status("0a").await.expect("status"),
         RevocationStatus::Revoked(entry) if entry.revoked_at == 5 && entry.not_after == 1_000
     ));
+}
+
+async fn retention_prunes_expired_records_in_bounded_batches(fixture: Fixture) {
+    let store = fixture.open().await;
+    for i in 0..5 {
+        store
+            .insert_certificate(&record(&format!("e{i}"), "old", 1, 100 + i))
+            .await
+            .expect("insert");
+    }
+    store
+        .revoke("e1", "keyCompromise", None, "ops", 50)
+        .await
+        .expect("revoke");
+    for serial in ["c0", "c1"] {
+        store
+            .insert_certificate(&record(serial, "current", 1, 10_000))
+            .await
+            .expect("insert");
+    }
+    let prune = || store.prune_expired(1_000, 3, "retention", 2_000);
+    assert_eq!(prune().await.expect("first batch"), 3);
+    assert_eq!(prune().await.expect("second batch"), 2);
+    assert_eq!(prune().await.expect("nothing left"), 0);
+    assert_eq!(
+        store.stats().await.expect("stats"),
+        StoreStats {
+            certificates: 2,
+            client_index_entries: 2,
+            expiry_index_entries: 2
+        },
+        "index entries go with their records"
+    );
+    assert_eq!(store.certificate("e1").await.expect("get"), None);
+    assert_eq!(
+        store.revocation_status("e1").await.expect("status"),
+        RevocationStatus::Unknown
+    );
+    assert!(
+        store
+            .revoked_entries(i64::MIN)
+            .await
+            .expect("crl")
+            .is_empty()
+    );
+    assert!(serials_for_client(&store, "old").await.is_empty());
+    let listed = store
+        .list_certificates(None, None, 10, &|_| true)
+        .await
+        .expect("list");
+    assert_eq!(listed.records.len(), 2);
+    let in_order: Vec<String> = store
+        .records_in_order(0, 10)
+        .await
+        .expect("in order")
+        .into_iter()
+        .map(|(_, r)| r.serial)
+        .collect();
+    assert_eq!(in_order, ["c0", "c1"]);
+    let entries = store.audit_entries(0, 100).await.expect("audit");
+    let pruned: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.event.action == AuditAction::Prune)
+        .map(|e| e.event.serial.as_str())
+        .collect();
+    assert_eq!(
+        pruned,
+        ["e0", "e1", "e2", "e3", "e4"],
+        "oldest first, each audited"
+    );
+    assert!(entries.iter().all(|e| e.event.action != AuditAction::Prune
+        || (e.event.actor == "retention" && e.time == 2_000)));
+    assert_eq!(store.verify_audit().await.expect("chain"), 5 + 1 + 2 + 5);
 }
 
 /// Tampering with the chain in the database is found, as it is in sled's trees.

@@ -55,8 +55,8 @@ enum Command {
     /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
     /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
-    /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, store, postgres_url,
-    /// postgres_password_file, postgres_pool_size;
+    /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, retention, store,
+    /// postgres_url, postgres_password_file, postgres_pool_size;
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,
     /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,

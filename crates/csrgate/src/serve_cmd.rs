@@ -225,6 +225,10 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         Some(issuer_crl) => gateway.with_issuer_crl(issuer_crl),
         None => gateway,
     };
+    let gateway = match config.retention {
+        Some(retention) => gateway.with_retention(retention),
+        None => gateway,
+    };
     let reload = Reload {
         sources: reload_sources,
         loader,

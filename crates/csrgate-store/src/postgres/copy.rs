@@ -18,7 +18,7 @@ impl PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT seq, serial, record FROM certificates WHERE seq > $1 ORDER BY seq LIMIT $2",
+&client.prepare_cached("SELECT seq, serial, record FROM certificates WHERE seq > $1 ORDER BY seq LIMIT $2").await.map_err(unavailable)?,
                 &[&after, &limit],
             )
             .await
@@ -67,7 +67,10 @@ impl PostgresStore {
         if entry.seq <= head.seq {
             let stored = transaction
                 .query_opt(
-                    "SELECT entry FROM audit WHERE seq = $1",
+                    &transaction
+                        .prepare_cached("SELECT entry FROM audit WHERE seq = $1")
+                        .await
+                        .map_err(unavailable)?,
                     &[&(entry.seq as i64)],
                 )
                 .await
@@ -87,7 +90,13 @@ impl PostgresStore {
     pub async fn plugin_kv_namespaces(&self) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT DISTINCT plugin FROM plugin_kv ORDER BY plugin", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT DISTINCT plugin FROM plugin_kv ORDER BY plugin")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -97,7 +106,13 @@ impl PostgresStore {
     pub async fn crl_number_issued(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one("SELECT last_value, is_called FROM crl_number", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT last_value, is_called FROM crl_number")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));

@@ -15,7 +15,13 @@ impl PostgresStore {
     pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let number: i64 = client
-            .query_one("SELECT nextval('crl_number')", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT nextval('crl_number')")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?
             .get(0);
@@ -28,18 +34,36 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
         transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&CRL_LOCK])
+            .execute(
+                &transaction
+                    .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                    .await
+                    .map_err(unavailable)?,
+                &[&CRL_LOCK],
+            )
             .await
             .map_err(unavailable)?;
         let row = transaction
-            .query_one("SELECT last_value, is_called FROM crl_number", &[])
+            .query_one(
+                &transaction
+                    .prepare_cached("SELECT last_value, is_called FROM crl_number")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         let current = if called { last } else { last - 1 };
         if floor > current {
             transaction
-                .execute("SELECT setval('crl_number', $1, true)", &[&floor])
+                .execute(
+                    &transaction
+                        .prepare_cached("SELECT setval('crl_number', $1, true)")
+                        .await
+                        .map_err(unavailable)?,
+                    &[&floor],
+                )
                 .await
                 .map_err(unavailable)?;
         }
@@ -59,7 +83,13 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
         transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&CRL_LOCK])
+            .execute(
+                &transaction
+                    .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                    .await
+                    .map_err(unavailable)?,
+                &[&CRL_LOCK],
+            )
             .await
             .map_err(unavailable)?;
         if let Some(since) = fresh_since
@@ -71,7 +101,12 @@ impl PostgresStore {
         }
         let rows = transaction
             .query(
-                "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+                &transaction
+                    .prepare_cached(
+                        "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&now],
             )
             .await
@@ -81,15 +116,26 @@ impl PostgresStore {
             .map(|row| decode(row.get(0), row.get(1)))
             .collect::<Result<Vec<RevokedEntry>, StoreError>>()?;
         let number: i64 = transaction
-            .query_one("SELECT nextval('crl_number')", &[])
+            .query_one(
+                &transaction
+                    .prepare_cached("SELECT nextval('crl_number')")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?
             .get(0);
         let crl = sign(&entries, number as u64).map_err(StoreError::Build)?;
         transaction
             .execute(
-                "INSERT INTO crls (number, this_update, next_update, entries, der, pem) \
+                &transaction
+                    .prepare_cached(
+                        "INSERT INTO crls (number, this_update, next_update, entries, der, pem) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[
                     &number,
                     &crl.this_update,
@@ -104,14 +150,20 @@ impl PostgresStore {
         // Older CRLs are superseded; the newest few stay for whoever asks for one by number.
         transaction
             .execute(
-                "DELETE FROM crls WHERE number < $1::bigint - 16",
+                &transaction
+                    .prepare_cached("DELETE FROM crls WHERE number < $1::bigint - 16")
+                    .await
+                    .map_err(unavailable)?,
                 &[&number],
             )
             .await
             .map_err(unavailable)?;
         transaction
             .execute(
-                "SELECT pg_notify($1, $2)",
+                &transaction
+                    .prepare_cached("SELECT pg_notify($1, $2)")
+                    .await
+                    .map_err(unavailable)?,
                 &[&CRL_CHANNEL, &number.to_string()],
             )
             .await
@@ -132,12 +184,17 @@ impl PostgresStore {
 
 /// The CRL with the highest number, if any was built.
 async fn latest(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
 ) -> Result<Option<StoredCrl>, StoreError> {
     let row = transaction
         .query_opt(
-            "SELECT number, this_update, next_update, entries, der, pem FROM crls \
+            &transaction
+                .prepare_cached(
+                    "SELECT number, this_update, next_update, entries, der, pem FROM crls \
              ORDER BY number DESC LIMIT 1",
+                )
+                .await
+                .map_err(unavailable)?,
             &[],
         )
         .await

@@ -11,18 +11,27 @@ use crate::{
 };
 
 impl PostgresStore {
-    /// See [`crate::Store::insert_certificate_as`].
+    /// See [`crate::Store::insert_certificate_as`]: written with whatever other new
+    /// certificates are waiting, in one transaction (`batch.rs`).
     pub async fn insert_certificate_as(
         &self,
         record: &CertificateRecord,
         action: AuditAction,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(unavailable)?;
-        insert_record(&transaction, record).await?;
-        append_audit(&transaction, record.issued_at, event(action, record, actor)).await?;
-        transaction.commit().await.map_err(unavailable)
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let pending = super::batch::Pending {
+            record: record.clone(),
+            action,
+            actor: actor.to_owned(),
+            done,
+        };
+        self.batches
+            .send(pending)
+            .map_err(|_| StoreError::Unavailable("the batch writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the batch writer has stopped".into()))?
     }
 
     /// See [`crate::Store::insert_successor`].
@@ -181,13 +190,18 @@ fn event(action: AuditAction, record: &CertificateRecord, actor: &str) -> AuditE
 
 /// Inserts a new record; [`StoreError::DuplicateSerial`] when the serial is taken.
 pub(super) async fn insert_record(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     record: &CertificateRecord,
 ) -> Result<(), StoreError> {
     transaction
         .execute(
-            "INSERT INTO certificates (serial, client_hash, not_after, record) \
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO certificates (serial, client_hash, not_after, record) \
              VALUES ($1, $2, $3, $4)",
+                )
+                .await
+                .map_err(unavailable)?,
             &[
                 &record.serial,
                 &record.client_hash,
@@ -208,12 +222,15 @@ pub(super) async fn insert_record(
 
 /// Rewrites a stored record (its serial, client hash and notAfter never change).
 pub(super) async fn update_record(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     record: &CertificateRecord,
 ) -> Result<(), StoreError> {
     transaction
         .execute(
-            "UPDATE certificates SET record = $2 WHERE serial = $1",
+            &transaction
+                .prepare_cached("UPDATE certificates SET record = $2 WHERE serial = $1")
+                .await
+                .map_err(unavailable)?,
             &[&record.serial, &encode(record)?],
         )
         .await
@@ -223,7 +240,7 @@ pub(super) async fn update_record(
 
 /// Writes the CRL entry of a revoked record (nothing for a valid one).
 pub(super) async fn write_revoked(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     record: &CertificateRecord,
 ) -> Result<(), StoreError> {
     match record.revoked_entry() {
@@ -234,13 +251,18 @@ pub(super) async fn write_revoked(
 
 /// Writes (or replaces) one CRL entry.
 pub(super) async fn write_revoked_entry(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     entry: &RevokedEntry,
 ) -> Result<(), StoreError> {
     transaction
         .execute(
-            "INSERT INTO revoked (serial, not_after, entry) VALUES ($1, $2, $3) \
+            &transaction
+                .prepare_cached(
+                    "INSERT INTO revoked (serial, not_after, entry) VALUES ($1, $2, $3) \
              ON CONFLICT (serial) DO UPDATE SET entry = EXCLUDED.entry",
+                )
+                .await
+                .map_err(unavailable)?,
             &[&entry.serial, &entry.not_after, &encode(entry)?],
         )
         .await
@@ -251,7 +273,7 @@ pub(super) async fn write_revoked_entry(
 /// Reads `serial` and locks its row until the transaction ends; [`StoreError::NotFound`] when
 /// it is not stored.
 async fn locked(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     serial: &str,
 ) -> Result<CertificateRecord, StoreError> {
     record_for_update(transaction, serial)

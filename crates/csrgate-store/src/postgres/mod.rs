@@ -14,12 +14,14 @@
 //! transaction committed. Any failure to reach or write the database is
 //! [`StoreError::Unavailable`] (503 `store_unavailable`); the pool reconnects on the next call.
 
+mod batch;
 mod copy;
 mod crl;
 mod lifecycle;
 mod listener;
 mod migrations;
 mod plugin_kv;
+mod prune;
 mod queries;
 
 use std::sync::Arc;
@@ -99,6 +101,8 @@ impl PostgresConfig {
 pub struct PostgresStore {
     pub(crate) pool: Pool,
     pub(crate) notices: Arc<CrlNotices>,
+    /// New certificates go to the batch writer (`batch.rs`).
+    batches: tokio::sync::mpsc::UnboundedSender<batch::Pending>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -132,7 +136,12 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
         let notices = CrlNotices::start(driver);
-        Ok(PostgresStore { pool, notices })
+        let batches = batch::start(pool.clone());
+        Ok(PostgresStore {
+            pool,
+            notices,
+            batches,
+        })
     }
 
     /// A pooled connection, or [`StoreError::Unavailable`].
@@ -180,7 +189,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 /// here, which keeps one chain), writes the entry and moves the head. Call it last in a
 /// transaction, so the lock is held only until the commit.
 pub(crate) async fn append_audit(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     time: i64,
     event: AuditEvent,
 ) -> Result<AuditEntry, StoreError> {
@@ -190,12 +199,60 @@ pub(crate) async fn append_audit(
     Ok(entry)
 }
 
+/// Appends `events` (time, event) to the chain in order, in `transaction`: one lock of the
+/// head row, one multi-row insert, one move of the head.
+pub(crate) async fn append_audit_events(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    events: Vec<(i64, AuditEvent)>,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut head = lock_audit_head(transaction).await?;
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut entries = Vec::with_capacity(events.len());
+    for (time, event) in events {
+        let entry = AuditEntry::new(head.seq + 1, time, event, head.hash);
+        head = AuditHead {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+        };
+        seqs.push(entry.seq as i64);
+        entries.push(encode(&entry)?);
+    }
+    let insert = transaction
+        .prepare_cached(
+            "INSERT INTO audit (seq, entry) SELECT * FROM unnest($1::bigint[], $2::text[])",
+        )
+        .await
+        .map_err(unavailable)?;
+    transaction
+        .execute(&insert, &[&seqs, &entries])
+        .await
+        .map_err(unavailable)?;
+    let move_head = transaction
+        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
+        .await
+        .map_err(unavailable)?;
+    transaction
+        .execute(&move_head, &[&(head.seq as i64), &head.hash])
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 /// The audit chain's head, its row locked until `transaction` ends.
 pub(crate) async fn lock_audit_head(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
 ) -> Result<AuditHead, StoreError> {
     let row = transaction
-        .query_one("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE", &[])
+        .query_one(
+            &transaction
+                .prepare_cached("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE")
+                .await
+                .map_err(unavailable)?,
+            &[],
+        )
         .await
         .map_err(unavailable)?;
     Ok(AuditHead {
@@ -206,19 +263,25 @@ pub(crate) async fn lock_audit_head(
 
 /// Writes `entry` and makes it the head (the head row locked by [`lock_audit_head`]).
 pub(crate) async fn write_audit(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     entry: &AuditEntry,
 ) -> Result<(), StoreError> {
     transaction
         .execute(
-            "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+            &transaction
+                .prepare_cached("INSERT INTO audit (seq, entry) VALUES ($1, $2)")
+                .await
+                .map_err(unavailable)?,
             &[&(entry.seq as i64), &encode(entry)?],
         )
         .await
         .map_err(unavailable)?;
     transaction
         .execute(
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id",
+            &transaction
+                .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
+                .await
+                .map_err(unavailable)?,
             &[&(entry.seq as i64), &entry.hash],
         )
         .await
@@ -228,12 +291,15 @@ pub(crate) async fn write_audit(
 
 /// The stored record of `serial`, its row locked until `transaction` ends.
 pub(crate) async fn record_for_update(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     serial: &str,
 ) -> Result<Option<CertificateRecord>, StoreError> {
     let row = transaction
         .query_opt(
-            "SELECT record FROM certificates WHERE serial = $1 FOR UPDATE",
+            &transaction
+                .prepare_cached("SELECT record FROM certificates WHERE serial = $1 FOR UPDATE")
+                .await
+                .map_err(unavailable)?,
             &[&serial],
         )
         .await

@@ -14,7 +14,10 @@ impl PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2",
+                &client
+                    .prepare_cached("SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2")
+                    .await
+                    .map_err(unavailable)?,
                 &[&plugin, &key],
             )
             .await
@@ -35,7 +38,7 @@ impl PostgresStore {
         let transaction = client.transaction().await.map_err(unavailable)?;
         transaction
             .execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('csrgate.plugin_kv.' || $1, 0))",
+&transaction.prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended('csrgate.plugin_kv.' || $1, 0))").await.map_err(unavailable)?,
                 &[&plugin],
             )
             .await
@@ -44,8 +47,13 @@ impl PostgresStore {
         let keys: Vec<&str> = writes.iter().map(|(key, _)| *key).collect();
         let rows = transaction
             .query(
-                "SELECT key, octet_length(value) FROM plugin_kv \
+                &transaction
+                    .prepare_cached(
+                        "SELECT key, octet_length(value) FROM plugin_kv \
                  WHERE plugin = $1 AND key = ANY($2)",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&plugin, &keys],
             )
             .await
@@ -60,19 +68,27 @@ impl PostgresStore {
         }
         for (key, value) in writes {
             let written = match value {
-                Some(value) => {
-                    transaction
-                        .execute(
-                            "INSERT INTO plugin_kv (plugin, key, value) VALUES ($1, $2, $3) \
+                Some(value) => transaction
+                    .execute(
+                        &transaction
+                            .prepare_cached(
+                                "INSERT INTO plugin_kv (plugin, key, value) VALUES ($1, $2, $3) \
                              ON CONFLICT (plugin, key) DO UPDATE SET value = EXCLUDED.value",
-                            &[&plugin, key, value],
-                        )
-                        .await
-                }
+                            )
+                            .await
+                            .map_err(unavailable)?,
+                        &[&plugin, key, value],
+                    )
+                    .await,
                 None => {
                     transaction
                         .execute(
-                            "DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2",
+                            &transaction
+                                .prepare_cached(
+                                    "DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2",
+                                )
+                                .await
+                                .map_err(unavailable)?,
                             &[&plugin, key],
                         )
                         .await
@@ -100,7 +116,12 @@ impl PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT key, value FROM plugin_kv WHERE plugin = $1 ORDER BY key",
+                &client
+                    .prepare_cached(
+                        "SELECT key, value FROM plugin_kv WHERE plugin = $1 ORDER BY key",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&plugin],
             )
             .await
@@ -111,13 +132,18 @@ impl PostgresStore {
 
 /// Bytes of `plugin`'s keys and values.
 async fn usage(
-    transaction: &tokio_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Transaction<'_>,
     plugin: &str,
 ) -> Result<u64, StoreError> {
     let bytes: i64 = transaction
         .query_one(
-            "SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0)::bigint \
+            &transaction
+                .prepare_cached(
+                    "SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0)::bigint \
              FROM plugin_kv WHERE plugin = $1",
+                )
+                .await
+                .map_err(unavailable)?,
             &[&plugin],
         )
         .await

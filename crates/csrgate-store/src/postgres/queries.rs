@@ -34,9 +34,14 @@ impl PostgresStore {
         loop {
             let rows = client
                 .query(
-                    "SELECT seq, serial, record FROM certificates \
+                    &client
+                        .prepare_cached(
+                            "SELECT seq, serial, record FROM certificates \
                      WHERE seq < $1 AND ($2::text IS NULL OR client_hash = $2) \
                      ORDER BY seq DESC LIMIT $3",
+                        )
+                        .await
+                        .map_err(unavailable)?,
                     &[&below, &client_hash, &LIST_BATCH],
                 )
                 .await
@@ -72,7 +77,12 @@ impl PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+                &client
+                    .prepare_cached(
+                        "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&now],
             )
             .await
@@ -93,7 +103,12 @@ impl PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &client
+                    .prepare_cached(
+                        "SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&after, &limit],
             )
             .await
@@ -114,7 +129,13 @@ impl PostgresStore {
             .await
             .map_err(unavailable)?;
         let rows = transaction
-            .query("SELECT seq, entry FROM audit ORDER BY seq", &[])
+            .query(
+                &transaction
+                    .prepare_cached("SELECT seq, entry FROM audit ORDER BY seq")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?;
         let entries = rows
@@ -122,7 +143,13 @@ impl PostgresStore {
             .map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
             .collect::<Result<Vec<AuditEntry>, StoreError>>()?;
         let head = transaction
-            .query_one("SELECT seq, hash FROM audit_head WHERE id", &[])
+            .query_one(
+                &transaction
+                    .prepare_cached("SELECT seq, hash FROM audit_head WHERE id")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?;
         transaction.commit().await.map_err(unavailable)?;
@@ -142,7 +169,10 @@ impl PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record FROM certificates WHERE serial = $1",
+                &client
+                    .prepare_cached("SELECT record FROM certificates WHERE serial = $1")
+                    .await
+                    .map_err(unavailable)?,
                 &[&serial],
             )
             .await
@@ -155,8 +185,13 @@ impl PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT (SELECT entry FROM revoked WHERE serial = $1), \
+                &client
+                    .prepare_cached(
+                        "SELECT (SELECT entry FROM revoked WHERE serial = $1), \
                         EXISTS (SELECT 1 FROM certificates WHERE serial = $1)",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&serial],
             )
             .await
@@ -177,7 +212,7 @@ impl PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT serial, record FROM certificates WHERE client_hash = $1 ORDER BY seq",
+&client.prepare_cached("SELECT serial, record FROM certificates WHERE client_hash = $1 ORDER BY seq").await.map_err(unavailable)?,
                 &[&client_hash],
             )
             .await
@@ -196,8 +231,13 @@ impl PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT serial FROM certificates WHERE not_after >= $1 AND not_after < $2 \
+                &client
+                    .prepare_cached(
+                        "SELECT serial FROM certificates WHERE not_after >= $1 AND not_after < $2 \
                  ORDER BY not_after, serial",
+                    )
+                    .await
+                    .map_err(unavailable)?,
                 &[&from, &until],
             )
             .await
@@ -209,7 +249,13 @@ impl PostgresStore {
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
         let client = self.client().await?;
         let count: i64 = client
-            .query_one("SELECT count(*) FROM certificates", &[])
+            .query_one(
+                &client
+                    .prepare_cached("SELECT count(*) FROM certificates")
+                    .await
+                    .map_err(unavailable)?,
+                &[],
+            )
             .await
             .map_err(unavailable)?
             .get(0);

@@ -33,6 +33,7 @@ mod insert;
 mod keys;
 mod lifecycle;
 mod plugin_kv;
+mod prune;
 mod queries;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,9 @@
 mod crypto;
 mod floors;
 mod http_load;
+mod large_store;
 mod ocsp;
+mod postgres;
 mod servers;
 
 use std::path::{Path, PathBuf};
@@ -45,16 +47,22 @@ usage: cargo bench -p csrgate --bench gateway [-- OPTIONS]
   --concurrency C   keep-alive connections of the load generator (default 32)
   --no-peer         skip cfssl
   --only TEXT       only the scenarios and floors whose label contains TEXT (implies --no-peer)
+  --large-store N   also a sled store of N certificates against a fresh one (start-up, rate,
+                    memory, bytes on disk per certificate)
+  --postgres        also P-256 no plugins on PostgreSQL (one and two replicas) and cfssl with
+                    its PostgreSQL certdb, on a throwaway cluster (tests/postgres)
 environment: GATEWAY_BENCH_BINARY=/path/to/csrgate measures another build of the daemon";
 
 /// Command-line knobs; `--bench` (added by cargo) is ignored.
 #[derive(Debug)]
-struct Options {
-    seconds: f64,
-    runs: usize,
-    concurrency: usize,
+pub(crate) struct Options {
+    pub(crate) seconds: f64,
+    pub(crate) runs: usize,
+    pub(crate) concurrency: usize,
     peer: bool,
     only: Option<String>,
+    postgres: bool,
+    large_store: Option<usize>,
 }
 
 impl Options {
@@ -65,6 +73,8 @@ impl Options {
             concurrency: 32,
             peer: true,
             only: None,
+            postgres: false,
+            large_store: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -74,6 +84,8 @@ impl Options {
                 "--runs" => options.runs = value()?.parse()?,
                 "--concurrency" => options.concurrency = value()?.parse()?,
                 "--no-peer" => options.peer = false,
+                "--postgres" => options.postgres = true,
+                "--large-store" => options.large_store = Some(value()?.parse()?),
                 "--only" => {
                     options.only = Some(value()?);
                     options.peer = false;
@@ -178,14 +190,14 @@ fn plugin(name: &str, path: &Path, hook: &str, extra: &str, config: &str) -> Str
 
 /// Medians over the runs of one scenario.
 #[derive(Debug)]
-struct Figures {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-    server_cpu_us: f64,
-    client_cpu_us: f64,
-    peak_rss_mib: f64,
+pub(crate) struct Figures {
+    pub(crate) per_second: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+    pub(crate) server_cpu_us: f64,
+    pub(crate) client_cpu_us: f64,
+    pub(crate) peak_rss_mib: f64,
 }
 
 pub(crate) fn median(mut samples: Vec<f64>) -> f64 {
@@ -194,7 +206,7 @@ pub(crate) fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 /// Warm-up, then `runs` bounded runs; medians of each figure.
-fn measure(
+pub(crate) fn measure(
     server: &Server,
     requests: &Arc<Vec<Vec<u8>>>,
     options: &Options,
@@ -258,7 +270,7 @@ fn measure(
 }
 
 /// Per-scenario line: figures and their ratios to the baseline.
-fn print_row(label: &str, figures: &Figures, baseline_us: f64, cores: f64) {
+pub(crate) fn print_row(label: &str, figures: &Figures, baseline_us: f64, cores: f64) {
     let ceiling = cores * 1e6 / baseline_us;
     println!(
         "{label:<38} {:>8.0} /s ({:>4.0}% of ceiling)  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.1} ms  server CPU {:>6.1} µs/cert ({:>4.2}x baseline)  client CPU {:>5.1} µs  peak RSS {:>5.1} MiB",
@@ -456,6 +468,30 @@ fn main() -> anyhow::Result<()> {
                 print_request_row("  GET /crl.pem (cached)", &figures, None);
                 // A build from before the responder (an A/B against an older main) has no
                 // /ocsp: its OCSP rows are skipped, the rest of the run stands.
+                if let Some(count) = options.large_store {
+                    large_store::compare(
+                        &binary,
+                        work.path(),
+                        &identity,
+                        &csrgate_load,
+                        (*baseline_us, cores),
+                        count,
+                        &options,
+                    )
+                    .context("large store")?;
+                }
+                if options.postgres {
+                    postgres::measure_backends(
+                        &binary,
+                        work.path(),
+                        &identity,
+                        &csrgate_load,
+                        &cfssl_requests(&csrs)?,
+                        (*baseline_us, cores),
+                        &options,
+                    )
+                    .context("PostgreSQL")?;
+                }
                 match ocsp::requests(
                     server.address,
                     &identity.join("ca.cert.pem"),

@@ -80,7 +80,7 @@ pub fn own_cpu_time() -> anyhow::Result<Duration> {
     cpu_time_of(&std::fs::read_to_string("/proc/self/stat")?)
 }
 
-fn cpu_time_of(stat: &str) -> anyhow::Result<Duration> {
+pub fn cpu_time_of(stat: &str) -> anyhow::Result<Duration> {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let after_name = stat.rsplit_once(')').context("stat format")?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -196,6 +196,15 @@ pub fn csrgate_config(work: &Path, identity: &Path, plugins: &str) -> anyhow::Re
 /// Starts `cfssl serve` with a fresh CA of `ca`'s key type on a free loopback port; installs
 /// Debian's golang-cfssl first when `cfssl` is missing. `None` when it cannot be had.
 pub fn start_cfssl(work: &Path, ca: CaKey) -> anyhow::Result<Server> {
+    start_cfssl_with(work, ca, &[])
+}
+
+/// `cfssl serve` with more arguments (`-db-config FILE`: its certdb).
+pub fn start_cfssl_with(
+    work: &Path,
+    ca: CaKey,
+    extra: &[&std::ffi::OsStr],
+) -> anyhow::Result<Server> {
     ensure_cfssl()?;
     let key = ca.generate()?;
     let certificate = crypto::self_signed_ca(&key)?;
@@ -215,6 +224,7 @@ pub fn start_cfssl(work: &Path, ca: CaKey) -> anyhow::Result<Server> {
         .arg(&key_path)
         // Errors only: cfssl logs every request at its default level.
         .args(["-loglevel", "4"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()?;
