@@ -678,6 +678,7 @@ fn retention_removes_long_expired_certificates_and_audits_it() {
                 url,
                 password: None,
                 pool_size: 2,
+                ca_file: None,
             })
             .await
             .expect("postgres"),
@@ -722,6 +723,18 @@ fn retention_removes_long_expired_certificates_and_audits_it() {
             None,
         );
         assert_eq!(status == 200, kept, "{serial}");
+    }
+    // A client hash no certificate can have is the requester's mistake on either store (a
+    // NUL is not even text to PostgreSQL).
+    for bad in ["%00", "a%2Fb", "%C3%A9"] {
+        let (status, body) = admin(
+            &daemon,
+            "GET",
+            &format!("/certificates?client_hash={bad}"),
+            Some(TOKEN),
+            None,
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
     }
     let (status, audit) = admin(&daemon, "GET", "/audit?after=0", Some(TOKEN), None);
     assert_eq!(status, 200, "{audit}");

@@ -282,10 +282,10 @@ fn a_replica_killed_under_load_loses_nothing_acknowledged() {
     });
     a.kill();
     let acknowledged = acknowledged.lock().expect("lock").clone();
+    let by_killed = acknowledged.len().saturating_sub(20);
     assert!(
-        acknowledged.len() > 20,
-        "load ran on both: {}",
-        acknowledged.len()
+        by_killed >= 10,
+        "the killed replica acknowledged {by_killed} before it died"
     );
     for serial in &acknowledged {
         assert!(
@@ -321,43 +321,89 @@ fn a_database_restart_is_503_then_recovers_by_itself() {
     let cluster_url = cluster("start");
     let url = postgres_database(&cluster_url, "restart");
     let daemon = replica(&ws, &identity, &url, "r", "");
+    let other = replica(&ws, &identity, &url, "o", "");
     let csr = ws.csr("r", P256, "/CN=r.internal", &[]);
     assert_eq!(daemon.put_file("/restart", &csr, &[]).0, 200);
 
-    cluster("stop");
-    let (status, body) = daemon.put_file("/restart", &csr, &[]);
-    assert_eq!(
-        (status, error_code(&body).as_str()),
-        (503, "store_unavailable"),
-        "{body}"
-    );
-    let (status, _) = daemon.curl(
-        "/certificates",
-        &["-H".into(), format!("Authorization: Bearer {TOKEN}")],
-    );
-    assert_eq!(status, 503, "reads too");
-
-    cluster("start");
-    let back = Instant::now();
-    loop {
-        let (status, body) = daemon.put_file("/restart", &csr, &[]);
-        if status == 200 {
-            break;
+    // Load on both replicas for the whole stop and start; every answer is 200 or 503.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let statuses = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for target in [&daemon, &other] {
+            let (csr, stop, statuses) = (&csr, &stop, &statuses);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (status, body) = target.put_file("/restart", csr, &[]);
+                    statuses.lock().expect("lock").push((status, body));
+                }
+            });
         }
-        assert_eq!(status, 503, "{body}");
-        assert!(
-            back.elapsed() < Duration::from_secs(15),
-            "not recovered: {body}"
+        std::thread::sleep(Duration::from_millis(500));
+        cluster("stop");
+        let (status, body) = daemon.put_file("/restart", &csr, &[]);
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (503, "store_unavailable"),
+            "{body}"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        let (status, _) = daemon.curl(
+            "/certificates",
+            &["-H".into(), format!("Authorization: Bearer {TOKEN}")],
+        );
+        assert_eq!(status, 503, "reads too");
+        std::thread::sleep(Duration::from_millis(500));
+        cluster("start");
+        let back = Instant::now();
+        loop {
+            let (status, body) = daemon.put_file("/restart", &csr, &[]);
+            if status == 200 {
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                back.elapsed() < Duration::from_secs(15),
+                "not recovered: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let statuses = statuses.into_inner().expect("lock");
+    for (status, body) in &statuses {
+        assert!(
+            *status == 200 || (*status == 503 && error_code(body) == "store_unavailable"),
+            "under load, only 200 or 503 store_unavailable: {status} {body}"
+        );
     }
-    // The CRL listener is back too: a revocation is published.
+    assert!(
+        statuses.iter().any(|(s, _)| *s == 503),
+        "the outage was seen"
+    );
+    assert!(
+        statuses.last().is_some_and(|(s, _)| *s == 200),
+        "and recovered from, without a restart"
+    );
+
+    // The CRL listeners are back too: a revocation on one replica reaches the other's CRL
+    // (within the 30 s poll at worst; within a second when the listener reconnected).
     let (serials, _) = issue_load(&ws, &daemon, "after", 1, 1);
     let (status, body) = daemon.revoke(&serials[0], "superseded", TOKEN);
     assert_eq!(status, 200, "{body}");
-    let (listed, _) = crl_of(&ws, &daemon, "after.crl");
-    assert!(listed.contains(&serials[0]));
+    let revoked_at = Instant::now();
+    loop {
+        let (listed, _) = crl_of(&ws, &other, "after.crl");
+        if listed.contains(&serials[0]) {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(3),
+            "the other replica's CRL after the database restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(daemon);
+    drop(other);
     cluster("stop");
 }
 
@@ -448,4 +494,175 @@ fn an_unreachable_database_stops_the_start_with_69() {
             failure.log
         );
     }
+}
+
+/// PostgreSQL over TCP with TLS: `sslmode=require` encrypts and verifies the server's
+/// certificate against `postgres_ca_file`; a certificate from another CA, or a URL without
+/// `sslmode=require` against a server that accepts only TLS, stops the start (69).
+#[test]
+fn tls_to_postgres_is_required_when_asked_and_verified() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
+    let cluster_dir = ws.path("pg-tls");
+    let port = 54900 + (std::process::id() % 90) as u16;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres");
+    let cluster = |command: &str| {
+        let output = Command::new(script)
+            .arg(command)
+            .arg(&cluster_dir)
+            .arg(port.to_string())
+            .env("POSTGRES_LISTEN", "127.0.0.1")
+            .output()
+            .expect("tests/postgres");
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout).trim().to_owned()
+    };
+    let socket_url = cluster("start");
+    let url = postgres_database(&socket_url, "tls");
+    let database = url
+        .split_once("/e2e_")
+        .and_then(|(_, rest)| rest.split_once('?'))
+        .map(|(name, _)| format!("e2e_{name}"))
+        .expect("database name");
+
+    // A CA and a server certificate for localhost, and another CA.
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(&cluster_dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=Test {ca}"),
+        ]);
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        cluster_dir.join("san.ext"),
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    if text(&Command::new("id").arg("-u").output().expect("id").stdout).trim() == "0" {
+        let chown = Command::new("chown")
+            .args(["postgres:", "server.key", "server.crt"])
+            .current_dir(&cluster_dir)
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+    }
+    let data = cluster_dir.join("data");
+    let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
+    conf.push_str(&format!(
+        "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        cluster_dir.join("server.crt").display(),
+        cluster_dir.join("server.key").display()
+    ));
+    std::fs::write(data.join("postgresql.conf"), conf).expect("conf");
+    // Over TCP, TLS only.
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+    )
+    .expect("hba");
+    cluster("stop");
+    cluster("start");
+
+    let tcp_url = format!("postgres://csrgate@localhost:{port}/{database}");
+    let ca = cluster_dir.join("ca.crt");
+    let other_ca = cluster_dir.join("other-ca.crt");
+    let config = |name: &str, url: &str, ca_file: &Path| {
+        ws.write(
+            &format!("{name}.toml"),
+            format!(
+                "store = \"postgres\"\npostgres_url = \"{url}\"\npostgres_ca_file = \"{}\"\n",
+                ca_file.display()
+            )
+            .as_bytes(),
+        )
+    };
+    let start = |config: &Path| {
+        Daemon::try_start(
+            &identity,
+            &ws.path("data"),
+            &["--config", config.to_str().expect("utf8")],
+            &[("CA_PASSPHRASE", PASSPHRASE)],
+        )
+    };
+    let good = config("good", &format!("{tcp_url}?sslmode=require"), &ca);
+    let daemon = start(&good).expect("starts over TLS");
+    let csr = ws.csr("tls", P256, "/CN=tls.internal", &[]);
+    assert_eq!(daemon.put_file("/overtls", &csr, &[]).0, 200);
+    drop(daemon);
+
+    for (name, url, ca_file, why) in [
+        (
+            "wrong-ca",
+            format!("{tcp_url}?sslmode=require"),
+            &other_ca,
+            "certificate verify failed",
+        ),
+        ("plain", tcp_url.clone(), &ca, "no pg_hba.conf entry"),
+    ] {
+        let failure = start(&config(name, &url, ca_file))
+            .err()
+            .unwrap_or_else(|| panic!("{name}: started"));
+        assert_eq!(failure.status.code(), Some(69), "{name}: {}", failure.log);
+        assert!(failure.log.contains(why), "{name}: {}", failure.log);
+    }
+    cluster("stop");
 }

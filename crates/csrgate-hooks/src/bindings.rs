@@ -10,7 +10,9 @@ wasmtime::component::bindgen!({
     // The key-value store may be PostgreSQL, shared by every replica: its host functions wait
     // on the network without blocking the runtime's thread.
     imports: {
-        "csrgate:hooks/host.kv-get": async,
+        // A read the store cannot answer traps the call (fail closed), rather than tell the
+        // plugin the key is absent: a deny-list kept there would otherwise let a request by.
+        "csrgate:hooks/host.kv-get": async | trappable,
         "csrgate:hooks/host.kv-set": async,
         "csrgate:hooks/host.kv-delete": async,
     },

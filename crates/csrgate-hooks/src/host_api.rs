@@ -359,6 +359,10 @@ fn check_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(format!("keys are 1 to {MAX_KEY_BYTES} bytes"));
     }
+    // PostgreSQL's text cannot hold NUL; refused on every store, so a plugin works on both.
+    if key.contains('\0') {
+        return Err("keys cannot contain NUL".into());
+    }
     Ok(())
 }
 
@@ -388,16 +392,20 @@ impl host::Host for CallState {
         }
     }
 
-    async fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        check_key(&key).ok()?;
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        if check_key(&key).is_err() {
+            return Ok(None);
+        }
         if let Some(pending) = self.pending.get(&key) {
-            return pending.clone();
+            return Ok(pending.clone());
         }
         match self.kv.get(&self.plugin, &key).await {
-            Ok(value) => value,
+            Ok(value) => Ok(value),
             Err(error) => {
-                tracing::warn!(plugin = &*self.plugin, %error, "plugin KV read failed");
-                None
+                tracing::warn!(plugin = &*self.plugin, %error, "plugin KV read failed; the call fails closed");
+                Err(wasmtime::Error::msg(format!(
+                    "the key-value store could not be read: {error}"
+                )))
             }
         }
     }
@@ -422,3 +430,24 @@ impl host::Host for CallState {
 }
 
 impl crate::bindings::csrgate::hooks::types::Host for CallState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys every store can hold: 1 to 256 bytes, no NUL (PostgreSQL's text cannot hold one).
+    #[test]
+    fn keys_are_checked_the_same_for_every_store() {
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        let fits = "k".repeat(MAX_KEY_BYTES);
+        for (key, ok) in [
+            ("seen/abc", true),
+            (fits.as_str(), true),
+            ("", false),
+            (long.as_str(), false),
+            ("a\0b", false),
+        ] {
+            assert_eq!(check_key(key).is_ok(), ok, "{key:?}");
+        }
+    }
+}

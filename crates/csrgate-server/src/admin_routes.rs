@@ -312,6 +312,15 @@ pub(crate) async fn list(
             )));
         }
     };
+    if let Some(hash) = query.client_hash.as_deref()
+        && crate::ClientHash::parse(hash).is_none()
+    {
+        // No record has such a hash; refused here, as neither store should be asked (a NUL
+        // is not even text to PostgreSQL).
+        return Err(bad_request(format!(
+            "client_hash {hash:?}: 1 to 128 ASCII letters or digits"
+        )));
+    }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let horizon = query
         .expiring_within

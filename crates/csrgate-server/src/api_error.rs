@@ -162,7 +162,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%error, "store write failed");
                 ApiError::new(
                     ErrorCode::StoreUnavailable,
-                    "the certificate could not be recorded durably; nothing was issued, retry later",
+                    "the store is unavailable; nothing was recorded or changed, retry later",
                 )
             }
             StoreError::NotFound(serial) => {

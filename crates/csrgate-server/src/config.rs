@@ -86,6 +86,7 @@ struct RawSettings {
     postgres_url: Option<String>,
     postgres_password_file: Option<PathBuf>,
     postgres_pool_size: usize,
+    postgres_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +219,9 @@ pub enum StoreBackend {
         password_file: Option<PathBuf>,
         /// `postgres_pool_size`: connections this replica keeps at most (default 16).
         pool_size: usize,
+        /// `postgres_ca_file`: the CA certificates the server's must chain to under
+        /// `sslmode=require` (default: the system's trust store).
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -513,6 +517,7 @@ impl RawSettings {
                     url: url.clone(),
                     password: None,
                     pool_size: self.postgres_pool_size,
+                    ca_file: self.postgres_ca_file.clone(),
                 };
                 if let Err(error) = checked.driver_config() {
                     return Err(ConfigError::Invalid {
@@ -529,10 +534,17 @@ impl RawSettings {
                         reason: format!("{}: expected 1 to 1024", self.postgres_pool_size),
                     });
                 }
+                if let Err(error) = checked.tls() {
+                    return Err(ConfigError::Invalid {
+                        key: "postgres_ca_file",
+                        reason: error.to_string(),
+                    });
+                }
                 StoreBackend::Postgres {
                     url,
                     password_file: self.postgres_password_file,
                     pool_size: self.postgres_pool_size,
+                    ca_file: self.postgres_ca_file,
                 }
             }
             (other, _) => {
@@ -1138,6 +1150,7 @@ mod tests {
                 url: "postgresql:///csrgate?host=/run/postgresql".into(),
                 password_file: Some(PathBuf::from("/etc/csrgate/pw")),
                 pool_size: 16,
+                ca_file: None,
             }
         );
     }
@@ -1194,6 +1207,10 @@ mod tests {
             ("ocsp_responder = \"responder\"", "ocsp_responder"),
             ("store = \"mysql\"", "store"),
             ("retention = \"12h\"", "retention"),
+            (
+                "store = \"postgres\"\npostgres_url = \"postgres://db/x?sslmode=require\"\npostgres_ca_file = \"/nonexistent/ca.pem\"",
+                "postgres_ca_file",
+            ),
             ("retention = \"forever\"", "retention"),
             ("store = \"postgres\"", "postgres_url"),
             (

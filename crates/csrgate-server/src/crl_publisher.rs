@@ -172,7 +172,8 @@ impl CrlPublisher {
         Ok(published)
     }
 
-    /// Serves `stored` from now on.
+    /// Serves `stored` from now on, unless a CRL with a higher number is served already; returns
+    /// the one served.
     fn install(&self, stored: StoredCrl) -> Result<Arc<PublishedCrl>, String> {
         let time = |unix: i64| {
             OffsetDateTime::from_unix_timestamp(unix).map_err(|e| format!("stored CRL time: {e}"))
@@ -186,11 +187,19 @@ impl CrlPublisher {
             der: stored.der,
             pem: stored.pem,
         });
-        match self.current.write() {
-            Ok(mut guard) => *guard = Some(Arc::clone(&published)),
-            Err(poisoned) => *poisoned.into_inner() = Some(Arc::clone(&published)),
+        // Adopting another replica's CRL and publishing our own run concurrently: whichever
+        // installs last, the highest CRL Number is what stays served.
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match guard.as_ref() {
+            Some(current) if current.number >= published.number => Ok(Arc::clone(current)),
+            _ => {
+                *guard = Some(Arc::clone(&published));
+                Ok(published)
+            }
         }
-        Ok(published)
     }
 
     /// How long until the current CRL should be rebuilt (half its validity after thisUpdate).

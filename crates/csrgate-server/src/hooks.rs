@@ -75,7 +75,7 @@ impl KvStore for StoreKv {
             self.store
                 .plugin_kv_get(plugin, key)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| private(plugin, &e))
         })
     }
 
@@ -84,7 +84,7 @@ impl KvStore for StoreKv {
             self.store
                 .plugin_kv_usage(plugin)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| private(plugin, &e))
         })
     }
 
@@ -97,8 +97,15 @@ impl KvStore for StoreKv {
             match self.store.plugin_kv_apply(plugin, &batch, quota).await {
                 Ok(()) => Ok(()),
                 Err(StoreError::QuotaExceeded { quota }) => Err(quota_refusal(quota)),
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(private(plugin, &error)),
             }
         })
     }
+}
+
+/// A store failure as the plugin (and, through its failure, the requester) sees it: that the
+/// store is unavailable, not the database's own words (paths, hosts); those go to the log.
+fn private(plugin: &str, error: &StoreError) -> String {
+    tracing::warn!(plugin, %error, "plugin key-value store failed");
+    "the key-value store is unavailable".to_owned()
 }

@@ -344,12 +344,22 @@ impl Gateway {
     }
 
     /// Follows the CRLs other replicas publish (PostgreSQL; returns at once on sled): the
-    /// newest stored one is served within moments of its announcement.
+    /// newest stored one is served within moments of its announcement, and within 30 s should
+    /// an announcement be lost.
     pub async fn follow_crls(&self) {
         let Some(mut notices) = self.store.crl_notices() else {
             return;
         };
-        while notices.changed().await.is_ok() {
+        loop {
+            // A notice, or every 30 s anyway: a listening connection can die without a word.
+            tokio::select! {
+                changed = notices.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            }
             if let Err(error) = self.crl.adopt_latest(&self.store).await {
                 tracing::warn!(%error, "cannot read the CRL another replica published; the refresh will");
             }

@@ -50,11 +50,18 @@ impl Store {
     ) -> Result<CopyReport, StoreError> {
         let mut report = CopyReport::default();
         let source_stats = self.stats().await?;
-        // A destination chain that is not a prefix of the source's stops the copy before any
-        // record is written.
-        let first = self.audit_entries(0, 1).await?;
-        if let Some(entry) = first.first() {
-            to.restore_audit_checked_prefix(entry).await?;
+        // A destination whose chain is not a prefix of the source's (it went live since an
+        // earlier copy, or holds another CA's history) stops the copy before anything is
+        // written: records copied over it would roll its revocations back.
+        if let Some(last) = to.last_audit_entry().await? {
+            let at_source = self.audit_entries(last.seq.saturating_sub(1), 1).await?;
+            if at_source.first() != Some(&last) {
+                return Err(StoreError::AuditBroken(format!(
+                    "the destination's audit entry {} is not the source's: it has a history of \
+                     its own (it went live, or is another CA's store); copy into an empty store",
+                    last.seq
+                )));
+            }
         }
 
         progress.stage("certificates", Some(source_stats.certificates as u64));
@@ -138,19 +145,5 @@ impl Store {
         }
         report.audit_entries = copied_chain;
         Ok(report)
-    }
-
-    /// Refuses (before anything is written) a destination whose first audit entry is not the
-    /// source's `first`: it holds another CA's history.
-    async fn restore_audit_checked_prefix(
-        &self,
-        first: &crate::AuditEntry,
-    ) -> Result<(), StoreError> {
-        match self.audit_entries(0, 1).await?.first() {
-            Some(existing) if existing.hash != first.hash => Err(StoreError::AuditBroken(
-                "the destination has an audit chain of its own; copy into an empty store".into(),
-            )),
-            _ => Ok(()),
-        }
     }
 }

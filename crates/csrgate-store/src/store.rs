@@ -57,6 +57,14 @@ impl Store {
         })
     }
 
+    /// Connects to a PostgreSQL store as it is: refused unless it holds this build's schema;
+    /// nothing is created or migrated (for commands that only read a live database).
+    pub async fn connect_postgres_as_found(config: &PostgresConfig) -> Result<Self, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(PostgresStore::connect_as_found(config).await?),
+        })
+    }
+
     /// The backend's name: `sled` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         dispatch!(self, store => { let _ = store; "sled" }, { let _ = store; "postgres" })
@@ -367,5 +375,10 @@ impl Store {
         now: i64,
     ) -> Result<usize, StoreError> {
         dispatch!(self, store => store.prune_expired(expired_before, limit, actor, now), store.prune_expired(expired_before, limit, actor, now).await)
+    }
+
+    /// The newest audit entry, if any.
+    pub async fn last_audit_entry(&self) -> Result<Option<AuditEntry>, StoreError> {
+        dispatch!(self, store => store.last_audit_entry(), store.last_audit_entry().await)
     }
 }

@@ -41,6 +41,7 @@ impl Fixture {
             url: database_url(&url, &name),
             password: None,
             pool_size: 8,
+            ca_file: None,
         })
     }
 
@@ -406,6 +407,20 @@ async fn pages_visit_every_certificate_once_while_new_ones_arrive(fixture: Fixtu
         .await
         .expect("filtered");
     assert_eq!(filtered.records.len(), 3);
+    let odd_page = store
+        .list_certificates(Some("odd"), None, 5, &|_| true)
+        .await
+        .expect("odd page");
+    let odd_cursor = odd_page.next_cursor.expect("more odd ones");
+    assert!(
+        matches!(
+            store
+                .list_certificates(Some("even"), Some(&odd_cursor), 5, &|_| true)
+                .await,
+            Err(StoreError::InvalidCursor(_))
+        ),
+        "a cursor of another client's listing"
+    );
     for bad in ["zz", "-1", "0", "99999999999999999999999"] {
         assert!(
             matches!(
@@ -622,6 +637,24 @@ async fn issue_crl_numbers_and_signs_the_unexpired_entries(fixture: Fixture) {
             .await
             .expect("rebuild");
         assert_eq!((rebuilt.pem.as_str(), rebuilt.number), ("second", 3));
+        // A revocation dated at or after the newest CRL's thisUpdate (its replica's rebuild
+        // failed, say): a refresh builds, even within the freshness window.
+        store
+            .insert_certificate(&record("0e", "abc", 1, 1_000))
+            .await
+            .expect("insert");
+        store
+            .revoke("0e", "superseded", None, "ops", 100)
+            .await
+            .expect("revoke");
+        let after_revocation = other_replica
+            .issue_crl(60, Some(100), sign("third"))
+            .await
+            .expect("rebuild after a revocation");
+        assert_eq!(
+            (after_revocation.pem.as_str(), after_revocation.entries),
+            ("third", 2)
+        );
     } else {
         assert!(notices.is_none());
         assert_eq!(store.latest_crl().await.expect("latest"), None);
@@ -847,6 +880,7 @@ async fn postgres_newer_schema_is_refused() {
         url: "postgres://csrgate:hunter2@127.0.0.1/csrgate".into(),
         password: None,
         pool_size: 1,
+        ca_file: None,
     };
     let refused = Store::connect_postgres(&with_password).await;
     assert!(
@@ -1037,5 +1071,27 @@ async fn copy_round_trips_sled_postgres_sled() {
     assert!(
         other_store.certificate("0a").await.expect("get").is_none(),
         "nothing written into it"
+    );
+
+    // A copy that went live since (a revocation made there) is not copied over again: its
+    // revocation would be rolled back.
+    postgres
+        .revoke("0a1", "keyCompromise", None, "ops", 5)
+        .await
+        .expect("revoke on the live copy");
+    let refused = first.copy_to(&postgres, &Counted::default()).await;
+    assert!(
+        matches!(refused, Err(StoreError::AuditBroken(_))),
+        "{refused:?}"
+    );
+    assert!(
+        postgres
+            .certificate("0a1")
+            .await
+            .expect("get")
+            .expect("kept")
+            .revocation
+            .is_some(),
+        "the live copy's revocation stays"
     );
 }

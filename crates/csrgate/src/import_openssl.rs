@@ -239,12 +239,8 @@ pub(crate) fn run(
     };
 
     let runtime = crate::store_location::runtime()?;
-    let store = crate::store_location::open(
-        &runtime,
-        &target.location(),
-        target.postgres_password_file.as_deref(),
-        true,
-    )?;
+    let store =
+        crate::store_location::open(&runtime, &target.location(), &target.postgres_files(), true)?;
     let progress = indicatif::ProgressBar::new(records.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} certificates {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

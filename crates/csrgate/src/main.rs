@@ -56,7 +56,7 @@ enum Command {
     /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
     /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, retention, store,
-    /// postgres_url, postgres_password_file, postgres_pool_size;
+    /// postgres_url, postgres_password_file, postgres_pool_size, postgres_ca_file;
     /// [signing] default_validity, max_validity, backdate, extended_key_usage,
     /// allow_sha1_requests, allow_single_label_wildcards; [crl] validity; [[issuance]] name,
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,

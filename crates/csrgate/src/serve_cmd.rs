@@ -257,6 +257,7 @@ fn open_store(config: &ServerConfig) -> Result<Store, Failure> {
             url,
             password_file,
             pool_size,
+            ca_file,
         } => {
             let password = crate::store_location::postgres_password(password_file.as_deref())
                 .map_err(|e| Failure::new(code::NO_PERMISSION, e))?;
@@ -264,6 +265,7 @@ fn open_store(config: &ServerConfig) -> Result<Store, Failure> {
                 url: url.clone(),
                 password,
                 pool_size: *pool_size,
+                ca_file: ca_file.clone(),
             };
             let store = crate::store_location::runtime()?
                 .block_on(Store::connect_postgres(&postgres))

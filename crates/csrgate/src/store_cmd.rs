@@ -76,6 +76,9 @@ pub enum StoreCommand {
         /// ($CREDENTIALS_DIRECTORY/postgres-password wins over it).
         #[arg(long, value_name = "FILE")]
         postgres_password_file: Option<PathBuf>,
+        /// With sslmode=require: the CA certificates (PEM) PostgreSQL's must chain to.
+        #[arg(long, value_name = "FILE")]
+        postgres_ca_file: Option<PathBuf>,
     },
     /// Print one certificate record as JSON.
     Show {
@@ -151,7 +154,15 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             from,
             to,
             postgres_password_file,
-        } => copy(&from, &to, postgres_password_file.as_deref()),
+            postgres_ca_file,
+        } => copy(
+            &from,
+            &to,
+            &crate::store_location::PostgresFiles {
+                password_file: postgres_password_file.as_deref(),
+                ca_file: postgres_ca_file.as_deref(),
+            },
+        ),
         StoreCommand::Show { store, serial } => {
             let serial: csrgate_pki::Serial =
                 serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;
@@ -179,19 +190,14 @@ fn open_existing(
     runtime: &tokio::runtime::Runtime,
     args: &StoreArgs,
 ) -> Result<csrgate_store::Store, Failure> {
-    open(
-        runtime,
-        &args.location(),
-        args.postgres_password_file.as_deref(),
-        false,
-    )
+    open(runtime, &args.location(), &args.postgres_files(), false)
 }
 
 /// `store copy`: the copy with a progress bar per stage, and its report.
 fn copy(
     from: &crate::store_location::StoreLocation,
     to: &crate::store_location::StoreLocation,
-    password_file: Option<&std::path::Path>,
+    postgres: &crate::store_location::PostgresFiles<'_>,
 ) -> Result<(), Failure> {
     if from == to {
         return Err(Failure::new(
@@ -200,8 +206,8 @@ fn copy(
         ));
     }
     let runtime = runtime()?;
-    let source = open(&runtime, from, password_file, false)?;
-    let destination = open(&runtime, to, password_file, true)?;
+    let source = open(&runtime, from, postgres, false)?;
+    let destination = open(&runtime, to, postgres, true)?;
     let progress = Progress::default();
     let report = runtime
         .block_on(source.copy_to(&destination, &progress))

@@ -27,6 +27,10 @@ pub struct StoreArgs {
     /// systemd's LoadCredential=, wins over it).
     #[arg(long, value_name = "FILE")]
     pub postgres_password_file: Option<PathBuf>,
+    /// With sslmode=require in the URL: the CA certificates (PEM) the server's must chain to
+    /// (default: the system's trust store).
+    #[arg(long, value_name = "FILE")]
+    pub postgres_ca_file: Option<PathBuf>,
 }
 
 /// A store named on the command line of `store copy`: `sled:DIR` or a PostgreSQL URL
@@ -67,7 +71,24 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
+/// The files a PostgreSQL connection may need: the password's and the CA certificates'.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostgresFiles<'a> {
+    /// `--postgres-password-file` (the credential `postgres-password` wins over it).
+    pub password_file: Option<&'a Path>,
+    /// `--postgres-ca-file`.
+    pub ca_file: Option<&'a Path>,
+}
+
 impl StoreArgs {
+    /// The PostgreSQL files these arguments name.
+    pub fn postgres_files(&self) -> PostgresFiles<'_> {
+        PostgresFiles {
+            password_file: self.postgres_password_file.as_deref(),
+            ca_file: self.postgres_ca_file.as_deref(),
+        }
+    }
+
     /// Where these arguments point.
     pub fn location(&self) -> StoreLocation {
         match &self.postgres {
@@ -85,12 +106,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::new(code::SOFTWARE, e))
 }
 
-/// Opens `location` in `runtime`: an existing sled directory (unless `create`), or the
-/// PostgreSQL database (schema created or migrated).
+/// Opens `location` in `runtime`. `create`: a sled directory is created when absent, a
+/// PostgreSQL schema created or migrated; otherwise the store must exist as this build reads it.
 pub fn open(
     runtime: &tokio::runtime::Runtime,
     location: &StoreLocation,
-    password_file: Option<&Path>,
+    postgres: &PostgresFiles<'_>,
     create: bool,
 ) -> Result<Store, Failure> {
     match location {
@@ -106,13 +127,19 @@ pub fn open(
         StoreLocation::Postgres(url) => {
             let config = PostgresConfig {
                 url: url.clone(),
-                password: postgres_password(password_file)
+                password: postgres_password(postgres.password_file)
                     .map_err(|e| Failure::new(code::NO_PERMISSION, e))?,
                 pool_size: 4,
+                ca_file: postgres.ca_file.map(Path::to_owned),
             };
-            runtime
-                .block_on(Store::connect_postgres(&config))
-                .map_err(connect_failure)
+            // Only a command that writes creates or migrates the schema: one that reads must not
+            // migrate a database older replicas still serve from.
+            let connected = if create {
+                runtime.block_on(Store::connect_postgres(&config))
+            } else {
+                runtime.block_on(Store::connect_postgres_as_found(&config))
+            };
+            connected.map_err(connect_failure)
         }
     }
 }

@@ -52,10 +52,10 @@ async fn run(pool: Pool, mut receiver: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        match write(&pool, &batch).await {
+        match bounded(write(&pool, &batch)).await {
             Err(StoreError::DuplicateSerial(_)) if batch.len() > 1 => {
                 for pending in batch {
-                    let outcome = write(&pool, std::slice::from_ref(&pending)).await;
+                    let outcome = bounded(write(&pool, std::slice::from_ref(&pending))).await;
                     let _ = pending.done.send(outcome);
                 }
             }
@@ -76,6 +76,20 @@ async fn run(pool: Pool, mut receiver: mpsc::UnboundedReceiver<Pending>) {
             }
         }
     }
+}
+
+/// `write`, or [`StoreError::Unavailable`] after 20 s: a stalled database stalls no request
+/// longer (the session's own limits should end it first).
+async fn bounded(
+    write: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<(), StoreError> {
+    tokio::time::timeout(std::time::Duration::from_secs(20), write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "postgres: no answer within 20 s".into(),
+            ))
+        })
 }
 
 /// One transaction: the records, their audit entries chained after the head, the new head.

@@ -71,7 +71,9 @@ impl PostgresStore {
     }
 
     /// See [`crate::Store::issue_crl`]. Under a transaction-scoped advisory lock: the newest
-    /// stored CRL is reused when it is at least as new as `fresh_since`, else the entries are
+    /// stored CRL is reused when it is at least as new as `fresh_since` and no revocation was
+    /// recorded in or after its thisUpdate second (a replica whose rebuild after a revocation
+    /// failed must not leave that revocation out for another period), else the entries are
     /// read, a number taken, `sign` called, the CRL stored and announced (NOTIFY), and the lock
     /// released by the commit.
     pub async fn issue_crl(
@@ -95,6 +97,7 @@ impl PostgresStore {
         if let Some(since) = fresh_since
             && let Some(latest) = latest(&transaction).await?
             && latest.this_update >= since
+            && !revoked_since(&transaction, latest.this_update).await?
         {
             transaction.commit().await.map_err(unavailable)?;
             return Ok(latest);
@@ -180,6 +183,24 @@ impl PostgresStore {
         transaction.commit().await.map_err(unavailable)?;
         Ok(latest)
     }
+}
+
+/// Whether a revocation dated `since` (Unix seconds) or later is recorded.
+async fn revoked_since(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    since: i64,
+) -> Result<bool, StoreError> {
+    let statement = transaction
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM revoked WHERE (entry::json->>'revoked_at')::bigint >= $1)",
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(transaction
+        .query_one(&statement, &[&since])
+        .await
+        .map_err(unavailable)?
+        .get(0))
 }
 
 /// The CRL with the highest number, if any was built.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::crl::CRL_CHANNEL;
 
@@ -26,7 +26,10 @@ impl Drop for CrlNotices {
 
 impl CrlNotices {
     /// Starts listening with `config`, reconnecting after a second when the connection drops.
-    pub(super) fn start(config: tokio_postgres::Config) -> std::sync::Arc<Self> {
+    pub(super) fn start(
+        config: tokio_postgres::Config,
+        tls: postgres_openssl::MakeTlsConnector,
+    ) -> std::sync::Arc<Self> {
         let (sender, _) = watch::channel(0);
         let stop = std::sync::Arc::new(tokio::sync::Notify::new());
         let notices = std::sync::Arc::new(CrlNotices {
@@ -49,7 +52,7 @@ impl CrlNotices {
                 };
                 runtime.block_on(async {
                     tokio::select! {
-                        () = listen(config, weak) => {}
+                        () = listen(config, tls, weak) => {}
                         () = stop.notified() => {}
                     }
                 });
@@ -66,10 +69,14 @@ impl CrlNotices {
     }
 }
 
-async fn listen(config: tokio_postgres::Config, notices: std::sync::Weak<CrlNotices>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
+    notices: std::sync::Weak<CrlNotices>,
+) {
     let mut connected_before = false;
     while notices.strong_count() > 0 {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let (heard, mut notifications) = tokio::sync::mpsc::unbounded_channel();
                 // Drives the connection; ends (closing the channel) when the connection does.

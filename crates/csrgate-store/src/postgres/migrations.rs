@@ -5,8 +5,6 @@
 //! version is newer than [`SCHEMA_VERSION`] was migrated by a newer csrgate: this build refuses
 //! to start on it rather than write rows it does not understand.
 
-use tokio_postgres::NoTls;
-
 use super::unavailable;
 use crate::StoreError;
 
@@ -65,8 +63,11 @@ const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
 /// Creates or migrates the schema on a connection of its own (the pool's connections belong to
 /// the runtimes that use them).
-pub(super) async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(unavailable)?;
+pub(super) async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
+) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(tls).await.map_err(unavailable)?;
     let driver = tokio::spawn(connection);
     let outcome = apply(&mut client).await;
     drop(client);
@@ -75,6 +76,12 @@ pub(super) async fn migrate(config: &tokio_postgres::Config) -> Result<(), Store
 }
 
 async fn apply(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    // Waiting for another replica's migration, or migrating a large table, may take longer
+    // than a request's limits.
+    client
+        .batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")
+        .await
+        .map_err(unavailable)?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -123,4 +130,44 @@ async fn apply_locked(client: &mut tokio_postgres::Client) -> Result<(), StoreEr
         tracing::info!(version, "PostgreSQL schema migrated");
     }
     Ok(())
+}
+
+/// Checks that the database holds this build's schema, without creating or migrating anything
+/// (for commands that only read: they must not migrate a database older replicas still use).
+pub(super) async fn check(
+    config: &tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
+) -> Result<(), StoreError> {
+    let (client, connection) = config.connect(tls).await.map_err(unavailable)?;
+    let driver = tokio::spawn(connection);
+    let found = client
+        .query_one(
+            "SELECT CASE WHEN to_regclass('csrgate_schema') IS NULL THEN 0 \
+             ELSE (SELECT coalesce(max(version), 0) FROM csrgate_schema) END",
+            &[],
+        )
+        .await
+        .map_err(unavailable);
+    drop(client);
+    let _ = driver.await;
+    let found: i32 = found?.get(0);
+    match found {
+        0 => Err(StoreError::Open {
+            path: "postgres_url".into(),
+            reason: "no csrgate schema in this database (csrgate serve or store copy creates it)"
+                .into(),
+        }),
+        version if version > SCHEMA_VERSION => Err(StoreError::SchemaVersion {
+            found: version.to_string(),
+            supported: SCHEMA_VERSION as u32,
+        }),
+        version if version < SCHEMA_VERSION => Err(StoreError::Open {
+            path: "postgres_url".into(),
+            reason: format!(
+                "schema version {version} is older than this build's {SCHEMA_VERSION}: start \
+                 csrgate serve of this version on it to migrate"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
@@ -47,6 +46,9 @@ pub struct PostgresConfig {
     pub password: Option<String>,
     /// Connections this replica keeps at most (default 16).
     pub pool_size: usize,
+    /// The CA certificates (PEM) that PostgreSQL's server certificate must chain to when the
+    /// URL says `sslmode=require`; `None`: the system's trust store.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PostgresConfig {
@@ -55,14 +57,16 @@ impl std::fmt::Debug for PostgresConfig {
             .field("url", &self.url)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
 
 impl PostgresConfig {
     /// The driver's configuration: the URL, the password, writable sessions only (a standby
-    /// cannot record a certificate) and `synchronous_commit = on` for every session, so a
-    /// commit that returned is on disk (and on a synchronous standby, when configured).
+    /// cannot record a certificate), `synchronous_commit = on` for every session, so a commit
+    /// that returned is on disk (and on a synchronous standby, when configured), and time
+    /// limits on locks (5 s), statements (15 s), idle transactions (15 s) and dead peers.
     ///
     /// Errors: [`StoreError::Open`] for a URL that does not parse or that holds a password.
     pub fn driver_config(&self) -> Result<tokio_postgres::Config, StoreError> {
@@ -84,15 +88,56 @@ impl PostgresConfig {
         if let Some(password) = &self.password {
             config.password(password.as_bytes());
         }
+        // TLS is used when asked for, and then verified: `sslmode=require` encrypts and checks
+        // the server's certificate and host name (libpq's verify-full). libpq's default,
+        // `prefer`, would encrypt without verifying anything; here it is `disable`.
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        }
         if config.get_application_name().is_none() {
             config.application_name("csrgate");
         }
-        config.options("-c synchronous_commit=on");
+        // A 200 waits for the commit's WAL flush; and no request waits without bound: a lock
+        // held by a replica that vanished, a statement or a transaction left open, a dead TCP
+        // peer each end in an error (503) within seconds, not at the kernel's two hours.
+        config.options(
+            "-c synchronous_commit=on -c lock_timeout=5s -c statement_timeout=15s \
+             -c idle_in_transaction_session_timeout=15s",
+        );
+        config.keepalives_idle(Duration::from_secs(10));
+        config.tcp_user_timeout(Duration::from_secs(15));
         config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         Ok(config)
+    }
+}
+
+impl PostgresConfig {
+    /// The TLS connector, used when the URL says `sslmode=require` (never on a Unix socket):
+    /// the server's certificate must chain to `ca_file` (or the system's trust store) and name
+    /// the host. Errors: [`StoreError::Open`] when `ca_file` cannot be read.
+    pub fn tls(&self) -> Result<postgres_openssl::MakeTlsConnector, StoreError> {
+        let refused = |reason: String| StoreError::Open {
+            path: self
+                .ca_file
+                .clone()
+                .unwrap_or_else(|| "postgres_ca_file".into()),
+            reason,
+        };
+        let mut builder =
+            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
+                .map_err(|e| refused(format!("TLS: {e}")))?;
+        builder
+            .set_min_proto_version(Some(openssl::ssl::SslVersion::TLS1_2))
+            .map_err(|e| refused(format!("TLS: {e}")))?;
+        if let Some(file) = &self.ca_file {
+            builder
+                .set_ca_file(file)
+                .map_err(|e| refused(format!("not a PEM file of CA certificates: {e}")))?;
+        }
+        Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
     }
 }
 
@@ -119,10 +164,27 @@ impl PostgresStore {
     /// replicas.
     pub async fn connect(config: &PostgresConfig) -> Result<Self, StoreError> {
         let driver = config.driver_config()?;
-        migrations::migrate(&driver).await?;
+        migrations::migrate(&driver, config.tls()?).await?;
+        Self::with_pool(config, driver)
+    }
+
+    /// Connects to a database that holds this build's schema already, creating and migrating
+    /// nothing (the read-only store commands); [`StoreError::Open`] or
+    /// [`StoreError::SchemaVersion`] otherwise.
+    pub async fn connect_as_found(config: &PostgresConfig) -> Result<Self, StoreError> {
+        let driver = config.driver_config()?;
+        migrations::check(&driver, config.tls()?).await?;
+        Self::with_pool(config, driver)
+    }
+
+    fn with_pool(
+        config: &PostgresConfig,
+        driver: tokio_postgres::Config,
+    ) -> Result<Self, StoreError> {
+        let tls = config.tls()?;
         let manager = Manager::from_config(
             driver.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -135,7 +197,7 @@ impl PostgresStore {
             .recycle_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("connection pool: {e}")))?;
-        let notices = CrlNotices::start(driver);
+        let notices = CrlNotices::start(driver, tls);
         let batches = batch::start(pool.clone());
         Ok(PostgresStore {
             pool,
@@ -158,7 +220,18 @@ impl PostgresStore {
 pub(crate) fn unavailable(error: tokio_postgres::Error) -> StoreError {
     let detail = match error.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => error.to_string(),
+        None => {
+            // The driver's own text is general ("error performing TLS handshake"); the cause
+            // (a certificate that does not verify, a refused connection) is in its sources.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
     };
     StoreError::Unavailable(format!("postgres: {detail}"))
 }

@@ -9,7 +9,7 @@ const LIST_BATCH: i64 = 256;
 
 impl PostgresStore {
     /// See [`crate::Store::list_certificates`]. The cursor is the `seq` of the last row looked
-    /// at, in decimal; a certificate committed later with a lower `seq` (a concurrent insert on
+    /// at, in decimal, and the listing (`all`, or the client hash in hex); a certificate committed later with a lower `seq` (a concurrent insert on
     /// another replica) is not seen by a walk already past it, and none is seen twice.
     pub async fn list_certificates(
         &self,
@@ -18,11 +18,18 @@ impl PostgresStore {
         limit: usize,
         keep: &(dyn Fn(&CertificateRecord) -> bool + Sync),
     ) -> Result<ListPage, StoreError> {
+        // A cursor names the listing it belongs to, as sled's (a key of its index) does: one
+        // handed out for another client's listing is refused, not silently reused.
+        let scope = client_hash.map_or_else(|| "all".to_owned(), hex::encode);
         let mut below = match cursor {
             Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|seq| *seq > 0 && text.len() <= 20)
+                .split_once('.')
+                .filter(|(_, listing)| *listing == scope)
+                .and_then(|(seq, _)| {
+                    seq.parse::<i64>()
+                        .ok()
+                        .filter(|s| *s > 0 && seq.len() <= 19)
+                })
                 .ok_or_else(|| StoreError::InvalidCursor(text.to_owned()))?,
             None => i64::MAX,
         };
@@ -51,7 +58,7 @@ impl PostgresStore {
                 if records.len() == limit || scanned == budget {
                     return Ok(ListPage {
                         records,
-                        next_cursor: last_seq.map(|seq: i64| seq.to_string()),
+                        next_cursor: last_seq.map(|seq: i64| format!("{seq}.{scope}")),
                     });
                 }
                 scanned += 1;
@@ -265,5 +272,19 @@ impl PostgresStore {
             client_index_entries: count,
             expiry_index_entries: count,
         })
+    }
+
+    /// See [`crate::Store::last_audit_entry`].
+    pub async fn last_audit_entry(&self) -> Result<Option<AuditEntry>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
+            .transpose()
     }
 }

@@ -196,4 +196,18 @@ impl SledStore {
             expiry_index_entries: inner.by_expiry.len(),
         })
     }
+
+    /// See [`crate::Store::last_audit_entry`].
+    pub fn last_audit_entry(&self) -> Result<Option<AuditEntry>, StoreError> {
+        let inner = self.inner()?;
+        let Some((_, value)) = inner.audit.last()? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&value)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key: "audit (newest)".into(),
+                reason: e.to_string(),
+            })
+    }
 }
