@@ -12,6 +12,25 @@ use crate::support::*;
 
 const TOKEN: &str = "replica-test-admin-token-0123456789";
 
+/// `tests/postgres COMMAND DIR PORT` for a cluster of a test's own (stopping the shared one
+/// would fail the tests running beside), listening on TCP at `listen` too when not empty;
+/// its output (the URL, for `start`).
+fn own_cluster(command: &str, dir: &Path, port: u16, listen: &str) -> String {
+    let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres"))
+        .arg(command)
+        .arg(dir)
+        .arg(port.to_string())
+        .env("POSTGRES_LISTEN", listen)
+        .output()
+        .expect("tests/postgres");
+    assert!(
+        output.status.success(),
+        "{command}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout).trim().to_owned()
+}
+
 /// A new database in the test cluster (or the cluster at `cluster_url`), and its URL.
 pub fn postgres_database(cluster_url: &str, hint: &str) -> String {
     let name = format!(
@@ -304,20 +323,7 @@ fn a_database_restart_is_503_then_recovers_by_itself() {
     // A cluster of its own: stopping the shared one would fail the tests running beside.
     let cluster_dir = ws.path("pg");
     let port = 54330 + (std::process::id() % 500) as u16;
-    let cluster = |command: &str| {
-        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres"))
-            .arg(command)
-            .arg(&cluster_dir)
-            .arg(port.to_string())
-            .output()
-            .expect("tests/postgres");
-        assert!(
-            output.status.success(),
-            "{command}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout).trim().to_owned()
-    };
+    let cluster = |command: &str| own_cluster(command, &cluster_dir, port, "");
     let cluster_url = cluster("start");
     let url = postgres_database(&cluster_url, "restart");
     let daemon = replica(&ws, &identity, &url, "r", "");
@@ -505,22 +511,7 @@ fn tls_to_postgres_is_required_when_asked_and_verified() {
     let identity = ws.create_identity("identity", "ec:p256", "Replica CA", None);
     let cluster_dir = ws.path("pg-tls");
     let port = 54900 + (std::process::id() % 90) as u16;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/postgres");
-    let cluster = |command: &str| {
-        let output = Command::new(script)
-            .arg(command)
-            .arg(&cluster_dir)
-            .arg(port.to_string())
-            .env("POSTGRES_LISTEN", "127.0.0.1")
-            .output()
-            .expect("tests/postgres");
-        assert!(
-            output.status.success(),
-            "{command}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout).trim().to_owned()
-    };
+    let cluster = |command: &str| own_cluster(command, &cluster_dir, port, "127.0.0.1");
     let socket_url = cluster("start");
     let url = postgres_database(&socket_url, "tls");
     let database = url
