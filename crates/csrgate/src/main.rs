@@ -62,6 +62,12 @@ enum Command {
     /// clients, dns, wildcards, ip, email_domains, uri_prefixes, key_types, min_rsa_bits,
     /// max_validity; [[plugins]] name, path, hooks, deadline, memory, kv_quota, config.
     ///
+    /// The store: store = "sled" (default: in the data directory) or "postgres", shared by
+    /// several replicas, with postgres_url (a libpq URL without a password; add
+    /// ?sslmode=require over a network, verified against postgres_ca_file), the password from
+    /// the credential postgres-password or postgres_password_file, postgres_pool_size
+    /// connections (16). retention = "400d" removes certificates expired for longer (audited).
+    ///
     /// Closed by default: without an [[issuance]] rule or an authorize plugin, serve refuses to
     /// start (exit 78) unless open_issuance = true or --dev.
     ///

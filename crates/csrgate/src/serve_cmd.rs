@@ -30,7 +30,8 @@ pub struct ServeArgs {
     /// Identity directory [default: identity].
     #[arg(long, value_name = "DIR")]
     identity: Option<PathBuf>,
-    /// Data directory holding the certificate store [default: data].
+    /// Data directory: the sled certificate store (store = "sled", the default) and the plugin
+    /// cache [default: data].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Development mode: create a throw-away CA identity (passphrase in <identity>/dev-passphrase)
@@ -183,7 +184,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     };
     tracing::info!(subject = %identity.summary().subject, key = %identity.summary().key, "CA identity unlocked");
 
-    if !config.data_dir.exists() {
+    if config.store == StoreBackend::Sled && !config.data_dir.exists() {
         tracing::info!(dir = %config.data_dir.display(), "creating the data directory");
     }
     let store = open_store(&config)?;

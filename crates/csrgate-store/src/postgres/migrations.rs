@@ -77,9 +77,11 @@ pub(super) async fn migrate(
 
 async fn apply(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     // Waiting for another replica's migration, or migrating a large table, may take longer
-    // than a request's limits.
+    // than a request's limits; "already exists, skipping" notices are not news.
     client
-        .batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")
+        .batch_execute(
+            "SET lock_timeout = 0; SET statement_timeout = 0; SET client_min_messages = warning",
+        )
         .await
         .map_err(unavailable)?;
     client
