@@ -657,3 +657,98 @@ fn tls_to_postgres_is_required_when_asked_and_verified() {
     }
     cluster("stop");
 }
+
+/// `store backup` of a running sled store while it issues: a consistent snapshot (the restore
+/// verifies counts and the chain against its header), restored into sled and into PostgreSQL;
+/// a truncated snapshot is refused and the restore finished by running it again with the
+/// whole file; an existing file is never overwritten.
+#[test]
+fn a_running_store_is_backed_up_consistently_and_restored_anywhere() {
+    let ws = Workspace::new();
+    let identity = ws.create_identity("identity", "ec:p256", "Backed-up CA", None);
+    let daemon = start_with_admin(&ws, &identity, TOKEN, "");
+    let mut serials = Vec::new();
+    for i in 0..3 {
+        serials.push(issue_json(&ws, &daemon, "backedup", &format!("b{i}")).0);
+    }
+    assert_eq!(daemon.revoke(&serials[0], "keyCompromise", TOKEN).0, 200);
+    let snapshot = ws.path("csrgate.snapshot");
+    let backup = |to: &Path| {
+        csrgate()
+            .args([
+                "store",
+                "backup",
+                "--url",
+                &daemon.base_url,
+                "--token",
+                TOKEN,
+                "--to",
+            ])
+            .arg(to)
+            .output()
+            .expect("store backup")
+    };
+    // Issuing goes on while the snapshot is taken.
+    let (output, (issued, others)) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| issue_load(&ws, &daemon, "during", 2, 40));
+        std::thread::sleep(Duration::from_millis(100));
+        let output = backup(&snapshot);
+        (output, load.join().expect("load"))
+    });
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(others.is_empty() && issued.len() == 40, "{others:?}");
+    let again = backup(&snapshot);
+    assert_eq!(again.status.code(), Some(73), "never over an existing file");
+    assert_eq!(daemon.stop().code(), Some(0));
+
+    let restore = |to: String, from: &Path| {
+        csrgate()
+            .args(["store", "restore", "--from"])
+            .arg(from)
+            .args(["--to", &to])
+            .output()
+            .expect("store restore")
+    };
+    let restored = ws.path("restored");
+    let said = restore(format!("sled:{}", restored.display()), &snapshot);
+    assert!(said.status.success(), "{}", text(&said.stderr));
+    let count = stored_certificates(&restored);
+    assert!((3..=43).contains(&count), "{count}");
+    let verify = csrgate()
+        .args(["audit", "verify", "--data"])
+        .arg(&restored)
+        .output()
+        .expect("verify");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+
+    let url = postgres_database(&test_cluster(), "restore");
+    let said = restore(url.clone(), &snapshot);
+    assert!(said.status.success(), "{}", text(&said.stderr));
+    let replica = replica(&ws, &identity, &url, "restored", "");
+    for serial in &serials {
+        assert!(recorded(&replica, serial), "{serial} restored");
+    }
+    let (listed, _) = crl_of(&ws, &replica, "restored.crl");
+    assert!(listed.contains(&serials[0]), "the revocation came along");
+    drop(replica);
+
+    // A truncated snapshot: refused, what was read kept; the whole file finishes the job.
+    let whole = std::fs::read_to_string(&snapshot).expect("snapshot");
+    let cut: String = whole
+        .lines()
+        .take(whole.lines().count() / 2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let truncated = ws.write("truncated.snapshot", cut.as_bytes());
+    let partial = ws.path("partial");
+    let said = restore(format!("sled:{}", partial.display()), &truncated);
+    assert_eq!(said.status.code(), Some(65), "{}", text(&said.stderr));
+    assert!(
+        text(&said.stderr).contains("truncated"),
+        "{}",
+        text(&said.stderr)
+    );
+    let said = restore(format!("sled:{}", partial.display()), &snapshot);
+    assert!(said.status.success(), "{}", text(&said.stderr));
+    assert_eq!(stored_certificates(&partial), count);
+}

@@ -29,6 +29,7 @@ pub(crate) fn configure_public(config: &mut web::ServiceConfig) {
 pub(crate) fn configure_admin(config: &mut web::ServiceConfig) {
     config
         .route("/audit", web::get().to(audit))
+        .route("/store/snapshot", web::post().to(snapshot))
         .route("/metrics", web::get().to(metrics))
         .route("/certificates", web::get().to(list))
         .route("/certificates/expiring", web::get().to(expiring))
@@ -598,6 +599,51 @@ pub(crate) async fn audit(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries = gateway.store().audit_entries(query.after, limit).await?;
     Ok(HttpResponse::Ok().json(AuditPage { entries }))
+}
+
+/// `POST /store/snapshot`: a consistent snapshot of the whole store as JSON lines (`csrgate
+/// store backup`; `csrgate store restore` replays it). Taken into an unlinked temporary file
+/// first, so sled's writes wait only for one pass over the store, not for the download.
+#[utoipa::path(post, path = "/store/snapshot", tag = "admin",
+    responses(
+        (status = 200, description = "the snapshot: JSON lines (header, audit chain, certificates, revocations, plugin entries, CRL Number, end line)", content_type = "application/x-ndjson", body = String),
+        (status = 401, description = "unauthorized: no bearer token", body = crate::api_error::ErrorBody),
+        (status = 403, description = "forbidden: wrong token", body = crate::api_error::ErrorBody),
+        (status = 503, description = "store_unavailable", body = crate::api_error::ErrorBody),
+    )
+)]
+pub(crate) async fn snapshot(
+    admin: Admin,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = tempfile::tempfile()
+        .map_err(|e| ApiError::internal("cannot create the snapshot file", &e))?;
+    let summary = gateway.store().write_snapshot(&mut file).await?;
+    tracing::info!(
+        actor = admin.actor,
+        certificates = summary.certificates,
+        audit_entries = summary.audit_entries,
+        "store snapshot taken"
+    );
+    file.rewind()
+        .map_err(|e| ApiError::internal("cannot read the snapshot file", &e))?;
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut chunk = vec![0; 256 * 1024];
+        match file.read(&mut chunk) {
+            Ok(0) => None,
+            Ok(read) => {
+                chunk.truncate(read);
+                Some((Ok::<_, std::io::Error>(web::Bytes::from(chunk)), Some(file)))
+            }
+            Err(error) => Some((Err(error), None)),
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .streaming(chunks))
 }
 
 #[utoipa::path(get, path = "/crl", tag = "public",

@@ -32,6 +32,7 @@ use crate::routes::{self, IssueResponse};
         admin_routes::cosign,
         admin_routes::delete,
         admin_routes::audit,
+        admin_routes::snapshot,
         admin_routes::metrics,
     ),
     components(schemas(IssueResponse, ErrorBody, ErrorDetail, CertificateView, RevocationView, RevokeBody, RenewBody, GenerateBody, CertificateList, AuditPage)),

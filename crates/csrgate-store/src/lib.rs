@@ -15,6 +15,7 @@ mod plugin_kv;
 mod postgres;
 mod record;
 mod sled_store;
+mod snapshot;
 mod store;
 
 pub use audit::{AuditAction, AuditEntry, AuditEvent, verify_chain};
@@ -29,4 +30,5 @@ pub use record::{
     RevocationStatus, RevokedEntry, StoreStats,
 };
 pub use sled_store::REOPEN_INTERVAL;
+pub use snapshot::{RESTORED_CRL_NUMBER_GAP, SNAPSHOT_FORMAT, SnapshotSummary};
 pub use store::Store;

@@ -98,7 +98,7 @@ pub struct RevokedEntry {
     pub not_after: i64,
 }
 
-mod base64_bytes {
+pub(crate) mod base64_bytes {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};

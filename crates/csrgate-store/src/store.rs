@@ -381,4 +381,12 @@ impl Store {
     pub async fn last_audit_entry(&self) -> Result<Option<AuditEntry>, StoreError> {
         dispatch!(self, store => store.last_audit_entry(), store.last_audit_entry().await)
     }
+
+    /// The backend's consistent pass over everything (see [`Store::write_snapshot`]).
+    pub(crate) async fn snapshot_into(
+        &self,
+        out: crate::snapshot::LineWriter<'_>,
+    ) -> Result<crate::SnapshotSummary, StoreError> {
+        dispatch!(self, store => store.snapshot_into(out), store.snapshot_into(out).await)
+    }
 }

@@ -317,6 +317,34 @@ impl Client {
     }
 }
 
+/// `POST path` on the admin API with its answer streamed into `out` (a store snapshot, which
+/// may take long: one hour at most); the error document's code and message when it fails.
+/// Returns the bytes written.
+pub(crate) fn download(
+    connection: &Connection,
+    path: &str,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<u64> {
+    let client = Client::new(connection)?;
+    let url = format!("{}{path}", client.base);
+    let bearer = client.token.as_ref().map(|token| format!("Bearer {token}"));
+    let mut response = authorized(client.agent.post(&url), bearer.as_deref())
+        .config()
+        .timeout_global(Some(Duration::from_secs(3600)))
+        .build()
+        .send_empty()
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status().as_u16();
+    if status >= 400 {
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let code = value["error"]["code"].as_str().unwrap_or("error");
+        let message = value["error"]["message"].as_str().unwrap_or("");
+        return Err(anyhow!("HTTP {status} {code}: {message}"));
+    }
+    std::io::copy(&mut response.body_mut().as_reader(), out).context("cannot read the answer")
+}
+
 /// Everything but RFC 3986's unreserved characters, percent-encoded: a query value.
 const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')

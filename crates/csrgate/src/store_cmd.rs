@@ -80,6 +80,38 @@ pub enum StoreCommand {
         #[arg(long, value_name = "FILE")]
         postgres_ca_file: Option<PathBuf>,
     },
+    /// Back up a running daemon's store: a consistent snapshot (sled pauses writes for one
+    /// pass over the store; PostgreSQL reads one transaction) through the admin API, written to
+    /// FILE (0600, never over an existing file) and checked to be complete.
+    ///
+    /// Example: csrgate store backup --url http://127.0.0.1:8080 --token-file identity/dev-admin-token --to csrgate.snapshot
+    Backup {
+        #[command(flatten)]
+        connection: crate::cert_cmd::Connection,
+        /// Where to write the snapshot.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a snapshot (`store backup`) into an empty store: sled:DIR (created) or a
+    /// PostgreSQL URL; verified (counts, the audit chain). An interrupted restore is finished
+    /// by running it again; CRL Numbers continue far past the snapshot's (CRLs published after
+    /// it was taken are never numbered twice).
+    ///
+    /// Example: csrgate store restore --from csrgate.snapshot --to sled:/var/lib/csrgate/data
+    Restore {
+        /// The snapshot file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The store to fill: sled:DIR or postgres://USER@HOST/DATABASE.
+        #[arg(long, value_name = "STORE")]
+        to: crate::store_location::StoreLocation,
+        /// The PostgreSQL password's file ($CREDENTIALS_DIRECTORY/postgres-password wins).
+        #[arg(long, value_name = "FILE")]
+        postgres_password_file: Option<PathBuf>,
+        /// With sslmode=require: the CA certificates (PEM) PostgreSQL's must chain to.
+        #[arg(long, value_name = "FILE")]
+        postgres_ca_file: Option<PathBuf>,
+    },
     /// Print one certificate record as JSON.
     Show {
         #[command(flatten)]
@@ -156,6 +188,20 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             postgres_password_file,
             postgres_ca_file,
         } => copy(
+            &from,
+            &to,
+            &crate::store_location::PostgresFiles {
+                password_file: postgres_password_file.as_deref(),
+                ca_file: postgres_ca_file.as_deref(),
+            },
+        ),
+        StoreCommand::Backup { connection, to } => backup(&connection, &to),
+        StoreCommand::Restore {
+            from,
+            to,
+            postgres_password_file,
+            postgres_ca_file,
+        } => restore(
             &from,
             &to,
             &crate::store_location::PostgresFiles {
@@ -269,4 +315,84 @@ impl csrgate_store::CopyProgress for Progress {
             bar.inc(items);
         }
     }
+}
+
+/// `store backup`: the snapshot into a new 0600 file, then checked to end with its end line.
+fn backup(connection: &crate::cert_cmd::Connection, to: &std::path::Path) -> Result<(), Failure> {
+    use std::io::{BufRead as _, Write as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(|e| {
+            Failure::new(
+                code::CANT_CREATE,
+                anyhow::anyhow!(
+                    "{}: {e} (an existing file is never overwritten)",
+                    to.display()
+                ),
+            )
+        })?;
+    let written = crate::cert_cmd::download(connection, "/store/snapshot", &mut file);
+    let written = match written {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let _ = std::fs::remove_file(to);
+            return Err(Failure::new(code::UNAVAILABLE, error));
+        }
+    };
+    file.flush()
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::new(code::IO, e))?;
+    // Complete: the last line is the end line.
+    let last =
+        std::io::BufReader::new(std::fs::File::open(to).map_err(|e| Failure::new(code::IO, e))?)
+            .lines()
+            .last()
+            .transpose()
+            .map_err(|e| Failure::new(code::IO, e))?
+            .unwrap_or_default();
+    if !last.starts_with("{\"end\":") {
+        return Err(Failure::new(
+            code::DATA_ERROR,
+            anyhow::anyhow!("{}: the snapshot is incomplete (no end line)", to.display()),
+        ));
+    }
+    println!(
+        "wrote {} ({written} bytes): a consistent snapshot of the store",
+        to.display()
+    );
+    Ok(())
+}
+
+/// `store restore`: a snapshot replayed into a store, with a progress bar per stage.
+fn restore(
+    from: &std::path::Path,
+    to: &crate::store_location::StoreLocation,
+    postgres: &crate::store_location::PostgresFiles<'_>,
+) -> Result<(), Failure> {
+    let file = std::fs::File::open(from)
+        .map_err(|e| Failure::new(code::NO_INPUT, anyhow::anyhow!("{}: {e}", from.display())))?;
+    let runtime = runtime()?;
+    let destination = open(&runtime, to, postgres, true)?;
+    let progress = Progress::default();
+    let report = runtime
+        .block_on(destination.restore_snapshot(&mut std::io::BufReader::new(file), &progress))
+        .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
+    progress.finish();
+    println!(
+        "restored {} into {to}: {} certificates ({} written now), {} revocations, {} audit \
+         entries ({} written now, chain verified), {} plugin entries; CRL Numbers continue past {}",
+        from.display(),
+        report.certificates,
+        report.certificates_written,
+        report.revocations,
+        report.audit_entries,
+        report.audit_written,
+        report.plugin_entries,
+        report.crl_number + csrgate_store::RESTORED_CRL_NUMBER_GAP
+    );
+    Ok(())
 }

@@ -23,6 +23,7 @@ mod migrations;
 mod plugin_kv;
 mod prune;
 mod queries;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;

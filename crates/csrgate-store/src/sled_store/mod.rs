@@ -35,6 +35,7 @@ mod lifecycle;
 mod plugin_kv;
 mod prune;
 mod queries;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
