@@ -564,16 +564,22 @@ pub fn postgres_store_for(data: &Path) -> Option<String> {
     static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut created = CREATED.lock().expect("lock");
     if !created.contains(&name) {
-        let output = Command::new("psql")
-            .arg(&cluster)
-            .args(["-qc", &format!("CREATE DATABASE {name}")])
-            .output()
-            .expect("psql");
-        let stderr = text(&output.stderr);
-        assert!(
-            output.status.success() || stderr.contains("already exists"),
-            "create database: {stderr}"
-        );
+        // Concurrent CREATE DATABASEs copying template1 can refuse for a moment: a few tries.
+        let mut stderr = String::new();
+        for _ in 0..20 {
+            let output = Command::new("psql")
+                .arg(&cluster)
+                .args(["-qc", &format!("CREATE DATABASE {name}")])
+                .output()
+                .expect("psql");
+            stderr = text(&output.stderr);
+            if output.status.success() || stderr.contains("already exists") {
+                stderr.clear();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(stderr.is_empty(), "create database: {stderr}");
         created.push(name.clone());
     }
     Some(cluster.replacen("/postgres?", &format!("/{name}?"), 1))

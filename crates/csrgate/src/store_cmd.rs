@@ -72,13 +72,9 @@ pub enum StoreCommand {
         /// The store to write (a sled directory is created when absent).
         #[arg(long, value_name = "STORE")]
         to: crate::store_location::StoreLocation,
-        /// The PostgreSQL password's file, for whichever side is PostgreSQL
-        /// ($CREDENTIALS_DIRECTORY/postgres-password wins over it).
-        #[arg(long, value_name = "FILE")]
-        postgres_password_file: Option<PathBuf>,
-        /// With sslmode=require: the CA certificates (PEM) PostgreSQL's must chain to.
-        #[arg(long, value_name = "FILE")]
-        postgres_ca_file: Option<PathBuf>,
+        /// For whichever side is PostgreSQL.
+        #[command(flatten)]
+        postgres: crate::store_location::PostgresFileArgs,
     },
     /// Back up a running daemon's store: a consistent snapshot (sled pauses writes for one
     /// pass over the store; PostgreSQL reads one transaction) through the admin API, written to
@@ -105,12 +101,8 @@ pub enum StoreCommand {
         /// The store to fill: sled:DIR or postgres://USER@HOST/DATABASE.
         #[arg(long, value_name = "STORE")]
         to: crate::store_location::StoreLocation,
-        /// The PostgreSQL password's file ($CREDENTIALS_DIRECTORY/postgres-password wins).
-        #[arg(long, value_name = "FILE")]
-        postgres_password_file: Option<PathBuf>,
-        /// With sslmode=require: the CA certificates (PEM) PostgreSQL's must chain to.
-        #[arg(long, value_name = "FILE")]
-        postgres_ca_file: Option<PathBuf>,
+        #[command(flatten)]
+        postgres: crate::store_location::PostgresFileArgs,
     },
     /// Print one certificate record as JSON.
     Show {
@@ -182,33 +174,9 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             &identity,
             &client_hash,
         ),
-        StoreCommand::Copy {
-            from,
-            to,
-            postgres_password_file,
-            postgres_ca_file,
-        } => copy(
-            &from,
-            &to,
-            &crate::store_location::PostgresFiles {
-                password_file: postgres_password_file.as_deref(),
-                ca_file: postgres_ca_file.as_deref(),
-            },
-        ),
+        StoreCommand::Copy { from, to, postgres } => copy(&from, &to, &postgres.files()),
         StoreCommand::Backup { connection, to } => backup(&connection, &to),
-        StoreCommand::Restore {
-            from,
-            to,
-            postgres_password_file,
-            postgres_ca_file,
-        } => restore(
-            &from,
-            &to,
-            &crate::store_location::PostgresFiles {
-                password_file: postgres_password_file.as_deref(),
-                ca_file: postgres_ca_file.as_deref(),
-            },
-        ),
+        StoreCommand::Restore { from, to, postgres } => restore(&from, &to, &postgres.files()),
         StoreCommand::Show { store, serial } => {
             let serial: csrgate_pki::Serial =
                 serial.parse().map_err(|e| Failure::new(code::CONFIG, e))?;

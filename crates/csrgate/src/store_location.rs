@@ -12,7 +12,7 @@ use crate::exit::{Failure, code};
 /// The name of the systemd credential holding the PostgreSQL password.
 pub const PASSWORD_CREDENTIAL: &str = "postgres-password";
 
-/// `--data`, `--postgres` and `--postgres-password-file`, shared by the store commands.
+/// `--data`, `--postgres` and the PostgreSQL files, shared by the store commands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// The sled data directory (ignored with --postgres).
@@ -23,6 +23,14 @@ pub struct StoreArgs {
     /// postgresql:///csrgate?host=/run/postgresql).
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    #[command(flatten)]
+    pub files: PostgresFileArgs,
+}
+
+/// `--postgres-password-file` and `--postgres-ca-file`, for every command that may connect to
+/// PostgreSQL.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PostgresFileArgs {
     /// The file holding the PostgreSQL password ($CREDENTIALS_DIRECTORY/postgres-password, from
     /// systemd's LoadCredential=, wins over it).
     #[arg(long, value_name = "FILE")]
@@ -31,6 +39,16 @@ pub struct StoreArgs {
     /// (default: the system's trust store).
     #[arg(long, value_name = "FILE")]
     pub postgres_ca_file: Option<PathBuf>,
+}
+
+impl PostgresFileArgs {
+    /// The files these arguments name.
+    pub fn files(&self) -> PostgresFiles<'_> {
+        PostgresFiles {
+            password_file: self.postgres_password_file.as_deref(),
+            ca_file: self.postgres_ca_file.as_deref(),
+        }
+    }
 }
 
 /// A store named on the command line of `store copy`: `sled:DIR` or a PostgreSQL URL
@@ -83,10 +101,7 @@ pub struct PostgresFiles<'a> {
 impl StoreArgs {
     /// The PostgreSQL files these arguments name.
     pub fn postgres_files(&self) -> PostgresFiles<'_> {
-        PostgresFiles {
-            password_file: self.postgres_password_file.as_deref(),
-            ca_file: self.postgres_ca_file.as_deref(),
-        }
+        self.files.files()
     }
 
     /// Where these arguments point.
