@@ -40,33 +40,7 @@ pub fn postgres_database(cluster_url: &str, hint: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() % 1_000_000_000)
     );
-    // A cluster that has just started, or concurrent CREATE DATABASEs copying template1, can
-    // refuse for a moment: a few tries.
-    let mut output = None;
-    for _ in 0..20 {
-        let attempt = Command::new("psql")
-            .arg(cluster_url)
-            .args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .output()
-            .expect("psql");
-        let done = attempt.status.success();
-        output = Some(attempt);
-        if done {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let output = output.expect("tried");
-    assert!(
-        output.status.success(),
-        "create database: {}",
-        text(&output.stderr)
-    );
+    create_database(cluster_url, &name);
     cluster_url.replacen("/postgres?", &format!("/{name}?"), 1)
 }
 

@@ -564,25 +564,30 @@ pub fn postgres_store_for(data: &Path) -> Option<String> {
     static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut created = CREATED.lock().expect("lock");
     if !created.contains(&name) {
-        // Concurrent CREATE DATABASEs copying template1 can refuse for a moment: a few tries.
-        let mut stderr = String::new();
-        for _ in 0..20 {
-            let output = Command::new("psql")
-                .arg(&cluster)
-                .args(["-qc", &format!("CREATE DATABASE {name}")])
-                .output()
-                .expect("psql");
-            stderr = text(&output.stderr);
-            if output.status.success() || stderr.contains("already exists") {
-                stderr.clear();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        assert!(stderr.is_empty(), "create database: {stderr}");
+        create_database(&cluster, &name);
         created.push(name.clone());
     }
     Some(cluster.replacen("/postgres?", &format!("/{name}?"), 1))
+}
+
+/// `CREATE DATABASE name` in the cluster at `cluster_url` (a database there already is fine).
+/// A cluster that has just started, or concurrent CREATE DATABASEs copying template1, can
+/// refuse for a moment: a few tries over 5 s.
+pub fn create_database(cluster_url: &str, name: &str) {
+    let mut stderr = String::new();
+    for _ in 0..20 {
+        let output = Command::new("psql")
+            .arg(cluster_url)
+            .args(["-qc", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("psql");
+        stderr = text(&output.stderr);
+        if output.status.success() || stderr.contains("already exists") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("create database {name}: {stderr}");
 }
 
 /// The arguments that point a store command at the store of a daemon started with
