@@ -691,7 +691,7 @@ fn retention_removes_long_expired_certificates_and_audits_it() {
             ("44", now + 30 * day),
         ] {
             let record = csrgate_store::CertificateRecord {
-                serial: serial.into(),
+                serial: serial.parse().expect("hex"),
                 client_hash: "kept".into(),
                 subject: format!("CN={serial}.internal"),
                 subject_alt_names: vec![format!("DNS:{serial}.internal")],

@@ -3,9 +3,6 @@
 //! builder cannot add entry extensions, and allocating an openssl object per entry does not scale
 //! to 100,000 entries) and signed with the CA key through openssl.
 
-use std::fmt;
-use std::str::FromStr;
-
 use time::OffsetDateTime;
 
 use crate::ca_signature::pem;
@@ -14,108 +11,7 @@ use crate::der_writer::{
     trim_leading_zeros,
 };
 use crate::oid;
-use crate::{Identity, PkiError, Serial};
-
-/// RFC 5280 CRLReason. `removeFromCRL` (8) only makes sense in delta CRLs and is not offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RevocationReason {
-    /// unspecified (0)
-    Unspecified,
-    /// keyCompromise (1)
-    KeyCompromise,
-    /// cACompromise (2)
-    CaCompromise,
-    /// affiliationChanged (3)
-    AffiliationChanged,
-    /// superseded (4)
-    Superseded,
-    /// cessationOfOperation (5)
-    CessationOfOperation,
-    /// certificateHold (6)
-    CertificateHold,
-    /// privilegeWithdrawn (9)
-    PrivilegeWithdrawn,
-    /// aACompromise (10)
-    AaCompromise,
-}
-
-const REASONS: &[(RevocationReason, &str, u8)] = &[
-    (RevocationReason::Unspecified, "unspecified", 0),
-    (RevocationReason::KeyCompromise, "keyCompromise", 1),
-    (RevocationReason::CaCompromise, "cACompromise", 2),
-    (
-        RevocationReason::AffiliationChanged,
-        "affiliationChanged",
-        3,
-    ),
-    (RevocationReason::Superseded, "superseded", 4),
-    (
-        RevocationReason::CessationOfOperation,
-        "cessationOfOperation",
-        5,
-    ),
-    (RevocationReason::CertificateHold, "certificateHold", 6),
-    (
-        RevocationReason::PrivilegeWithdrawn,
-        "privilegeWithdrawn",
-        9,
-    ),
-    (RevocationReason::AaCompromise, "aACompromise", 10),
-];
-
-impl RevocationReason {
-    pub(crate) fn code(self) -> u8 {
-        REASONS
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .map_or(0, |(_, _, c)| *c)
-    }
-
-    /// The reason of a CRLReason code (RFC 5280 5.3.1), `None` for 7, 8 and unknown codes.
-    pub fn from_code(code: i32) -> Option<RevocationReason> {
-        REASONS
-            .iter()
-            .find(|(_, _, c)| i32::from(*c) == code)
-            .map(|(r, _, _)| *r)
-    }
-
-    /// The RFC 5280 name, e.g. `keyCompromise`.
-    pub fn name(self) -> &'static str {
-        REASONS
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .map_or("unspecified", |(_, n, _)| n)
-    }
-}
-
-impl FromStr for RevocationReason {
-    type Err = PkiError;
-
-    fn from_str(text: &str) -> Result<Self, PkiError> {
-        if text == "removeFromCRL" {
-            return Err(PkiError::InvalidParameter(
-                "removeFromCRL is for delta CRLs and cannot be used to revoke".into(),
-            ));
-        }
-        REASONS
-            .iter()
-            .find(|(_, name, _)| *name == text)
-            .map(|(r, _, _)| *r)
-            .ok_or_else(|| {
-                let names: Vec<&str> = REASONS.iter().map(|(_, n, _)| *n).collect();
-                PkiError::InvalidParameter(format!(
-                    "unknown revocation reason {text:?}: use one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
-impl fmt::Display for RevocationReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::{Identity, PkiError, RevocationReason, Serial};
 
 /// One revoked certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,7 +68,7 @@ impl Identity {
             let mut list = Vec::with_capacity(entries.len() * 64);
             for entry in entries {
                 let mut revoked = Vec::with_capacity(64);
-                push_unsigned_integer(&mut revoked, entry.serial.as_bytes());
+                push_unsigned_integer(&mut revoked, entry.serial.magnitude());
                 push_time(&mut revoked, entry.revoked_at);
                 let mut extensions = Vec::new();
                 if entry.reason != RevocationReason::Unspecified {
@@ -221,20 +117,5 @@ impl Identity {
             next_update,
             entries: entries.len(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_parse_by_rfc_name_and_refuse_remove_from_crl() {
-        for (reason, name, _) in REASONS {
-            assert_eq!(name.parse::<RevocationReason>().expect(name), *reason);
-            assert_eq!(reason.to_string(), *name);
-        }
-        assert!("removeFromCRL".parse::<RevocationReason>().is_err());
-        assert!("KeyCompromise".parse::<RevocationReason>().is_err());
     }
 }

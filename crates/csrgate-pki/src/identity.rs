@@ -71,8 +71,9 @@ pub struct IdentitySummary {
     pub not_after: OffsetDateTime,
     /// SHA-256 of the CA certificate DER, lower-case hex.
     pub sha256_fingerprint: String,
-    /// The CA certificate's serial.
-    pub serial: Serial,
+    /// The CA certificate's serial in lower-case hex, for display. Text, not a [`Serial`]: an
+    /// operator's CA may carry one RFC 5280 forbids (0, more than 20 octets), and still loads.
+    pub serial: String,
     /// Number of certificates in the chain served at `/ca.pem` (1 for a root).
     pub chain_length: usize,
 }

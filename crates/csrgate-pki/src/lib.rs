@@ -26,8 +26,9 @@ mod template;
 mod validity;
 
 pub use certificate::{CertificateFacts, signed_by};
-pub use crl::{Crl, CrlEntry, RevocationReason};
+pub use crl::{Crl, CrlEntry};
 pub use csr::{RequestedExtension, ValidatedCsr};
+pub use csrgate_types::{ParseError, RevocationReason, Serial};
 pub use error::PkiError;
 pub use generated_key::{GeneratedKey, MIN_BUNDLE_PASSWORD_CHARS, PKCS12_ITERATIONS};
 pub use identity::{
@@ -44,6 +45,6 @@ pub use ocsp::{
 };
 pub use passphrase::Passphrase;
 pub use san::SubjectAltName;
-pub use serial::Serial;
+pub use serial::generate_serial;
 pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, RawExtension, SigningPolicy};
 pub use validity::ValidityPeriod;

@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use csrgate_pki::{
-    DistinguishedName, Identity, IdentityRequest, KeySpec, Passphrase, Serial, ValidityPeriod,
+    DistinguishedName, Identity, IdentityRequest, KeySpec, Passphrase, RevocationReason, Serial,
+    ValidityPeriod,
 };
 use csrgate_server::{CrlPublisher, OcspResponder};
 use csrgate_store::{CertificateRecord, CertificateStatus, Store};
@@ -59,7 +60,7 @@ fn main() {
     println!("baseline: empty CRL (one P-256 signature) {baseline:.3} ms");
 
     let issuer = issuer_hashes(&identity);
-    let mut serials: Vec<String> = Vec::new();
+    let mut serials: Vec<Serial> = Vec::new();
     let mut revoked = 0;
     for target in [10_000usize, 100_000] {
         runtime.block_on(async {
@@ -70,7 +71,7 @@ fn main() {
                 let mut tasks = Vec::with_capacity(batch);
                 for _ in 0..batch {
                     let store = store.clone();
-                    let serial = Serial::generate().expect("serial").to_string();
+                    let serial = csrgate_pki::generate_serial().expect("serial");
                     serials.push(serial.clone());
                     tasks.push(tokio::spawn(async move {
                         let record = CertificateRecord {
@@ -91,7 +92,7 @@ fn main() {
                             replaced_by: None,
                         };
                         store.insert_certificate(&record).await.expect("insert");
-                        store.revoke(&serial, "keyCompromise", None, "bench", now).await.expect("revoke");
+                        store.revoke(&serial, RevocationReason::KeyCompromise, None, "bench", now).await.expect("revoke");
                     }));
                 }
                 for task in tasks {
@@ -146,11 +147,11 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// A one-CertID OCSPRequest without nonce (SHA-1, as `openssl ocsp -no_nonce` sends).
-fn request_for(issuer: &([u8; 20], [u8; 20]), serial: &str) -> Vec<u8> {
+fn request_for(issuer: &([u8; 20], [u8; 20]), serial: &Serial) -> Vec<u8> {
     let sha1 = [
         0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
     ];
-    let mut magnitude = hex::decode(serial).expect("hex serial");
+    let mut magnitude = serial.magnitude().to_vec();
     if magnitude[0] & 0x80 != 0 {
         magnitude.insert(0, 0);
     }
@@ -168,7 +169,7 @@ fn ocsp_for_revoked(
     identity: &Identity,
     store: &Store,
     issuer: &([u8; 20], [u8; 20]),
-    serials: &[String],
+    serials: &[Serial],
     target: usize,
 ) {
     // A responder of its own, so no answer is kept from the previous round.

@@ -84,20 +84,20 @@ pub(crate) struct RevocationView {
 fn view(record: CertificateRecord) -> CertificateView {
     let status = status_of(&record, OffsetDateTime::now_utc().unix_timestamp());
     CertificateView {
-        replaces: record.replaces.clone(),
-        replaced_by: record.replaced_by.clone(),
+        replaces: record.replaces.as_ref().map(Serial::to_string),
+        replaced_by: record.replaced_by.as_ref().map(Serial::to_string),
         status,
         pem: csrgate_pki::certificate_pem_from_der(&record.der).unwrap_or_default(),
         not_before: rfc3339(record.not_before),
         not_after: rfc3339(record.not_after),
         issued_at: rfc3339(record.issued_at),
         revocation: record.revocation.map(|r| RevocationView {
-            reason: r.reason,
+            reason: r.reason.to_string(),
             revoked_at: rfc3339(r.revoked_at),
             invalidity_date: r.invalidity_date.map(rfc3339),
             actor: r.actor,
         }),
-        serial: record.serial,
+        serial: record.serial.to_string(),
         client_hash: record.client_hash,
         subject: record.subject,
         subject_alt_names: record.subject_alt_names,
@@ -117,8 +117,8 @@ async fn stored(gateway: &Gateway, serial: &str) -> Result<CertificateRecord, Ap
         .ok_or_else(|| ApiError::not_found(format!("no certificate with serial {serial}")))
 }
 
-fn parse_serial(text: &str) -> Result<String, ApiError> {
-    text.parse::<Serial>().map(|s| s.to_string()).map_err(|_| {
+fn parse_serial(text: &str) -> Result<Serial, ApiError> {
+    text.parse::<Serial>().map_err(|_| {
         ApiError::new(
             ErrorCode::InvalidSerial,
             format!("{text:?} is not a serial number in hex"),
@@ -204,7 +204,7 @@ pub(crate) async fn revoke(
     } = RevokeRequest::parse(&body, now)?;
     let record = gateway
         .store()
-        .revoke(&serial, reason.name(), invalidity_date, &actor, now)
+        .revoke(&serial, reason, invalidity_date, &actor, now)
         .await?;
     tracing::info!(%serial, reason = reason.name(), actor, "certificate revoked");
     gateway.rebuild_crl_logged().await;
@@ -426,7 +426,7 @@ pub(crate) async fn renew(
     tracing::info!(old = %serial, new = %issued.serial, actor, "certificate renewed");
     let record = gateway
         .store()
-        .certificate(&issued.serial.to_string())
+        .certificate(&issued.serial)
         .await?
         .ok_or_else(|| ApiError::internal("renewed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))
@@ -546,7 +546,7 @@ pub(crate) async fn cosign(
     tracing::info!(%client_hash, serial = %issued.serial, actor = admin.actor, "certificate co-signed");
     let record = gateway
         .store()
-        .certificate(&issued.serial.to_string())
+        .certificate(&issued.serial)
         .await?
         .ok_or_else(|| ApiError::internal("co-signed record missing", &issued.serial))?;
     Ok(HttpResponse::Ok().json(view(record)))

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use csrgate_pki::{CrlEntry, Identity, RevocationReason, Serial, ValidityPeriod};
+use csrgate_pki::{CrlEntry, Identity, ValidityPeriod};
 use csrgate_store::{RevokedEntry, Store, StoredCrl};
 use time::OffsetDateTime;
 
@@ -217,26 +217,21 @@ impl CrlPublisher {
 }
 
 /// One stored revocation as a CRL entry (RFC 5280 5.3: reasonCode, invalidityDate), or an error
-/// naming the serial when any part of it cannot be read. Never skipped and never defaulted: an
-/// unknown reason is an error, not `unspecified`.
+/// naming the serial when a date cannot be written. Never skipped and never defaulted. (The
+/// serial and reason are typed in the store: an unreadable one fails the read of the entries,
+/// before this.)
 fn crl_entry(entry: &RevokedEntry) -> Result<CrlEntry, String> {
     let unreadable = |what: &str| {
         format!(
-            "the revocation of serial {:?} cannot be read ({what}); the CRL would leave it out",
+            "the revocation of serial {} cannot be read ({what}); the CRL would leave it out",
             entry.serial
         )
     };
     Ok(CrlEntry {
-        serial: entry
-            .serial
-            .parse::<Serial>()
-            .map_err(|_| unreadable("serial"))?,
+        serial: entry.serial.clone(),
         revoked_at: OffsetDateTime::from_unix_timestamp(entry.revoked_at)
             .map_err(|_| unreadable("revocation date"))?,
-        reason: entry
-            .reason
-            .parse::<RevocationReason>()
-            .map_err(|_| unreadable(&format!("reason {:?}", entry.reason)))?,
+        reason: entry.reason,
         invalidity_date: entry
             .invalidity_date
             .map(OffsetDateTime::from_unix_timestamp)
@@ -248,24 +243,28 @@ fn crl_entry(entry: &RevokedEntry) -> Result<CrlEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use csrgate_pki::{RevocationReason, Serial};
 
     /// Every part of a stored revocation is read, or the entry is an error naming its serial.
     #[test]
     fn unreadable_revocations_are_errors_not_omissions() {
         let good = RevokedEntry {
-            serial: "40".repeat(20),
+            serial: "40".repeat(20).parse().expect("serial"),
             revoked_at: 1_767_323_045,
-            reason: "keyCompromise".into(),
+            reason: RevocationReason::KeyCompromise,
             invalidity_date: Some(1_767_300_000),
             not_after: 1_800_000_000,
         };
         let entry = crl_entry(&good).expect("readable");
         assert_eq!(entry.reason, RevocationReason::KeyCompromise);
+        assert_eq!(entry.serial, good.serial);
+        assert_eq!(
+            entry.invalidity_date.map(OffsetDateTime::unix_timestamp),
+            good.invalidity_date
+        );
         /// Damages one field of a stored revocation.
         type Damage = fn(&mut RevokedEntry);
-        let broken: [(&str, Damage); 4] = [
-            ("serial", |e| e.serial = "not-hex".into()),
-            ("reason \"retired\"", |e| e.reason = "retired".into()),
+        let broken: [(&str, Damage); 2] = [
             ("revocation date", |e| e.revoked_at = i64::MAX),
             ("invalidity date", |e| e.invalidity_date = Some(i64::MIN)),
         ];
@@ -274,17 +273,17 @@ mod tests {
             damage(&mut entry);
             let error = crl_entry(&entry).expect_err(what);
             assert!(
-                error.contains(what) && error.contains(&format!("{:?}", entry.serial)),
+                error.contains(what) && error.contains(&entry.serial.to_string()),
                 "{error}"
             );
         }
     }
 
-    /// A certificate recorded and revoked straight through the store (whose API takes any
-    /// reason text, as a store written by another version could hold).
-    async fn revoke_one(store: &Store, reason: &str) -> String {
+    /// A certificate recorded and revoked straight through the store, at `revoked_at` (Unix
+    /// seconds; the store takes any, as a store written by another version could hold).
+    async fn revoke_one(store: &Store, revoked_at: i64) -> Serial {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let serial = Serial::generate().expect("serial").to_string();
+        let serial = csrgate_pki::generate_serial().expect("serial");
         let record = csrgate_store::CertificateRecord {
             serial: serial.clone(),
             client_hash: "crl".into(),
@@ -304,7 +303,13 @@ mod tests {
         };
         store.insert_certificate(&record).await.expect("insert");
         store
-            .revoke(&serial, reason, None, "test", now)
+            .revoke(
+                &serial,
+                RevocationReason::KeyCompromise,
+                None,
+                "test",
+                revoked_at,
+            )
             .await
             .expect("revoke");
         serial
@@ -331,19 +336,19 @@ mod tests {
         let store = Store::open(&dir.path().join("data")).expect("store");
         let publisher = CrlPublisher::new(ValidityPeriod::days(7));
 
-        revoke_one(&store, "keyCompromise").await;
+        revoke_one(&store, OffsetDateTime::now_utc().unix_timestamp()).await;
         let good = publisher
             .rebuild(&identity, &store)
             .await
             .expect("good CRL");
         assert_eq!(good.entries, 1);
-        let unreadable = revoke_one(&store, "retired").await;
+        let unreadable = revoke_one(&store, i64::MAX).await;
         let error = publisher
             .rebuild(&identity, &store)
             .await
             .expect_err("an unreadable entry is not left out");
         assert!(
-            error.contains(&unreadable) && error.contains("retired"),
+            error.contains(&unreadable.to_string()) && error.contains("revocation date"),
             "{error}"
         );
         let current = publisher.current().expect("still published");

@@ -14,7 +14,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use csrgate_pki::{
     CertId, CertStatus, Identity, OcspErrorStatus, OcspRequest, OcspSigner, Passphrase,
-    RevocationReason, ValidityPeriod,
+    ValidityPeriod,
 };
 use csrgate_store::{RevocationStatus, Store};
 use time::OffsetDateTime;
@@ -249,12 +249,12 @@ impl OcspResponder {
     }
 }
 
-/// The store's status of the CertID's serial. Fails closed: a revocation whose reason cannot be
-/// read is an error, never `good`.
+/// The store's status of the CertID's serial. Fails closed: a revocation that cannot be read
+/// (the store's `Corrupt`, a date out of range) is an error, never `good`.
 async fn status_of(store: &Store, id: &CertId) -> Result<CertStatus, String> {
     Ok(
         match store
-            .revocation_status(&id.serial.to_string())
+            .revocation_status(&id.serial)
             .await
             .map_err(|e| e.to_string())?
         {
@@ -263,10 +263,7 @@ async fn status_of(store: &Store, id: &CertId) -> Result<CertStatus, String> {
             RevocationStatus::Revoked(entry) => CertStatus::Revoked {
                 revocation_time: OffsetDateTime::from_unix_timestamp(entry.revoked_at)
                     .map_err(|e| format!("revocation time: {e}"))?,
-                reason: entry
-                    .reason
-                    .parse::<RevocationReason>()
-                    .map_err(|e| format!("revocation reason: {e}"))?,
+                reason: entry.reason,
             },
         },
     )

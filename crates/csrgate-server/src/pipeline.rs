@@ -11,7 +11,8 @@ use csrgate_pki::{
     ValidityPeriod,
 };
 use csrgate_store::{
-    AuditAction, CertificateRecord, CertificateStatus, Predecessor, Store, StoreError,
+    AuditAction, CertificateRecord, CertificateStatus, Predecessor, RevocationReason, Serial,
+    Store, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -379,7 +380,7 @@ impl Gateway {
         generation: &Generation,
         client_hash: &ClientHash,
         body: &[u8],
-        replaces: Option<String>,
+        replaces: Option<Serial>,
     ) -> Result<IssuedCertificate, ApiError> {
         // Held until the write is durable, so that a flush waits for this request (see Store).
         let intent = self.store.write_intent();
@@ -387,7 +388,7 @@ impl Gateway {
             prepare(self.identity.summary(), generation, client_hash, body).await?;
         let predecessor = replaces.map(|serial| Predecessor {
             serial,
-            revoke_as: Some("superseded".into()),
+            revoke_as: Some(RevocationReason::Superseded),
             action: AuditAction::Rotate,
             actor: "client".into(),
         });
@@ -415,7 +416,7 @@ impl Gateway {
     pub(crate) async fn renew(
         &self,
         generation: &Generation,
-        serial: &str,
+        serial: &Serial,
         validity: Option<ValidityPeriod>,
         actor: &str,
     ) -> Result<(IssuedCertificate, String), ApiError> {
@@ -454,7 +455,7 @@ impl Gateway {
         )
         .await?;
         let predecessor = Predecessor {
-            serial: serial.to_owned(),
+            serial: serial.clone(),
             revoke_as: None,
             action: AuditAction::Renew,
             actor: actor.to_owned(),
@@ -634,7 +635,7 @@ fn record_of(
     issued: &IssuedCertificate,
 ) -> CertificateRecord {
     CertificateRecord {
-        serial: issued.serial.to_string(),
+        serial: issued.serial.clone(),
         client_hash: client_hash.to_string(),
         subject: issued.subject.to_string(),
         subject_alt_names: issued

@@ -126,7 +126,7 @@ pub(crate) async fn issue(
 }
 
 /// `?replaces=<serial>`: rotation. Any other query parameter is refused rather than ignored.
-fn replaces_parameter(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+fn replaces_parameter(request: &HttpRequest) -> Result<Option<csrgate_pki::Serial>, ApiError> {
     let query = request.query_string();
     if query.is_empty() {
         return Ok(None);
@@ -146,7 +146,7 @@ fn replaces_parameter(request: &HttpRequest) -> Result<Option<String>, ApiError>
                 format!("{value:?} is not a serial number in hex"),
             )
         })?;
-        replaces = Some(serial.to_string());
+        replaces = Some(serial);
     }
     Ok(replaces)
 }

@@ -14,23 +14,25 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use csrgate_store::{CertificateRecord, CertificateStatus, Store};
+use csrgate_store::{CertificateRecord, CertificateStatus, Serial, Store};
 
 const RECORDS: usize = 6_000;
 const WRITERS: usize = 32;
 /// Records written before the last row is measured.
 const GROWN_STORE_RECORDS: usize = 100_000;
 
-/// A serial laid out as `csrgate_pki::Serial::generate` lays them out (this crate does not depend
+/// A serial laid out as `csrgate_pki::generate_serial` lays them out (this crate does not depend
 /// on csrgate-pki): `40`, a 48-bit issuance time, 104 bits that differ per serial. Where the keys
 /// land in the store is part of what an insert costs (docs/decisions/0012-time-first-serials.md).
-fn serial_like_csrgate_pki() -> String {
+fn serial_like_csrgate_pki() -> Serial {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     // ~8 certificates per millisecond, as at the daemon's rate.
     let millis = 1_795_000_000_000 + n / 8;
     let spread = u128::from(n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 24;
     format!("40{millis:012x}{spread:026x}")
+        .parse()
+        .expect("40 hex digits")
 }
 
 fn record(i: usize) -> CertificateRecord {
@@ -136,11 +138,11 @@ fn sled_inserts(trees: usize) -> Sample {
             let record = record(i);
             let value = serde_json::to_vec(&record).expect("json");
             opened[0]
-                .insert(record.serial.as_bytes(), value)
+                .insert(record.serial.to_string().as_bytes(), value)
                 .expect("insert");
             for (t, tree) in opened.iter().enumerate().skip(1) {
                 let mut key = (i as u64).to_be_bytes().to_vec();
-                key.extend_from_slice(record.serial.as_bytes());
+                key.extend_from_slice(record.serial.to_string().as_bytes());
                 let value: &[u8] = if t == 5 { &[b'a'; 300] } else { &[] };
                 tree.insert(key, value).expect("insert");
             }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::Serial;
+
 /// The hash "before" the first entry.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -62,7 +64,7 @@ pub struct AuditEvent {
     /// What was done.
     pub action: AuditAction,
     /// The certificate concerned.
-    pub serial: String,
+    pub serial: Serial,
     /// Its client hash.
     pub client_hash: String,
     /// Who did it: `client` for a PUT, the admin token's name otherwise.
@@ -106,7 +108,7 @@ impl AuditEntry {
             &self.seq.to_string(),
             &self.time.to_string(),
             self.event.action.name(),
-            &self.event.serial,
+            &self.event.serial.to_string(),
             &self.event.client_hash,
             &self.event.actor,
         ] {

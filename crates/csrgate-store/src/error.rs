@@ -1,5 +1,7 @@
 //! The one error type of csrgate-store.
 
+use crate::Serial;
+
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,20 +24,20 @@ pub enum StoreError {
     },
     /// A record with this serial exists already (a CSPRNG collision, or a replayed write).
     #[error("a certificate with serial {0} is already stored")]
-    DuplicateSerial(String),
+    DuplicateSerial(Serial),
     /// No certificate with this serial (or it was deleted).
     #[error("no certificate with serial {0}")]
-    NotFound(String),
+    NotFound(Serial),
     /// The certificate was revoked already.
     #[error("certificate {0} is already revoked")]
-    AlreadyRevoked(String),
+    AlreadyRevoked(Serial),
     /// The certificate was renewed or rotated already: it has a successor, and a second one
     /// would fork its history.
     #[error("certificate {0} was already renewed or rotated")]
-    AlreadyReplaced(String),
+    AlreadyReplaced(Serial),
     /// The certificate to replace was issued to another client hash.
     #[error("certificate {0} belongs to another client")]
-    ClientMismatch(String),
+    ClientMismatch(Serial),
     /// A listing cursor that this store did not hand out.
     #[error("invalid cursor {0:?}")]
     InvalidCursor(String),

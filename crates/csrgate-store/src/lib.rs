@@ -21,6 +21,8 @@ mod store;
 pub use audit::{AuditAction, AuditEntry, AuditEvent, verify_chain};
 pub use copy::{CopyProgress, CopyReport};
 pub use crl::{CrlSigner, StoredCrl};
+/// Serials and revocation reasons, typed (re-exported so callers need not name csrgate-types).
+pub use csrgate_types::{RevocationReason, Serial};
 pub use error::StoreError;
 pub use group_commit::{FlushObserver, WriteIntent};
 pub use plugin_kv::KvWrites;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::AuditAction;
+use crate::{AuditAction, RevocationReason, Serial};
 
 /// Lifecycle state kept in the record. "Expired" is not stored: it is computed on read from
 /// `not_after`, so a record never needs a write to age.
@@ -18,8 +18,8 @@ pub enum CertificateStatus {
 /// One issued certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {
-    /// Serial number, lower-case hex without leading zeros (the primary key).
-    pub serial: String,
+    /// Serial number (the primary key; stored in its shown form, lower-case hex).
+    pub serial: Serial,
     /// The client hash from the request path.
     pub client_hash: String,
     /// The certificate subject, for display.
@@ -49,10 +49,10 @@ pub struct CertificateRecord {
     pub deleted: bool,
     /// The certificate this one renewed or rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<String>,
+    pub replaces: Option<Serial>,
     /// The certificate that renewed or rotated this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaced_by: Option<String>,
+    pub replaced_by: Option<Serial>,
 }
 
 impl CertificateRecord {
@@ -61,7 +61,7 @@ impl CertificateRecord {
         self.revocation.as_ref().map(|revocation| RevokedEntry {
             serial: self.serial.clone(),
             revoked_at: revocation.revoked_at,
-            reason: revocation.reason.clone(),
+            reason: revocation.reason,
             invalidity_date: revocation.invalidity_date,
             not_after: self.not_after,
         })
@@ -73,8 +73,8 @@ impl CertificateRecord {
 pub struct Revocation {
     /// When, Unix seconds.
     pub revoked_at: i64,
-    /// RFC 5280 reason name, e.g. `keyCompromise`.
-    pub reason: String,
+    /// Why (RFC 5280 5.3.1; stored by name, e.g. `keyCompromise`).
+    pub reason: RevocationReason,
     /// When the key is known or suspected to have been compromised, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalidity_date: Option<i64>,
@@ -85,17 +85,28 @@ pub struct Revocation {
 /// One entry of the CRL as the store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokedEntry {
-    /// Serial, lower-case hex.
-    pub serial: String,
+    /// Its serial.
+    pub serial: Serial,
     /// When, Unix seconds.
     pub revoked_at: i64,
-    /// RFC 5280 reason name.
-    pub reason: String,
+    /// Why (RFC 5280 5.3.1).
+    pub reason: RevocationReason,
     /// Invalidity date, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalidity_date: Option<i64>,
     /// The certificate's not-after: the entry leaves the CRL after it.
     pub not_after: i64,
+}
+
+/// The serial a stored key or column names, in its stored form only; any other text is damage.
+pub(crate) fn stored_serial(text: &str) -> Result<Serial, crate::StoreError> {
+    text.parse::<Serial>()
+        .ok()
+        .filter(|serial| serial.to_string() == text)
+        .ok_or_else(|| crate::StoreError::Corrupt {
+            key: text.to_owned(),
+            reason: "not a serial in its stored form (lower-case hex, two digits an octet)".into(),
+        })
 }
 
 pub(crate) mod base64_bytes {
@@ -150,9 +161,9 @@ pub struct ListPage {
 #[derive(Clone, Debug)]
 pub struct Predecessor {
     /// The replaced certificate.
-    pub serial: String,
+    pub serial: Serial,
     /// `Some(reason)` revokes it (rotation: `superseded`); `None` only links it (renewal).
-    pub revoke_as: Option<String>,
+    pub revoke_as: Option<RevocationReason>,
     /// Audit action for the new certificate: [`AuditAction::Renew`] or [`AuditAction::Rotate`].
     pub action: AuditAction,
     /// Who asked.

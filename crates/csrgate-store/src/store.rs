@@ -9,7 +9,7 @@ use crate::postgres::{PostgresConfig, PostgresStore};
 use crate::sled_store::SledStore;
 use crate::{
     AuditAction, AuditEntry, CertificateRecord, Imported, ListPage, Predecessor, Restored,
-    RevocationStatus, RevokedEntry, StoreError, StoreStats,
+    RevocationReason, RevocationStatus, RevokedEntry, Serial, StoreError, StoreStats,
 };
 
 /// The certificate store. Cheap to clone; clones share one database (and, for sled, one
@@ -186,13 +186,13 @@ impl Store {
         dispatch!(self, store => store.list_certificates(client_hash, cursor, limit, keep), store.list_certificates(client_hash, cursor, limit, keep).await)
     }
 
-    /// Revokes `serial` with an RFC 5280 reason name (5.3.1), durably, with a `revoke` audit
-    /// entry. Returns the updated record; [`StoreError::NotFound`] or
-    /// [`StoreError::AlreadyRevoked`] otherwise.
+    /// Revokes `serial` for `reason` (RFC 5280 5.3.1), durably, with a `revoke` audit entry.
+    /// Returns the updated record; [`StoreError::NotFound`] or [`StoreError::AlreadyRevoked`]
+    /// otherwise.
     pub async fn revoke(
         &self,
-        serial: &str,
-        reason: &str,
+        serial: &Serial,
+        reason: RevocationReason,
         invalidity_date: Option<i64>,
         actor: &str,
         now: i64,
@@ -204,7 +204,7 @@ impl Store {
     /// stays in the CRL until it expires.
     pub async fn delete(
         &self,
-        serial: &str,
+        serial: &Serial,
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
@@ -238,14 +238,17 @@ impl Store {
         dispatch!(self, store => store.verify_audit(), store.verify_audit().await)
     }
 
-    /// The record with this serial (lower-case hex without leading zeros), if stored.
-    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+    /// The record with this serial, if stored.
+    pub async fn certificate(
+        &self,
+        serial: &Serial,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
         dispatch!(self, store => store.certificate(serial), store.certificate(serial).await)
     }
 
     /// What an OCSP responder says of `serial` (RFC 6960 4.2.1 `CertStatus`): revoked (kept
     /// after delete and expiry), good (recorded) or unknown.
-    pub async fn revocation_status(&self, serial: &str) -> Result<RevocationStatus, StoreError> {
+    pub async fn revocation_status(&self, serial: &Serial) -> Result<RevocationStatus, StoreError> {
         dispatch!(self, store => store.revocation_status(serial), store.revocation_status(serial).await)
     }
 
@@ -262,7 +265,7 @@ impl Store {
         &self,
         from: i64,
         until: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Serial>, StoreError> {
         dispatch!(self, store => store.serials_expiring_between(from, until), store.serials_expiring_between(from, until).await)
     }
 

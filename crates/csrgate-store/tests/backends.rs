@@ -6,8 +6,14 @@ use std::time::Duration;
 
 use csrgate_store::{
     AuditAction, CertificateRecord, CertificateStatus, Imported, PostgresConfig, Predecessor,
-    Revocation, RevocationStatus, Store, StoreError, StoreStats, StoredCrl,
+    Revocation, RevocationReason, RevocationStatus, Serial, Store, StoreError, StoreStats,
+    StoredCrl,
 };
+
+/// The serial written `hex`.
+fn s(hex: &str) -> Serial {
+    hex.parse().expect("a serial in hex")
+}
 
 /// A store under test and what it takes to open it again.
 enum Fixture {
@@ -16,6 +22,19 @@ enum Fixture {
 }
 
 impl Fixture {
+    /// A plain SQL session on a PostgreSQL fixture's database, to do what csrgate never does
+    /// (damage rows, pretend a newer schema).
+    async fn sql(&self) -> tokio_postgres::Client {
+        let Fixture::Postgres(config) = self else {
+            panic!("only a PostgreSQL fixture has SQL")
+        };
+        let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+
     fn sled() -> Self {
         Fixture::Sled(tempfile::tempdir().expect("tmp"))
     }
@@ -123,7 +142,7 @@ on_both_backends!(
 
 fn record(serial: &str, client: &str, issued_at: i64, not_after: i64) -> CertificateRecord {
     CertificateRecord {
-        serial: serial.into(),
+        serial: s(serial),
         client_hash: client.into(),
         subject: "CN=test".into(),
         subject_alt_names: vec!["DNS:test".into()],
@@ -148,7 +167,7 @@ async fn serials_for_client(store: &Store, client: &str) -> Vec<String> {
         .await
         .expect("scan")
         .into_iter()
-        .map(|r| r.serial)
+        .map(|r| r.serial.to_string())
         .collect()
 }
 
@@ -180,7 +199,7 @@ async fn records_survive_reopen_with_indexes(fixture: Fixture) {
     }
     let store = fixture.open().await;
     assert_eq!(
-        store.certificate("0a").await.expect("get"),
+        store.certificate(&s("0a")).await.expect("get"),
         Some(record("0a", "abc", 100, 1_000))
     );
     assert_eq!(serials_for_client(&store, "abc").await, ["0a", "0b"]);
@@ -189,7 +208,7 @@ async fn records_survive_reopen_with_indexes(fixture: Fixture) {
             .serials_expiring_between(-10, 600)
             .await
             .expect("range"),
-        ["0c", "0b"]
+        [s("0c"), s("0b")]
     );
     assert_eq!(
         store.stats().await.expect("stats"),
@@ -213,7 +232,11 @@ async fn duplicate_serial_writes_nothing(fixture: Fixture) {
         "{again:?}"
     );
     assert_eq!(store.stats().await.expect("stats").client_index_entries, 1);
-    let stored = store.certificate("0a").await.expect("get").expect("some");
+    let stored = store
+        .certificate(&s("0a"))
+        .await
+        .expect("get")
+        .expect("some");
     assert_eq!(stored.client_hash, "abc");
     assert_eq!(actions(&store).await, [AuditAction::Issue]);
     assert_eq!(store.verify_audit().await.expect("chain"), 1);
@@ -222,7 +245,7 @@ async fn duplicate_serial_writes_nothing(fixture: Fixture) {
 async fn concurrent_inserts_all_land(fixture: Fixture) {
     let store = fixture.open().await;
     let mut tasks = Vec::new();
-    for i in 0..200 {
+    for i in 1..=200 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
@@ -246,7 +269,7 @@ async fn a_taken_serial_among_concurrent_inserts_refuses_only_its_own(fixture: F
         .await
         .expect("insert");
     let mut tasks = Vec::new();
-    for i in 0..64 {
+    for i in 1..=64 {
         let store = store.clone();
         // Number 42 (0x2a) repeats the serial stored above.
         tasks.push(tokio::spawn(async move {
@@ -262,13 +285,13 @@ async fn a_taken_serial_among_concurrent_inserts_refuses_only_its_own(fixture: F
         }
     }
     assert!(
-        matches!(refused.as_slice(), [StoreError::DuplicateSerial(serial)] if serial == "2a"),
+        matches!(refused.as_slice(), [StoreError::DuplicateSerial(serial)] if *serial == s("2a")),
         "{refused:?}"
     );
     assert_eq!(store.stats().await.expect("stats").certificates, 64);
     assert_eq!(
         store
-            .certificate("2a")
+            .certificate(&s("2a"))
             .await
             .expect("get")
             .expect("kept")
@@ -290,26 +313,36 @@ async fn revoke_delete_crl_numbers_and_audit(fixture: Fixture) {
             .await
             .expect("insert");
         let revoked = store
-            .revoke("0a", "keyCompromise", Some(90), "ops", 200)
+            .revoke(
+                &s("0a"),
+                RevocationReason::KeyCompromise,
+                Some(90),
+                "ops",
+                200,
+            )
             .await
             .expect("revoke");
         assert_eq!(revoked.status, CertificateStatus::Revoked);
         assert!(matches!(
-            store.revoke("0a", "superseded", None, "ops", 201).await,
+            store
+                .revoke(&s("0a"), RevocationReason::Superseded, None, "ops", 201)
+                .await,
             Err(StoreError::AlreadyRevoked(_))
         ));
         assert!(matches!(
-            store.revoke("ff", "superseded", None, "ops", 201).await,
+            store
+                .revoke(&s("ff"), RevocationReason::Superseded, None, "ops", 201)
+                .await,
             Err(StoreError::NotFound(_))
         ));
         store
-            .revoke("0b", "superseded", None, "ops", 202)
+            .revoke(&s("0b"), RevocationReason::Superseded, None, "ops", 202)
             .await
             .expect("revoke");
         // Deleting keeps the CRL entry.
-        store.delete("0a", "ops", 203).await.expect("delete");
+        store.delete(&s("0a"), "ops", 203).await.expect("delete");
         assert!(matches!(
-            store.delete("0a", "ops", 204).await,
+            store.delete(&s("0a"), "ops", 204).await,
             Err(StoreError::NotFound(_))
         ));
         let entries = store.revoked_entries(60).await.expect("entries");
@@ -318,8 +351,8 @@ async fn revoke_delete_crl_numbers_and_audit(fixture: Fixture) {
             1,
             "0b expired at 50, 0a stays though deleted"
         );
-        assert_eq!(entries[0].serial, "0a");
-        assert_eq!(entries[0].reason, "keyCompromise");
+        assert_eq!(entries[0].serial, s("0a"));
+        assert_eq!(entries[0].reason, RevocationReason::KeyCompromise);
         assert_eq!(entries[0].invalidity_date, Some(90));
         assert_eq!(store.next_crl_number().await.expect("n"), 1);
         assert_eq!(store.next_crl_number().await.expect("n"), 2);
@@ -346,7 +379,7 @@ async fn revoke_delete_crl_numbers_and_audit(fixture: Fixture) {
         listed
             .records
             .iter()
-            .map(|r| r.serial.as_str())
+            .map(|r| r.serial.to_string())
             .collect::<Vec<_>>(),
         ["0b"],
         "deleted records are not listed"
@@ -377,7 +410,7 @@ async fn pages_visit_every_certificate_once_while_new_ones_arrive(fixture: Fixtu
             .list_certificates(None, cursor.as_deref(), 7, &|_| true)
             .await
             .expect("page");
-        seen.extend(page.records.iter().map(|r| r.serial.clone()));
+        seen.extend(page.records.iter().map(|r| r.serial.to_string()));
         // Issue newer certificates between pages: they must not show up in later pages.
         store
             .insert_certificate(&record(&format!("{next:x}"), "even", 7, 1_000))
@@ -403,7 +436,7 @@ async fn pages_visit_every_certificate_once_while_new_ones_arrive(fixture: Fixtu
     assert!(odd.next_cursor.is_none());
     let filtered = store
         .list_certificates(None, None, 100, &|r| {
-            ("40".."43").contains(&r.serial.as_str())
+            ("40".."43").contains(&r.serial.to_string().as_str())
         })
         .await
         .expect("filtered");
@@ -435,8 +468,8 @@ async fn pages_visit_every_certificate_once_while_new_ones_arrive(fixture: Fixtu
 
 fn successor_of(old: &str, action: AuditAction) -> Predecessor {
     Predecessor {
-        serial: old.into(),
-        revoke_as: (action == AuditAction::Rotate).then(|| "superseded".into()),
+        serial: s(old),
+        revoke_as: (action == AuditAction::Rotate).then_some(RevocationReason::Superseded),
         action,
         actor: "client".into(),
     }
@@ -454,19 +487,30 @@ async fn rotation_revokes_the_old_one_for_the_same_client_only(fixture: Fixture)
         .await;
     assert!(matches!(foreign, Err(StoreError::ClientMismatch(_))));
     assert!(
-        store.certificate("0b").await.expect("get").is_none(),
+        store.certificate(&s("0b")).await.expect("get").is_none(),
         "nothing written"
     );
     store
         .insert_successor(&record("0c", "abc", 3, 1_000), &rotate("0a"))
         .await
         .expect("rotate");
-    let old = store.certificate("0a").await.expect("get").expect("some");
+    let old = store
+        .certificate(&s("0a"))
+        .await
+        .expect("get")
+        .expect("some");
     assert_eq!(old.status, CertificateStatus::Revoked);
-    assert_eq!(old.replaced_by.as_deref(), Some("0c"));
-    assert_eq!(old.revocation.expect("revoked").reason, "superseded");
-    let new = store.certificate("0c").await.expect("get").expect("some");
-    assert_eq!(new.replaces.as_deref(), Some("0a"));
+    assert_eq!(old.replaced_by, Some(s("0c")));
+    assert_eq!(
+        old.revocation.expect("revoked").reason,
+        RevocationReason::Superseded
+    );
+    let new = store
+        .certificate(&s("0c"))
+        .await
+        .expect("get")
+        .expect("some");
+    assert_eq!(new.replaces, Some(s("0a")));
     assert_eq!(store.revoked_entries(0).await.expect("crl").len(), 1);
     let again = store
         .insert_successor(&record("0d", "abc", 4, 1_000), &rotate("0a"))
@@ -494,14 +538,18 @@ async fn renewal_links_without_revoking(fixture: Fixture) {
         .insert_successor(&record("0b", "abc", 2, 2_000), &renew)
         .await
         .expect("renew");
-    let old = store.certificate("0a").await.expect("get").expect("some");
+    let old = store
+        .certificate(&s("0a"))
+        .await
+        .expect("get")
+        .expect("some");
     assert_eq!(old.status, CertificateStatus::Valid);
-    assert_eq!(old.replaced_by.as_deref(), Some("0b"));
+    assert_eq!(old.replaced_by, Some(s("0b")));
     let twice = store
         .insert_successor(&record("0c", "abc", 3, 2_000), &renew)
         .await;
     assert!(matches!(twice, Err(StoreError::AlreadyReplaced(_))));
-    assert!(store.certificate("0c").await.expect("get").is_none());
+    assert!(store.certificate(&s("0c")).await.expect("get").is_none());
     assert_eq!(
         actions(&store).await,
         [AuditAction::Issue, AuditAction::Renew]
@@ -529,7 +577,7 @@ async fn imports_are_idempotent_and_bring_later_revocations(fixture: Fixture) {
     revoked.status = CertificateStatus::Revoked;
     revoked.revocation = Some(Revocation {
         revoked_at: 12,
-        reason: "keyCompromise".into(),
+        reason: RevocationReason::KeyCompromise,
         invalidity_date: None,
         actor: "openssl ca".into(),
     });
@@ -548,8 +596,8 @@ async fn imports_are_idempotent_and_bring_later_revocations(fixture: Fixture) {
         Imported::AlreadyPresent
     );
     assert!(matches!(
-        store.revocation_status("0a").await.expect("status"),
-        RevocationStatus::Revoked(entry) if entry.reason == "keyCompromise"
+        store.revocation_status(&s("0a")).await.expect("status"),
+        RevocationStatus::Revoked(entry) if entry.reason == RevocationReason::KeyCompromise
     ));
     store.flush().await.expect("flush");
     assert_eq!(
@@ -590,7 +638,7 @@ async fn issue_crl_numbers_and_signs_the_unexpired_entries(fixture: Fixture) {
             .await
             .expect("insert");
         store
-            .revoke(serial, "superseded", None, "ops", 10)
+            .revoke(&s(serial), RevocationReason::Superseded, None, "ops", 10)
             .await
             .expect("revoke");
     }
@@ -601,7 +649,10 @@ async fn issue_crl_numbers_and_signs_the_unexpired_entries(fixture: Fixture) {
                 this_update: 100,
                 next_update: 200,
                 entries: entries.len(),
-                der: entries.iter().flat_map(|e| e.serial.bytes()).collect(),
+                der: entries
+                    .iter()
+                    .flat_map(|e| e.serial.to_string().into_bytes())
+                    .collect(),
                 pem: tag.into(),
             })
         })
@@ -645,7 +696,7 @@ async fn issue_crl_numbers_and_signs_the_unexpired_entries(fixture: Fixture) {
             .await
             .expect("insert");
         store
-            .revoke("0e", "superseded", None, "ops", 100)
+            .revoke(&s("0e"), RevocationReason::Superseded, None, "ops", 100)
             .await
             .expect("revoke");
         let after_revocation = other_replica
@@ -724,20 +775,26 @@ async fn revocation_status_reads(fixture: Fixture) {
         .await
         .expect("insert");
     assert_eq!(
-        store.revocation_status("0a").await.expect("status"),
+        store.revocation_status(&s("0a")).await.expect("status"),
         RevocationStatus::Good
     );
     assert_eq!(
-        store.revocation_status("0b").await.expect("status"),
+        store.revocation_status(&s("0b")).await.expect("status"),
         RevocationStatus::Unknown
     );
     store
-        .revoke("0a", "cessationOfOperation", None, "ops", 5)
+        .revoke(
+            &s("0a"),
+            RevocationReason::CessationOfOperation,
+            None,
+            "ops",
+            5,
+        )
         .await
         .expect("revoke");
-    store.delete("0a", "ops", 6).await.expect("delete");
+    store.delete(&s("0a"), "ops", 6).await.expect("delete");
     assert!(matches!(
-        store.revocation_status("0a").await.expect("status"),
+        store.revocation_status(&s("0a")).await.expect("status"),
         RevocationStatus::Revoked(entry) if entry.revoked_at == 5 && entry.not_after == 1_000
     ));
 }
@@ -751,7 +808,7 @@ async fn retention_prunes_expired_records_in_bounded_batches(fixture: Fixture) {
             .expect("insert");
     }
     store
-        .revoke("e1", "keyCompromise", None, "ops", 50)
+        .revoke(&s("e1"), RevocationReason::KeyCompromise, None, "ops", 50)
         .await
         .expect("revoke");
     for serial in ["c0", "c1"] {
@@ -773,9 +830,9 @@ async fn retention_prunes_expired_records_in_bounded_batches(fixture: Fixture) {
         },
         "index entries go with their records"
     );
-    assert_eq!(store.certificate("e1").await.expect("get"), None);
+    assert_eq!(store.certificate(&s("e1")).await.expect("get"), None);
     assert_eq!(
-        store.revocation_status("e1").await.expect("status"),
+        store.revocation_status(&s("e1")).await.expect("status"),
         RevocationStatus::Unknown
     );
     assert!(
@@ -796,14 +853,14 @@ async fn retention_prunes_expired_records_in_bounded_batches(fixture: Fixture) {
         .await
         .expect("in order")
         .into_iter()
-        .map(|(_, r)| r.serial)
+        .map(|(_, r)| r.serial.to_string())
         .collect();
     assert_eq!(in_order, ["c0", "c1"]);
     let entries = store.audit_entries(0, 100).await.expect("audit");
-    let pruned: Vec<&str> = entries
+    let pruned: Vec<String> = entries
         .iter()
         .filter(|e| e.event.action == AuditAction::Prune)
-        .map(|e| e.event.serial.as_str())
+        .map(|e| e.event.serial.to_string())
         .collect();
     assert_eq!(
         pruned,
@@ -827,13 +884,7 @@ async fn postgres_audit_tampering_is_detected() {
             .expect("insert");
     }
     assert_eq!(store.verify_audit().await.expect("intact"), 3);
-    let Fixture::Postgres(config) = &fixture else {
-        unreachable!()
-    };
-    let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
+    let client = fixture.sql().await;
     client
         .batch_execute(
             "UPDATE audit SET entry = replace(entry, '\"client\"', '\"someone\"') WHERE seq = 2",
@@ -853,18 +904,50 @@ async fn postgres_audit_tampering_is_detected() {
     assert!(error.to_string().contains("head"), "{error}");
 }
 
+/// A revocation whose stored reason no RFC 5280 name matches fails the CRL's read and the OCSP
+/// status (never omitted, never `good`), as in sled.
+#[tokio::test]
+async fn postgres_unreadable_revocation_reason_is_an_error() {
+    let fixture = Fixture::postgres().await;
+    let store = fixture.open().await;
+    store
+        .insert_certificate(&record("0a", "abc", 1, 1_000))
+        .await
+        .expect("insert");
+    store
+        .revoke(&s("0a"), RevocationReason::KeyCompromise, None, "ops", 5)
+        .await
+        .expect("revoke");
+    let client = fixture.sql().await;
+    client
+        .batch_execute(
+            "UPDATE revoked SET entry = replace(entry, '\"keyCompromise\"', '\"retired\"')",
+        )
+        .await
+        .expect("damage");
+    for error in [
+        store.revoked_entries(10).await.expect_err("CRL entries"),
+        store
+            .revocation_status(&s("0a"))
+            .await
+            .expect_err("OCSP status"),
+    ] {
+        assert!(
+            matches!(&error, StoreError::Corrupt { reason, .. } if reason.contains("retired")),
+            "{error}"
+        );
+    }
+}
+
 /// A database migrated by a newer csrgate is refused, not written to.
 #[tokio::test]
 async fn postgres_newer_schema_is_refused() {
     let fixture = Fixture::postgres().await;
     drop(fixture.open().await);
+    let client = fixture.sql().await;
     let Fixture::Postgres(config) = &fixture else {
         unreachable!()
     };
-    let (client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
     let newer = csrgate_store::POSTGRES_SCHEMA_VERSION + 1;
     client
         .execute(
@@ -930,7 +1013,7 @@ async fn contents(
     }
     for serial in ["0d"] {
         // Deleted records are not listed; read them directly.
-        records.extend(store.certificate(serial).await.expect("get"));
+        records.extend(store.certificate(&s(serial)).await.expect("get"));
     }
     let audit = store.audit_entries(0, 10_000).await.expect("audit");
     let kv = store.plugin_kv_entries("ledger").await.expect("kv");
@@ -978,10 +1061,10 @@ async fn copy_round_trips_sled_postgres_sled() {
         .await
         .expect("insert");
     first
-        .revoke("0d", "keyCompromise", Some(1), "ops", 3)
+        .revoke(&s("0d"), RevocationReason::KeyCompromise, Some(1), "ops", 3)
         .await
         .expect("revoke");
-    first.delete("0d", "ops", 4).await.expect("delete");
+    first.delete(&s("0d"), "ops", 4).await.expect("delete");
     first
         .plugin_kv_apply(
             "ledger",
@@ -1070,14 +1153,18 @@ async fn copy_round_trips_sled_postgres_sled() {
         "{refused:?}"
     );
     assert!(
-        other_store.certificate("0a").await.expect("get").is_none(),
+        other_store
+            .certificate(&s("0a"))
+            .await
+            .expect("get")
+            .is_none(),
         "nothing written into it"
     );
 
     // A copy that went live since (a revocation made there) is not copied over again: its
     // revocation would be rolled back.
     postgres
-        .revoke("0a1", "keyCompromise", None, "ops", 5)
+        .revoke(&s("0a1"), RevocationReason::KeyCompromise, None, "ops", 5)
         .await
         .expect("revoke on the live copy");
     let refused = first.copy_to(&postgres, &Counted::default()).await;
@@ -1087,7 +1174,7 @@ async fn copy_round_trips_sled_postgres_sled() {
     );
     assert!(
         postgres
-            .certificate("0a1")
+            .certificate(&s("0a1"))
             .await
             .expect("get")
             .expect("kept")
@@ -1113,10 +1200,10 @@ async fn a_snapshot_restores_into_the_other_backend(fixture: Fixture) {
         .await
         .expect("insert");
     store
-        .revoke("0d", "keyCompromise", None, "ops", 3)
+        .revoke(&s("0d"), RevocationReason::KeyCompromise, None, "ops", 3)
         .await
         .expect("revoke");
-    store.delete("0d", "ops", 4).await.expect("delete");
+    store.delete(&s("0d"), "ops", 4).await.expect("delete");
     store
         .plugin_kv_apply("ledger", &[("seen", Some(b"7"))], 1_000)
         .await

@@ -296,12 +296,12 @@ fn record(
 ) -> CertificateRecord {
     let revocation = revoked.map(|r| Revocation {
         revoked_at: r.revoked_at.unix_timestamp(),
-        reason: r.reason.name().to_owned(),
+        reason: r.reason,
         invalidity_date: r.invalidity_date.map(OffsetDateTime::unix_timestamp),
         actor: ACTOR.to_owned(),
     });
     CertificateRecord {
-        serial: facts.serial.to_string(),
+        serial: facts.serial,
         client_hash: client_hash.to_owned(),
         subject: facts.subject,
         subject_alt_names: facts.subject_alt_names,

@@ -183,7 +183,7 @@ pub fn run(command: StoreCommand) -> Result<(), Failure> {
             let runtime = runtime()?;
             let store = open_existing(&runtime, &store)?;
             let record = runtime
-                .block_on(store.certificate(&serial.to_string()))
+                .block_on(store.certificate(&serial))
                 .map_err(|e| Failure::new(code::CANT_CREATE, e))?
                 .ok_or_else(|| {
                     Failure::new(

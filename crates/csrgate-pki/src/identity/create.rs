@@ -62,7 +62,7 @@ impl Identity {
         }
         let mut builder = X509Builder::new()?;
         builder.set_version(2)?;
-        let serial = Serial::generate()?.to_asn1()?;
+        let serial = crate::serial::to_asn1(&crate::generate_serial()?)?;
         builder.set_serial_number(&serial)?;
         builder.set_subject_name(&subject)?;
         match issuer {

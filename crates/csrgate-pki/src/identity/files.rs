@@ -164,7 +164,7 @@ pub(super) fn summarize(certificate: &X509, chain_pem: &str) -> Result<IdentityS
         not_before: asn1_to_datetime(certificate.not_before())?,
         not_after: asn1_to_datetime(certificate.not_after())?,
         sha256_fingerprint: hex::encode(certificate.digest(MessageDigest::sha256())?),
-        serial: Serial::from_openssl(certificate.serial_number())?,
+        serial: crate::serial::display_hex(certificate.serial_number())?,
         chain_length: X509::stack_from_pem(chain_pem.as_bytes())?.len(),
     })
 }

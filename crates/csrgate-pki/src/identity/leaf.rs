@@ -6,7 +6,7 @@ impl Identity {
     /// Signs a leaf certificate for `csr` as `template` describes it, after checking the template.
     /// The certificate is always X.509 v3, CA:FALSE, with SKI and AKI, signed with SHA-256 or
     /// stronger (never SHA-1), issued under the CA's *subject*, with a fresh serial (`0x40`, the
-    /// issuance time in ms, 104 CSPRNG bits: [`Serial::generate`]).
+    /// issuance time in ms, 104 CSPRNG bits: [`crate::generate_serial`]).
     ///
     /// Errors: `InvalidTemplate` (the template breaks the CA's or the policy's rules: validity,
     /// names, URIs, extensions), `InvalidParameter` (an extra extension's OID is not an OID),
@@ -20,11 +20,11 @@ impl Identity {
         let subject = self
             .summary
             .check_template_encoding_subject(template, policy)?;
-        let serial = Serial::generate()?;
+        let serial = crate::generate_serial()?;
         let ca = &self.signature;
         let mut tbs = Vec::with_capacity(1024);
         tbs.extend_from_slice(&[0xa0, 0x03, 0x02, 0x01, 0x02]); // [0] EXPLICIT version v3
-        push_unsigned_integer(&mut tbs, serial.as_bytes());
+        push_unsigned_integer(&mut tbs, serial.magnitude());
         tbs.extend_from_slice(ca.algorithm());
         tbs.extend_from_slice(ca.issuer());
         let mut validity = Vec::with_capacity(40);

@@ -104,7 +104,7 @@ async fn write(pool: &Pool, batch: &[Pending]) -> Result<(), StoreError> {
     let mut not_afters = Vec::with_capacity(batch.len());
     let mut records = Vec::with_capacity(batch.len());
     for pending in batch {
-        serials.push(pending.record.serial.as_str());
+        serials.push(pending.record.serial.to_string());
         clients.push(pending.record.client_hash.as_str());
         not_afters.push(pending.record.not_after);
         records.push(encode(&pending.record)?);

@@ -6,8 +6,8 @@ use super::{
 };
 use crate::audit::{AuditAction, AuditEvent};
 use crate::{
-    CertificateRecord, CertificateStatus, Imported, Predecessor, Revocation, RevokedEntry,
-    StoreError,
+    CertificateRecord, CertificateStatus, Imported, Predecessor, Revocation, RevocationReason,
+    RevokedEntry, Serial, StoreError,
 };
 
 impl PostgresStore {
@@ -64,7 +64,7 @@ impl PostgresStore {
             previous.status = CertificateStatus::Revoked;
             previous.revocation = Some(Revocation {
                 revoked_at: record.issued_at,
-                reason: reason.clone(),
+                reason: *reason,
                 invalidity_date: None,
                 actor: predecessor.actor.clone(),
             });
@@ -121,8 +121,8 @@ impl PostgresStore {
     /// See [`crate::Store::revoke`].
     pub async fn revoke(
         &self,
-        serial: &str,
-        reason: &str,
+        serial: &Serial,
+        reason: RevocationReason,
         invalidity_date: Option<i64>,
         actor: &str,
         now: i64,
@@ -131,12 +131,12 @@ impl PostgresStore {
         let transaction = client.transaction().await.map_err(unavailable)?;
         let mut record = locked(&transaction, serial).await?;
         if record.revocation.is_some() {
-            return Err(StoreError::AlreadyRevoked(serial.to_owned()));
+            return Err(StoreError::AlreadyRevoked(serial.clone()));
         }
         record.status = CertificateStatus::Revoked;
         record.revocation = Some(Revocation {
             revoked_at: now,
-            reason: reason.to_owned(),
+            reason,
             invalidity_date,
             actor: actor.to_owned(),
         });
@@ -155,7 +155,7 @@ impl PostgresStore {
     /// See [`crate::Store::delete`].
     pub async fn delete(
         &self,
-        serial: &str,
+        serial: &Serial,
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
@@ -163,7 +163,7 @@ impl PostgresStore {
         let transaction = client.transaction().await.map_err(unavailable)?;
         let mut record = locked(&transaction, serial).await?;
         if record.deleted {
-            return Err(StoreError::NotFound(serial.to_owned()));
+            return Err(StoreError::NotFound(serial.clone()));
         }
         record.deleted = true;
         update_record(&transaction, &record).await?;
@@ -203,7 +203,7 @@ pub(super) async fn insert_record(
                 .await
                 .map_err(unavailable)?,
             &[
-                &record.serial,
+                &record.serial.to_string(),
                 &record.client_hash,
                 &record.not_after,
                 &encode(record)?,
@@ -231,7 +231,7 @@ pub(super) async fn update_record(
                 .prepare_cached("UPDATE certificates SET record = $2 WHERE serial = $1")
                 .await
                 .map_err(unavailable)?,
-            &[&record.serial, &encode(record)?],
+            &[&record.serial.to_string(), &encode(record)?],
         )
         .await
         .map_err(unavailable)?;
@@ -263,7 +263,7 @@ pub(super) async fn write_revoked_entry(
                 )
                 .await
                 .map_err(unavailable)?,
-            &[&entry.serial, &entry.not_after, &encode(entry)?],
+            &[&entry.serial.to_string(), &entry.not_after, &encode(entry)?],
         )
         .await
         .map_err(unavailable)?;
@@ -274,9 +274,9 @@ pub(super) async fn write_revoked_entry(
 /// it is not stored.
 async fn locked(
     transaction: &deadpool_postgres::Transaction<'_>,
-    serial: &str,
+    serial: &Serial,
 ) -> Result<CertificateRecord, StoreError> {
     record_for_update(transaction, serial)
         .await?
-        .ok_or_else(|| StoreError::NotFound(serial.to_owned()))
+        .ok_or_else(|| StoreError::NotFound(serial.clone()))
 }

@@ -32,7 +32,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
-use crate::{CertificateRecord, StoreError};
+use crate::{CertificateRecord, Serial, StoreError};
 
 pub use listener::CrlNotices;
 pub use migrations::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
@@ -366,8 +366,9 @@ pub(crate) async fn write_audit(
 /// The stored record of `serial`, its row locked until `transaction` ends.
 pub(crate) async fn record_for_update(
     transaction: &deadpool_postgres::Transaction<'_>,
-    serial: &str,
+    serial: &Serial,
 ) -> Result<Option<CertificateRecord>, StoreError> {
+    let serial = serial.to_string();
     let row = transaction
         .query_opt(
             &transaction
@@ -378,5 +379,5 @@ pub(crate) async fn record_for_update(
         )
         .await
         .map_err(unavailable)?;
-    row.map(|row| decode(serial, row.get(0))).transpose()
+    row.map(|row| decode(&serial, row.get(0))).transpose()
 }

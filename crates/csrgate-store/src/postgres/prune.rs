@@ -65,7 +65,7 @@ impl PostgresStore {
                     actor: actor.to_owned(),
                 },
             ));
-            serials.push(record.serial);
+            serials.push(record.serial.to_string());
         }
         // Expired: no CRL lists them any more (RFC 5280 lists revoked certificates until their
         // validity ends).

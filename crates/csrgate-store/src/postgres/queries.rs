@@ -2,7 +2,10 @@
 
 use super::{PostgresStore, decode, unavailable};
 use crate::audit::{AuditEntry, verify_chain};
-use crate::{CertificateRecord, ListPage, RevocationStatus, RevokedEntry, StoreError, StoreStats};
+use crate::record::stored_serial;
+use crate::{
+    CertificateRecord, ListPage, RevocationStatus, RevokedEntry, Serial, StoreError, StoreStats,
+};
 
 /// Rows read per round trip while filling a listing page.
 const LIST_BATCH: i64 = 256;
@@ -172,7 +175,11 @@ impl PostgresStore {
     }
 
     /// See [`crate::Store::certificate`].
-    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+    pub async fn certificate(
+        &self,
+        serial: &Serial,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let serial = serial.to_string();
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -184,11 +191,12 @@ impl PostgresStore {
             )
             .await
             .map_err(unavailable)?;
-        row.map(|row| decode(serial, row.get(0))).transpose()
+        row.map(|row| decode(&serial, row.get(0))).transpose()
     }
 
     /// See [`crate::Store::revocation_status`]: one round trip.
-    pub async fn revocation_status(&self, serial: &str) -> Result<RevocationStatus, StoreError> {
+    pub async fn revocation_status(&self, serial: &Serial) -> Result<RevocationStatus, StoreError> {
+        let serial = serial.to_string();
         let client = self.client().await?;
         let row = client
             .query_one(
@@ -205,7 +213,7 @@ impl PostgresStore {
             .map_err(unavailable)?;
         let entry: Option<&str> = row.get(0);
         Ok(match entry {
-            Some(text) => RevocationStatus::Revoked(decode(serial, text)?),
+            Some(text) => RevocationStatus::Revoked(decode(&serial, text)?),
             None if row.get::<_, bool>(1) => RevocationStatus::Good,
             None => RevocationStatus::Unknown,
         })
@@ -234,7 +242,7 @@ impl PostgresStore {
         &self,
         from: i64,
         until: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Serial>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -249,7 +257,7 @@ impl PostgresStore {
             )
             .await
             .map_err(unavailable)?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        rows.iter().map(|row| stored_serial(row.get(0))).collect()
     }
 
     /// See [`crate::Store::stats`]: the indexes are the table's, so all three counts agree.

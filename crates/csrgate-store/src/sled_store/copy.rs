@@ -5,7 +5,7 @@ use sled::Transactional as _;
 use sled::transaction::ConflictableTransactionError;
 
 use super::SledStore;
-use super::keys::{IndexKeys, decode, encode};
+use super::keys::{IndexKeys, decode, encode, serial_key, serial_of_key};
 use super::lifecycle::{audit_head, transaction_error};
 use crate::audit::{AuditEntry, AuditHead, already_there, check_next_link};
 use crate::{CertificateRecord, Restored, RevokedEntry, StoreError};
@@ -30,7 +30,7 @@ impl SledStore {
                     reason: "short key".into(),
                 }
             })?);
-            let serial = String::from_utf8_lossy(&key[8..]).into_owned();
+            let serial = serial_of_key(&key[8..])?;
             if let Some(record) = self.certificate(&serial)? {
                 out.push((sequence + 1, record));
             }
@@ -55,7 +55,7 @@ impl SledStore {
         )
             .transaction(|(certificates, by_client, by_expiry, by_issued, revoked)| {
                 let abort = ConflictableTransactionError::Abort;
-                let outcome = match certificates.get(record.serial.as_bytes())? {
+                let outcome = match certificates.get(keys.serial.as_slice())? {
                     Some(stored) if decode(&record.serial, &stored).map_err(abort)? == *record => {
                         return Ok(Restored::Present);
                     }
@@ -67,9 +67,9 @@ impl SledStore {
                         Restored::Added
                     }
                 };
-                certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                certificates.insert(keys.serial.as_slice(), value.as_slice())?;
                 if let Some(entry) = &entry {
-                    revoked.insert(record.serial.as_bytes(), entry.as_slice())?;
+                    revoked.insert(keys.serial.as_slice(), entry.as_slice())?;
                 }
                 Ok(outcome)
             })
@@ -82,7 +82,7 @@ impl SledStore {
         let inner = self.inner()?;
         let written = inner
             .revoked
-            .insert(entry.serial.as_bytes(), encode(entry)?);
+            .insert(serial_key(&entry.serial), encode(entry)?);
         self.watch(written.map(drop).map_err(StoreError::from))
     }
 

@@ -2,7 +2,7 @@
 use sled::Transactional as _;
 use sled::transaction::ConflictableTransactionError;
 
-use super::keys::{IndexKeys, decode, encode};
+use super::keys::{IndexKeys, decode, encode, serial_key};
 use super::lifecycle::{append_audit, audit_head, transaction_error};
 use super::{Inner, SledStore};
 use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditHead};
@@ -84,7 +84,8 @@ pub(super) fn insert_in_memory(
     };
     let _audit = inner.lock_audit();
     if predecessor.is_none() {
-        if inner.certificates.get(record.serial.as_bytes())?.is_some() {
+        let key = serial_key(&record.serial);
+        if inner.certificates.get(&key)?.is_some() {
             return Err(StoreError::DuplicateSerial(record.serial.clone()));
         }
         let head = audit_head(&inner.meta.get("audit_head")?)?;
@@ -94,11 +95,11 @@ pub(super) fn insert_in_memory(
         };
         inner
             .pending_inserts
-            .insert(record.serial.as_bytes(), encode(&pending)?)?;
+            .insert(key.as_slice(), encode(&pending)?)?;
         for (tree, key, value) in pending.writes(&record, value, &inner.insert_trees())? {
             tree.insert(key, value)?;
         }
-        inner.pending_inserts.remove(record.serial.as_bytes())?;
+        inner.pending_inserts.remove(key)?;
         return Ok(());
     }
     let keys = IndexKeys::of(&record, sequence);
@@ -114,11 +115,11 @@ pub(super) fn insert_in_memory(
         .transaction(
             |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
                 let abort = ConflictableTransactionError::Abort;
-                if certificates.get(record.serial.as_bytes())?.is_some() {
+                if certificates.get(keys.serial.as_slice())?.is_some() {
                     return Err(abort(StoreError::DuplicateSerial(record.serial.clone())));
                 }
                 if let Some(old) = predecessor {
-                    let Some(bytes) = certificates.get(old.serial.as_bytes())? else {
+                    let Some(bytes) = certificates.get(serial_key(&old.serial))? else {
                         return Err(abort(StoreError::NotFound(old.serial.clone())));
                     };
                     let mut previous = decode(&old.serial, &bytes).map_err(abort)?;
@@ -139,19 +140,19 @@ pub(super) fn insert_in_memory(
                         previous.status = CertificateStatus::Revoked;
                         previous.revocation = Some(Revocation {
                             revoked_at: record.issued_at,
-                            reason: reason.clone(),
+                            reason: *reason,
                             invalidity_date: None,
                             actor: actor.to_owned(),
                         });
                         let entry = RevokedEntry {
                             serial: previous.serial.clone(),
                             revoked_at: record.issued_at,
-                            reason: reason.clone(),
+                            reason: *reason,
                             invalidity_date: None,
                             not_after: previous.not_after,
                         };
                         revoked
-                            .insert(previous.serial.as_bytes(), encode(&entry).map_err(abort)?)?;
+                            .insert(serial_key(&previous.serial), encode(&entry).map_err(abort)?)?;
                         let revoke_event = AuditEvent {
                             action: AuditAction::Revoke,
                             serial: previous.serial.clone(),
@@ -161,11 +162,11 @@ pub(super) fn insert_in_memory(
                         append_audit(audit, meta, record.issued_at, &revoke_event)?;
                     }
                     certificates.insert(
-                        previous.serial.as_bytes(),
+                        serial_key(&previous.serial),
                         encode(&previous).map_err(abort)?,
                     )?;
                 }
-                certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                certificates.insert(keys.serial.as_slice(), value.as_slice())?;
                 by_client.insert(keys.by_client.as_slice(), &[])?;
                 by_expiry.insert(keys.by_expiry.as_slice(), &[])?;
                 by_issued.insert(keys.by_issued.as_slice(), &[])?;
@@ -261,7 +262,7 @@ impl PendingInsert {
             hash: self.audit.hash.clone(),
         };
         Ok(vec![
-            (trees.certificates, record.serial.as_bytes().to_vec(), value),
+            (trees.certificates, keys.serial, value),
             (trees.by_client, keys.by_client, Vec::new()),
             (trees.by_expiry, keys.by_expiry, Vec::new()),
             (trees.by_issued, keys.by_issued, Vec::new()),

@@ -3,9 +3,12 @@ use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::SledStore;
-use super::keys::{IndexKeys, decode, encode};
+use super::keys::{IndexKeys, decode, encode, serial_key};
 use crate::audit::{AuditAction, AuditEntry, AuditEvent, AuditHead, GENESIS};
-use crate::{CertificateRecord, CertificateStatus, Imported, Revocation, RevokedEntry, StoreError};
+use crate::{
+    CertificateRecord, CertificateStatus, Imported, Revocation, RevocationReason, RevokedEntry,
+    Serial, StoreError,
+};
 
 impl SledStore {
     /// Records a certificate issued elsewhere (a hand-run OpenSSL CA being adopted), with its
@@ -29,7 +32,7 @@ impl SledStore {
             Some(revocation) => Some(encode(&RevokedEntry {
                 serial: record.serial.clone(),
                 revoked_at: revocation.revoked_at,
-                reason: revocation.reason.clone(),
+                reason: revocation.reason,
                 invalidity_date: revocation.invalidity_date,
                 not_after: record.not_after,
             })?),
@@ -54,7 +57,7 @@ impl SledStore {
             .transaction(
                 |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
                     let abort = ConflictableTransactionError::Abort;
-                    if let Some(bytes) = certificates.get(record.serial.as_bytes())? {
+                    if let Some(bytes) = certificates.get(keys.serial.as_slice())? {
                         let mut stored = decode(&record.serial, &bytes).map_err(abort)?;
                         // Revoked in the other CA since the last import: the revocation is
                         // news, and a CRL or OCSP answer without it would say good.
@@ -66,8 +69,8 @@ impl SledStore {
                         stored.status = CertificateStatus::Revoked;
                         stored.revocation = Some(revocation.clone());
                         certificates
-                            .insert(record.serial.as_bytes(), encode(&stored).map_err(abort)?)?;
-                        revoked.insert(record.serial.as_bytes(), entry.as_slice())?;
+                            .insert(keys.serial.as_slice(), encode(&stored).map_err(abort)?)?;
+                        revoked.insert(keys.serial.as_slice(), entry.as_slice())?;
                         let revoke = AuditEvent {
                             action: AuditAction::Revoke,
                             client_hash: stored.client_hash.clone(),
@@ -76,12 +79,12 @@ impl SledStore {
                         append_audit(audit, meta, now, &revoke)?;
                         return Ok(Imported::Revoked);
                     }
-                    certificates.insert(record.serial.as_bytes(), value.as_slice())?;
+                    certificates.insert(keys.serial.as_slice(), value.as_slice())?;
                     by_client.insert(keys.by_client.as_slice(), &[])?;
                     by_expiry.insert(keys.by_expiry.as_slice(), &[])?;
                     by_issued.insert(keys.by_issued.as_slice(), &[])?;
                     if let Some(entry) = &revoked_entry {
-                        revoked.insert(record.serial.as_bytes(), entry.as_slice())?;
+                        revoked.insert(keys.serial.as_slice(), entry.as_slice())?;
                     }
                     append_audit(audit, meta, now, &event)?;
                     Ok(Imported::Added)
@@ -106,17 +109,18 @@ impl SledStore {
         self.watch(updated.map(drop).map_err(StoreError::from))
     }
 
-    /// Revokes `serial` with an RFC 5280 reason name, durably, and appends a `revoke` audit entry.
+    /// Revokes `serial` for `reason`, durably, and appends a `revoke` audit entry.
     /// Returns the updated record.
     pub async fn revoke(
         &self,
-        serial: &str,
-        reason: &str,
+        serial: &Serial,
+        reason: RevocationReason,
         invalidity_date: Option<i64>,
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
         let inner = self.inner()?;
+        let key = serial_key(serial);
         let audit_lock = inner.lock_audit();
         let updated = (
             &inner.certificates,
@@ -128,29 +132,29 @@ impl SledStore {
                 let mut record = fetch(certificates, serial)?;
                 if record.revocation.is_some() {
                     return Err(ConflictableTransactionError::Abort(
-                        StoreError::AlreadyRevoked(serial.to_owned()),
+                        StoreError::AlreadyRevoked(serial.clone()),
                     ));
                 }
                 record.status = CertificateStatus::Revoked;
                 record.revocation = Some(Revocation {
                     revoked_at: now,
-                    reason: reason.to_owned(),
+                    reason,
                     invalidity_date,
                     actor: actor.to_owned(),
                 });
                 let entry = RevokedEntry {
-                    serial: serial.to_owned(),
+                    serial: serial.clone(),
                     revoked_at: now,
-                    reason: reason.to_owned(),
+                    reason,
                     invalidity_date,
                     not_after: record.not_after,
                 };
                 certificates.insert(
-                    serial.as_bytes(),
+                    key.as_slice(),
                     encode(&record).map_err(ConflictableTransactionError::Abort)?,
                 )?;
                 revoked.insert(
-                    serial.as_bytes(),
+                    key.as_slice(),
                     encode(&entry).map_err(ConflictableTransactionError::Abort)?,
                 )?;
                 append_audit(
@@ -172,23 +176,24 @@ impl SledStore {
     /// stays in the CRL until it expires: the `revoked` tree is not touched.
     pub async fn delete(
         &self,
-        serial: &str,
+        serial: &Serial,
         actor: &str,
         now: i64,
     ) -> Result<CertificateRecord, StoreError> {
         let inner = self.inner()?;
+        let key = serial_key(serial);
         let audit_lock = inner.lock_audit();
         let updated = (&inner.certificates, &inner.audit, &inner.meta)
             .transaction(|(certificates, audit, meta)| {
                 let mut record = fetch(certificates, serial)?;
                 if record.deleted {
                     return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
-                        serial.to_owned(),
+                        serial.clone(),
                     )));
                 }
                 record.deleted = true;
                 certificates.insert(
-                    serial.as_bytes(),
+                    key.as_slice(),
                     encode(&record).map_err(ConflictableTransactionError::Abort)?,
                 )?;
                 append_audit(
@@ -235,11 +240,11 @@ pub(super) fn transaction_error(error: TransactionError<StoreError>) -> StoreErr
 /// Reads and decodes `serial` inside a transaction, or aborts it with `NotFound`.
 pub(super) fn fetch(
     certificates: &sled::transaction::TransactionalTree,
-    serial: &str,
+    serial: &Serial,
 ) -> Result<CertificateRecord, ConflictableTransactionError<StoreError>> {
-    let Some(bytes) = certificates.get(serial.as_bytes())? else {
+    let Some(bytes) = certificates.get(serial_key(serial))? else {
         return Err(ConflictableTransactionError::Abort(StoreError::NotFound(
-            serial.to_owned(),
+            serial.clone(),
         )));
     };
     decode(serial, &bytes).map_err(ConflictableTransactionError::Abort)

@@ -24,14 +24,14 @@ impl SledStore {
         let mut doomed = Vec::new();
         for entry in inner.by_expiry.range(..end.to_vec()).take(limit) {
             let (key, _) = entry?;
-            doomed.push(String::from_utf8_lossy(&key[8..]).into_owned());
+            doomed.push(key[8..].to_vec());
         }
         let mut pruned = 0;
         for serial in doomed {
-            let Some(bytes) = inner.certificates.get(serial.as_bytes())? else {
+            let Some(bytes) = inner.certificates.get(&serial)? else {
                 continue;
             };
-            let record = decode(&serial, &bytes)?;
+            let record = decode(&String::from_utf8_lossy(&serial), &bytes)?;
             // The listing keys hold the insertion sequence, which the record does not: found in
             // the client's index, where the oldest (the ones retention removes) come first.
             let mut prefix = record.client_hash.as_bytes().to_vec();
@@ -39,8 +39,7 @@ impl SledStore {
             let mut client_key = None;
             for entry in inner.by_client.scan_prefix(&prefix) {
                 let (key, _) = entry?;
-                if key.ends_with(serial.as_bytes()) && key.len() == prefix.len() + 8 + serial.len()
-                {
+                if key.ends_with(&serial) && key.len() == prefix.len() + 8 + serial.len() {
                     client_key = Some(key.to_vec());
                     break;
                 }
@@ -59,7 +58,7 @@ impl SledStore {
             )
                 .transaction(
                     |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
-                        if certificates.remove(serial.as_bytes())?.is_none() {
+                        if certificates.remove(serial.as_slice())?.is_none() {
                             return Ok(false);
                         }
                         if let Some(key) = &client_key {
@@ -71,7 +70,7 @@ impl SledStore {
                         by_expiry.remove(expiry_key.as_slice())?;
                         // Expired: no CRL lists it any more (RFC 5280 5.1.2.6 lists revoked
                         // certificates until their validity ends).
-                        revoked.remove(serial.as_bytes())?;
+                        revoked.remove(serial.as_slice())?;
                         append_audit(
                             audit,
                             meta,

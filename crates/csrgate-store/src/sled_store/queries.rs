@@ -1,8 +1,10 @@
 //! Reads: listing pages, point lookups, the CRL's entries, the audit chain, counts.
 use super::SledStore;
-use super::keys::{decode, hex_decode, order_preserving};
+use super::keys::{decode, hex_decode, order_preserving, serial_key, serial_of_key};
 use crate::audit::{AuditEntry, AuditHead, verify_chain};
-use crate::{CertificateRecord, ListPage, RevocationStatus, RevokedEntry, StoreError, StoreStats};
+use crate::{
+    CertificateRecord, ListPage, RevocationStatus, RevokedEntry, Serial, StoreError, StoreStats,
+};
 
 impl SledStore {
     /// One page of certificates, newest first. `cursor` is the `next_cursor` of the previous
@@ -50,9 +52,9 @@ impl SledStore {
                 exhausted = false;
                 break;
             }
-            let serial = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
+            let serial = &key[prefix.len() + 8..];
             last_key = Some(key.to_vec());
-            if let Some(record) = self.certificate(&serial)?
+            if let Some(record) = self.certificate_at(serial)?
                 && !record.deleted
                 && keep(&record)
             {
@@ -123,28 +125,38 @@ impl SledStore {
         }
     }
 
-    /// The record with this serial (lower-case hex without leading zeros), if stored.
-    pub fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+    /// The record with this serial, if stored.
+    pub fn certificate(&self, serial: &Serial) -> Result<Option<CertificateRecord>, StoreError> {
+        self.certificate_at(&serial_key(serial))
+    }
+
+    /// The record under `key` (a [`serial_key`], as the index keys end), if stored: listings
+    /// read the key they found without parsing and printing the serial again.
+    pub(super) fn certificate_at(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<CertificateRecord>, StoreError> {
         self.inner()?
             .certificates
-            .get(serial.as_bytes())?
-            .map(|bytes| decode(serial, &bytes))
+            .get(key)?
+            .map(|bytes| decode(&String::from_utf8_lossy(key), &bytes))
             .transpose()
     }
 
-    /// What an OCSP responder says of `serial` (lower-case hex without leading zeros): revoked
-    /// (the CRL's entry, kept after delete and after expiry), good (a certificate with that
-    /// serial is recorded) or unknown. Two point reads, no record decoded.
-    pub fn revocation_status(&self, serial: &str) -> Result<RevocationStatus, StoreError> {
+    /// What an OCSP responder says of `serial`: revoked (the CRL's entry, kept after delete and
+    /// after expiry), good (a certificate with that serial is recorded) or unknown. Two point
+    /// reads, no record decoded.
+    pub fn revocation_status(&self, serial: &Serial) -> Result<RevocationStatus, StoreError> {
         let inner = self.inner()?;
-        if let Some(value) = inner.revoked.get(serial.as_bytes())? {
+        let key = serial_key(serial);
+        if let Some(value) = inner.revoked.get(&key)? {
             let entry = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
-                key: serial.to_owned(),
+                key: serial.to_string(),
                 reason: e.to_string(),
             })?;
             return Ok(RevocationStatus::Revoked(entry));
         }
-        Ok(if inner.certificates.contains_key(serial.as_bytes())? {
+        Ok(if inner.certificates.contains_key(&key)? {
             RevocationStatus::Good
         } else {
             RevocationStatus::Unknown
@@ -162,8 +174,8 @@ impl SledStore {
         let mut records = Vec::new();
         for entry in inner.by_client.scan_prefix(&prefix) {
             let (key, _) = entry?;
-            let serial = String::from_utf8_lossy(&key[prefix.len() + 8..]).into_owned();
-            if let Some(record) = self.certificate(&serial)? {
+            let serial = &key[prefix.len() + 8..];
+            if let Some(record) = self.certificate_at(serial)? {
                 records.push(record);
             }
         }
@@ -175,14 +187,14 @@ impl SledStore {
         &self,
         from: i64,
         until: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Serial>, StoreError> {
         let inner = self.inner()?;
         let start = order_preserving(from).to_be_bytes();
         let end = order_preserving(until).to_be_bytes();
         let mut serials = Vec::new();
         for entry in inner.by_expiry.range(start..end) {
             let (key, _) = entry?;
-            serials.push(String::from_utf8_lossy(&key[8..]).into_owned());
+            serials.push(serial_of_key(&key[8..])?);
         }
         Ok(serials)
     }

@@ -6,11 +6,19 @@ use super::insert::PendingInsert;
 use super::keys::{encode, order_preserving};
 use super::lifecycle::{audit_head, event_for};
 use crate::audit::AuditEntry;
-use crate::{AuditAction, CertificateRecord, CertificateStatus, StoreError, StoreStats};
+use crate::{
+    AuditAction, CertificateRecord, CertificateStatus, RevocationReason, Serial, StoreError,
+    StoreStats,
+};
+
+/// The serial written `hex`.
+fn s(hex: &str) -> Serial {
+    hex.parse().expect("a serial in hex")
+}
 
 fn record(serial: &str, client: &str, issued_at: i64, not_after: i64) -> CertificateRecord {
     CertificateRecord {
-        serial: serial.into(),
+        serial: s(serial),
         client_hash: client.into(),
         subject: "CN=test".into(),
         subject_alt_names: vec!["DNS:test".into()],
@@ -34,7 +42,7 @@ fn serials_for_client(store: &SledStore, client: &str) -> Vec<String> {
         .certificates_for_client(client)
         .expect("scan")
         .into_iter()
-        .map(|r| r.serial)
+        .map(|r| r.serial.to_string())
         .collect()
 }
 
@@ -82,7 +90,7 @@ async fn an_insert_cut_short_after_any_write_is_finished_at_open() {
         let finished = kept > 0;
         let count = if finished { 2 } else { 1 };
         assert_eq!(
-            store.certificate("0b").expect("get"),
+            store.certificate(&s("0b")).expect("get"),
             finished.then(|| new.clone()),
             "kept {kept}"
         );
@@ -118,6 +126,39 @@ async fn an_insert_cut_short_after_any_write_is_finished_at_open() {
     }
 }
 
+/// A stored revocation whose reason no RFC 5280 name matches (damage, or a store written by
+/// something else) fails the read of the CRL's entries and the OCSP status: never omitted from
+/// the CRL, never answered `good`.
+#[tokio::test]
+async fn an_unreadable_revocation_reason_is_an_error_not_an_omission() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SledStore::open(dir.path()).expect("open");
+    store
+        .insert_certificate(&record("0a", "abc", 100, 1_000))
+        .await
+        .expect("insert");
+    store
+        .revoke(&s("0a"), RevocationReason::KeyCompromise, None, "ops", 200)
+        .await
+        .expect("revoke");
+    assert_eq!(store.revoked_entries(300).expect("entries").len(), 1);
+    let revoked = &store.inner().expect("open").revoked;
+    let stored = revoked.get("0a").expect("get").expect("some");
+    let damaged = String::from_utf8(stored.to_vec())
+        .expect("json")
+        .replace("\"keyCompromise\"", "\"retired\"");
+    revoked.insert("0a", damaged.as_bytes()).expect("damage");
+    for error in [
+        store.revoked_entries(300).expect_err("CRL entries"),
+        store.revocation_status(&s("0a")).expect_err("OCSP status"),
+    ] {
+        assert!(
+            matches!(&error, StoreError::Corrupt { reason, .. } if reason.contains("retired")),
+            "{error}"
+        );
+    }
+}
+
 /// An entry edited in the `audit` tree (as an intruder with the files would) is named by
 /// verification. (Revoke, delete, CRL Numbers and the chain they write are tested on both
 /// backends in `tests/backends.rs`.)
@@ -132,7 +173,7 @@ async fn an_edited_audit_entry_is_detected() {
             .expect("insert");
     }
     store
-        .revoke("0a", "keyCompromise", None, "ops", 200)
+        .revoke(&s("0a"), RevocationReason::KeyCompromise, None, "ops", 200)
         .await
         .expect("revoke");
     assert_eq!(store.verify_audit().expect("intact"), 3);

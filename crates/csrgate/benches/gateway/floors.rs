@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context as _, bail};
-use csrgate_pki::Serial;
 use csrgate_store::{CertificateRecord, CertificateStatus, Store};
 
 use crate::servers::Server;
@@ -124,7 +123,7 @@ async fn answer_put(
 /// A record the size of a real P-256 certificate's.
 fn record(client_hash: &str, csr: &[u8]) -> CertificateRecord {
     // The daemon's own serials: their layout decides where in the store each record lands.
-    let serial = Serial::generate().expect("the CSPRNG answers").to_string();
+    let serial = csrgate_pki::generate_serial().expect("the CSPRNG answers");
     CertificateRecord {
         subject: format!("CN={serial}.internal"),
         subject_alt_names: vec![format!("DNS:{serial}.internal")],

@@ -102,7 +102,9 @@ fn record(i: usize) -> CertificateRecord {
     let spread =
         u128::from(i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) >> 24;
     CertificateRecord {
-        serial: format!("40{millis:012x}{spread:026x}"),
+        serial: format!("40{millis:012x}{spread:026x}")
+            .parse()
+            .expect("40 hex digits"),
         client_hash: format!("bench{}", i % 8),
         subject: format!("CN=filled-{i}.internal"),
         subject_alt_names: vec![format!("DNS:filled-{i}.internal")],
