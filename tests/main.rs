@@ -9,6 +9,7 @@ mod adopt;
 mod bad_input;
 mod crl_chain;
 mod durability;
+mod est;
 mod examples;
 mod generate;
 mod identity_cli;

@@ -2,6 +2,8 @@
 //! `csrgate identity create`, CSRs made with `openssl req`, a daemon spawned on 127.0.0.1:0 and
 //! driven with `curl`. Nothing is mocked.
 
+pub mod tls;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

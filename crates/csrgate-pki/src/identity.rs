@@ -275,6 +275,21 @@ impl Identity {
     pub fn chain_pem(&self) -> &str {
         &self.chain_pem
     }
+
+    /// [`Identity::chain_pem`] as a certs-only PKCS#7, DER (EST `cacerts`, RFC 7030 4.1.3).
+    ///
+    /// # Errors
+    /// [`PkiError`] if the chain does not re-encode (it was parsed at load, so only on an
+    /// openssl failure).
+    pub fn chain_pkcs7(&self) -> Result<Vec<u8>, PkiError> {
+        let chain = X509::stack_from_pem(self.chain_pem.as_bytes())?;
+        let ders = chain
+            .iter()
+            .map(|certificate| certificate.to_der())
+            .collect::<Result<Vec<_>, _>>()?;
+        let ders: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+        crate::certs_only_pkcs7(&ders)
+    }
 }
 
 impl IdentityFiles {

@@ -20,6 +20,7 @@ mod name;
 mod ocsp;
 mod oid;
 mod passphrase;
+mod pkcs7;
 mod san;
 mod serial;
 mod template;
@@ -44,6 +45,7 @@ pub use ocsp::{
     OcspRequest, OcspSigner, ocsp_request_for, ocsp_status_in,
 };
 pub use passphrase::Passphrase;
+pub use pkcs7::certs_only_pkcs7;
 pub use san::SubjectAltName;
 pub use serial::generate_serial;
 pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, RawExtension, SigningPolicy};

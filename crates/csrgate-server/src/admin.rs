@@ -138,14 +138,20 @@ impl AdminTokens {
         // Compare against every token, without an early exit, in constant time per token.
         let mut found = None;
         for (name, expected) in &self.tokens {
-            let difference = expected
-                .iter()
-                .zip(digest.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if std::hint::black_box(difference) == 0 {
+            if digests_equal(expected, &digest) {
                 found = Some(name.clone());
             }
         }
         found.ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "the admin token is not valid"))
     }
+}
+
+/// Whether two SHA-256 digests are equal, in time that does not depend on where they differ
+/// (secrets are compared by their digests: admin tokens, EST passwords).
+pub(crate) fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let difference = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
 }

@@ -60,6 +60,7 @@ struct RawSettings {
     #[serde(default)]
     plugins: Vec<RawPlugin>,
     admin_tokens_file: Option<PathBuf>,
+    est_credentials_file: Option<PathBuf>,
     crl: RawCrl,
     listen_unix: Option<PathBuf>,
     listen_unix_mode: String,
@@ -162,6 +163,9 @@ pub struct ServerConfig {
     pub plugins: Vec<PluginSpec>,
     /// File of admin tokens (`NAME TOKEN` per line); the credential `admin-tokens` wins over it.
     pub admin_tokens_file: Option<PathBuf>,
+    /// File of EST credentials (`CLIENT_HASH USERNAME PASSWORD` per line, RFC 7030 3.2.3); the
+    /// credential `est-credentials` wins over it. EST is served on `listen_tls` listeners.
+    pub est_credentials_file: Option<PathBuf>,
     /// nextUpdate − thisUpdate of every CRL.
     pub crl_validity: ValidityPeriod,
     /// A Unix stream socket to listen on as well (when not socket-activated).
@@ -659,6 +663,7 @@ impl RawSettings {
                     certificate,
                     private_key,
                     client_ca: self.tls_client_ca.clone(),
+                    accept_any_client_certificate: self.est_credentials_file.is_some(),
                 }),
                 false,
             ),
@@ -669,6 +674,7 @@ impl RawSettings {
                         certificate,
                         private_key,
                         client_ca: self.tls_client_ca.clone(),
+                        accept_any_client_certificate: self.est_credentials_file.is_some(),
                     }),
                     true,
                 )
@@ -697,6 +703,12 @@ impl RawSettings {
                     .into(),
             });
         }
+        if self.est_credentials_file.is_some() && listen_tls.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "est_credentials_file",
+                reason: "EST is served over TLS only (RFC 7030 3.2.2): add listen_tls".into(),
+            });
+        }
         let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")
             .is_some_and(|dir| PathBuf::from(dir).join(crate::admin::CREDENTIAL).exists());
         let dev_admin_token = (self.dev && self.admin_tokens_file.is_none() && !uses_credential)
@@ -712,6 +724,7 @@ impl RawSettings {
             issuance,
             open_issuance: self.open_issuance,
             admin_tokens_file: self.admin_tokens_file.or_else(|| dev_admin_token.clone()),
+            est_credentials_file: self.est_credentials_file,
             dev_admin_token,
             strict_permissions: self.strict_permissions,
             max_connections: self.max_connections,

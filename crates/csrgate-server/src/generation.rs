@@ -12,6 +12,7 @@ use csrgate_hooks::{CallObserver, PluginSet};
 use csrgate_pki::SigningPolicy;
 
 use crate::admin::AdminTokens;
+use crate::est::EstCredentials;
 use crate::issuance::IssuancePolicy;
 use crate::tls::TlsMaterial;
 
@@ -25,6 +26,8 @@ pub struct Generation {
     pub issuance: IssuancePolicy,
     /// Who may use the admin API.
     pub admin: AdminTokens,
+    /// Who may enroll over EST.
+    pub est: EstCredentials,
     /// The plugin set, in configuration order.
     pub plugins: Arc<PluginSet>,
     /// `open_issuance = true`: the operator accepted that nothing restricts issuance.
@@ -42,6 +45,8 @@ pub struct GenerationParts {
     pub issuance: IssuancePolicy,
     /// Admin tokens.
     pub admin: AdminTokens,
+    /// EST credentials.
+    pub est: EstCredentials,
     /// Loaded plugins.
     pub plugins: PluginSet,
     /// `open_issuance`.
@@ -87,6 +92,7 @@ impl Generations {
                 signing: SigningPolicy::default(),
                 issuance: IssuancePolicy::default(),
                 admin: AdminTokens::default(),
+                est: EstCredentials::default(),
                 plugins: Arc::new(PluginSet::empty()),
                 open_issuance: false,
                 tls: None,
@@ -124,6 +130,7 @@ impl Generations {
             signing: parts.signing,
             issuance: parts.issuance,
             admin: parts.admin,
+            est: parts.est,
             plugins: Arc::new(plugins),
             open_issuance: parts.open_issuance,
             tls: parts.tls.map(Arc::new),

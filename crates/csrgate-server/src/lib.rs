@@ -13,6 +13,7 @@ mod client_hash;
 mod config;
 mod crl_publisher;
 mod error_code;
+mod est;
 mod expect;
 mod generation;
 mod hooks;
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use crl_publisher::{CrlPublisher, PublishedCrl};
 pub use error_code::ErrorCode;
+pub use est::EstCredentials;
 pub use generation::{Generation, GenerationParts, Generations};
 pub use hooks::PluginLoader;
 pub use issuance::{IssuancePolicy, IssuanceRule, Refusal};

@@ -35,6 +35,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig, public: bool, admin: bo
         config
             .configure(crate::admin_routes::configure_public)
             .configure(crate::ocsp_responder::configure)
+            .configure(crate::est::configure)
             .route("/ca.pem", web::get().to(ca_pem))
             .route("/openapi.json", web::get().to(crate::openapi::document))
             .route("/api/csr/{client_hash}", web::put().to(issue))
@@ -166,7 +167,7 @@ fn wants_pem_chain(request: &HttpRequest) -> bool {
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual larger body is a 413 without reading on.
-async fn read_body(
+pub(crate) async fn read_body(
     request: &HttpRequest,
     mut payload: web::Payload,
     limits: &Limits,

@@ -491,6 +491,10 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         Ok(admin) => admin,
         Err(error) => return refused("the admin tokens do not load", &error),
     };
+    let est = match crate::EstCredentials::load(config.est_credentials_file.as_deref()) {
+        Ok(est) => est,
+        Err(error) => return refused("the EST credentials do not load", &error),
+    };
     let tls = match &config.tls {
         None if reload.tls_listeners => {
             return refused(
@@ -516,6 +520,7 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         signing: config.policy,
         issuance: config.issuance,
         admin,
+        est,
         plugins,
         open_issuance: config.open_issuance,
         tls,
@@ -523,7 +528,7 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
     tracing::info!(
         generation,
         plugins = ?names,
-        "reloaded signing policy, issuance rules, admin tokens, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
+        "reloaded signing policy, issuance rules, admin tokens, EST credentials, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
     );
     warn_if_open(&gateway.generation());
 }

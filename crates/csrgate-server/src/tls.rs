@@ -27,6 +27,11 @@ pub struct TlsFiles {
     pub private_key: PathBuf,
     /// PEM CA certificates whose client certificates authenticate on the admin API (mTLS).
     pub client_ca: Option<PathBuf>,
+    /// Ask every client for a certificate (optional) and complete the handshake whatever it
+    /// presents: EST re-enrollment (RFC 7030 4.2.2) authenticates with a certificate csrgate
+    /// issued, which no `client_ca` may vouch for. Only a certificate that verifies against
+    /// `client_ca` is an admin; any other is only [`PresentedCertificate`], checked by its user.
+    pub accept_any_client_certificate: bool,
 }
 
 /// A loaded server certificate: an openssl context with the certificate, chain and key (checked
@@ -35,6 +40,8 @@ pub struct TlsMaterial {
     context: SslContext,
     /// The client CA certificates, DER, to tell them apart from csrgate's own CA.
     client_ca_der: Vec<Vec<u8>>,
+    /// [`TlsFiles::accept_any_client_certificate`].
+    accept_any_client_certificate: bool,
     /// The server certificate's subject, for logs.
     pub subject: String,
     /// Its notAfter, as openssl prints it.
@@ -153,14 +160,29 @@ impl TlsMaterial {
                 .verify_param_mut()
                 .set_purpose(openssl::x509::X509PurposeId::SSL_CLIENT)
                 .map_err(|e| format!("openssl: {e}"))?;
-            // Optional: the public API needs no client certificate; a presented one must verify.
+            // Optional: the public API needs no client certificate; a presented one must verify
+            // (unless any is accepted, below).
             builder.set_verify(SslVerifyMode::PEER);
+        } else if files.accept_any_client_certificate {
+            // An empty trust store: without tls_client_ca no presented certificate verifies, so
+            // none is an admin, whatever the system's roots.
+            let store = X509StoreBuilder::new().map_err(|e| format!("openssl: {e}"))?;
+            builder
+                .set_verify_cert_store(store.build())
+                .map_err(|e| format!("openssl: {e}"))?;
+        }
+        if files.accept_any_client_certificate {
+            // The handshake completes whatever the certificate (it still proves its key with
+            // CertificateVerify); the verification result stays in the connection for
+            // `peer_certificate` to read, and decides admin alone.
+            builder.set_verify_callback(SslVerifyMode::PEER, accept_any);
         }
         let subject = one_line(leaf.subject_name());
         let not_after = leaf.not_after().to_string();
         Ok(TlsMaterial {
             context: builder.build().into_context(),
             client_ca_der,
+            accept_any_client_certificate: files.accept_any_client_certificate,
             subject,
             not_after,
         })
@@ -229,28 +251,58 @@ pub(crate) fn acceptor(gateway: Arc<Gateway>) -> Result<SslAcceptor, String> {
     builder.set_client_hello_callback(move |ssl, _alert| {
         if let Some(material) = gateway.generation().tls.as_ref() {
             ssl.set_ssl_context(&material.context)?;
-            // The verify mode is the connection's own: follow the material's.
-            ssl.set_verify(material.context.verify_mode());
+            // The verify mode and callback are the connection's own: follow the material's.
+            if material.accept_any_client_certificate {
+                ssl.set_verify_callback(SslVerifyMode::PEER, accept_any);
+            } else {
+                ssl.set_verify(material.context.verify_mode());
+            }
         }
         Ok(ClientHelloResponse::SUCCESS)
     });
     Ok(builder.build())
 }
 
-/// The verified client certificate's subject, for the connection's data (actix-http
-/// `on_connect_ext`). Present only when the client sent a certificate that verified against
-/// `tls_client_ca`: without `tls_client_ca` no certificate is asked for.
+/// Marks a connection as TLS in its data (EST is served over TLS only: `est.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TlsConnection;
+
+/// The certificate a TLS client presented, verified or not (DER): the TLS handshake proved the
+/// client holds its key. Present only with `accept_any_client_certificate`; what it is worth is
+/// for its user to check (EST re-enrollment compares it with the stored record).
+#[derive(Clone, Debug)]
+pub(crate) struct PresentedCertificate {
+    pub(crate) der: Vec<u8>,
+}
+
+/// The verify callback of `accept_any_client_certificate`: never fails the handshake. The
+/// verification result stays readable (`SslRef::verify_result`), and only `X509_V_OK` from the
+/// `client_ca` store makes an admin.
+fn accept_any(_preverified: bool, _context: &mut openssl::x509::X509StoreContextRef) -> bool {
+    true
+}
+
+/// Marks the connection as TLS in its data (actix-http `on_connect_ext`), with the client's
+/// certificate if it sent one ([`PresentedCertificate`]), and its subject as an admin
+/// ([`crate::admin::ClientCertificate`]) only when it verified against `tls_client_ca`. Without
+/// `tls_client_ca` and EST no certificate is asked for.
 pub(crate) fn peer_certificate(
     io: &actix_tls::accept::openssl::TlsStream<actix_web::rt::net::TcpStream>,
     data: &mut actix_http::Extensions,
 ) {
+    data.insert(TlsConnection);
     let ssl = io.ssl();
+    let Some(certificate) = ssl.peer_certificate() else {
+        return;
+    };
     if ssl.verify_mode().contains(SslVerifyMode::PEER)
         && ssl.verify_result() == openssl::x509::X509VerifyResult::OK
-        && let Some(certificate) = ssl.peer_certificate()
     {
         data.insert(crate::admin::ClientCertificate {
             subject: one_line(certificate.subject_name()),
         });
+    }
+    if let Ok(der) = certificate.to_der() {
+        data.insert(PresentedCertificate { der });
     }
 }

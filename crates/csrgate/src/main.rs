@@ -53,7 +53,8 @@ enum Command {
     /// Configuration keys (`serve --print-example-config` prints examples/csrgate.toml, which
     /// documents each): listen, listen_unix,
     /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
-    /// tls_client_ca, admin_listen, identity, data, dev, passphrase_file, admin_tokens_file, max_body_bytes,
+    /// tls_client_ca, est_credentials_file, admin_listen, identity, data, dev, passphrase_file,
+    /// admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
     /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, retention, store,
     /// postgres_url, postgres_password_file, postgres_pool_size, postgres_ca_file;

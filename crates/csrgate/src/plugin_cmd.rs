@@ -159,6 +159,7 @@ fn dry_run(
             signing: config.policy.clone(),
             issuance: config.issuance.clone(),
             admin: AdminTokens::default(),
+            est: csrgate_server::EstCredentials::default(),
             plugins,
             open_issuance: config.open_issuance,
             tls: None,

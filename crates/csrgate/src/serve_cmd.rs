@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use csrgate_pki::OcspSigner;
 use csrgate_server::{
-    AdminTokens, DelegatedRenewal, Gateway, GenerationParts, Generations, Metrics, OcspResponder,
-    OcspResponderKind, PluginLoader, Reload, ServerConfig, SettingsSources, StoreBackend,
-    TlsMaterial,
+    AdminTokens, DelegatedRenewal, EstCredentials, Gateway, GenerationParts, Generations, Metrics,
+    OcspResponder, OcspResponderKind, PluginLoader, Reload, ServerConfig, SettingsSources,
+    StoreBackend, TlsMaterial,
 };
 use csrgate_store::Store;
 
@@ -82,6 +82,8 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         AdminTokens::load(config.admin_tokens_file.as_deref())
             .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))
     };
+    let est = EstCredentials::load(config.est_credentials_file.as_deref())
+        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
     let mut admin = match &config.dev_admin_token {
         Some(file) if !file.exists() => None,
         _ => Some(load_admin()?),
@@ -202,6 +204,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             signing: config.policy.clone(),
             issuance: config.issuance.clone(),
             admin,
+            est,
             plugins,
             open_issuance: config.open_issuance,
             tls,
