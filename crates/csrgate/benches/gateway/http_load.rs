@@ -1,13 +1,17 @@
 //! A keep-alive HTTP/1.1 load generator: `concurrency` connections driven by one thread, each
 //! sending its next prepared request as soon as the previous answer is read (closed loop, as wrk).
-//! One thread keeps the generator's own CPU small and measurable on a 2-core machine.
+//! One thread keeps the generator's own CPU small and measurable on a 2-core machine. Plain TCP,
+//! or TLS (openssl, the server's certificate not verified: loopback, measured not trusted).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use std::pin::Pin;
+
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// What one bounded run saw.
@@ -45,10 +49,19 @@ impl LoadReport {
 /// connections for `duration`.
 pub fn run(
     address: SocketAddr,
+    tls: bool,
     requests: Arc<Vec<Vec<u8>>>,
     concurrency: usize,
     duration: Duration,
 ) -> std::io::Result<LoadReport> {
+    let connector = if tls {
+        let mut builder =
+            SslConnector::builder(SslMethod::tls_client()).map_err(std::io::Error::other)?;
+        builder.set_verify(SslVerifyMode::NONE);
+        Some(Arc::new(builder.build()))
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -60,7 +73,10 @@ pub fn run(
         for _ in 0..concurrency {
             let requests = Arc::clone(&requests);
             let next = Arc::clone(&next);
-            tasks.push(tokio::spawn(connection(address, requests, next, deadline)));
+            let connector = connector.clone();
+            tasks.push(tokio::spawn(connection(
+                address, connector, requests, next, deadline,
+            )));
         }
         let mut report = LoadReport::default();
         for task in tasks {
@@ -75,18 +91,20 @@ pub fn run(
     })
 }
 
+fn fail(report: &mut LoadReport, why: String) {
+    report.failed += 1;
+    report.first_failure.get_or_insert(why);
+}
+
 async fn connection(
     address: SocketAddr,
+    connector: Option<Arc<SslConnector>>,
     requests: Arc<Vec<Vec<u8>>>,
     next: Arc<AtomicUsize>,
     deadline: Instant,
 ) -> LoadReport {
     let mut report = LoadReport::default();
-    let fail = |report: &mut LoadReport, why: String| {
-        report.failed += 1;
-        report.first_failure.get_or_insert(why);
-    };
-    let mut stream = match TcpStream::connect(address).await {
+    let stream = match TcpStream::connect(address).await {
         Ok(stream) => stream,
         Err(error) => {
             fail(&mut report, format!("connect: {error}"));
@@ -94,6 +112,36 @@ async fn connection(
         }
     };
     let _ = stream.set_nodelay(true);
+    let Some(connector) = connector else {
+        return drive(stream, requests, next, deadline).await;
+    };
+    let tls = connector
+        .configure()
+        .and_then(|c| c.into_ssl("localhost"))
+        .map_err(std::io::Error::other)
+        .and_then(|ssl| tokio_openssl::SslStream::new(ssl, stream).map_err(std::io::Error::other));
+    let mut tls = match tls {
+        Ok(tls) => tls,
+        Err(error) => {
+            fail(&mut report, format!("TLS: {error}"));
+            return report;
+        }
+    };
+    if let Err(error) = Pin::new(&mut tls).connect().await {
+        fail(&mut report, format!("TLS handshake: {error}"));
+        return report;
+    }
+    drive(tls, requests, next, deadline).await
+}
+
+/// Sends requests over one open connection until `deadline`.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    requests: Arc<Vec<Vec<u8>>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+) -> LoadReport {
+    let mut report = LoadReport::default();
     let mut buffer = Vec::with_capacity(16 * 1024);
     while Instant::now() < deadline {
         let request = &requests[next.fetch_add(1, Ordering::Relaxed) % requests.len()];
@@ -122,7 +170,10 @@ async fn connection(
 
 /// Reads one response (Content-Length or chunked body) and returns its status. Bytes after it
 /// stay in `buffer`.
-async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<u16> {
+async fn read_response<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<u16> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let header_end = loop {
         if let Some(at) = find(buffer, b"\r\n\r\n") {
@@ -179,7 +230,7 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io:
     Ok(status)
 }
 
-async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+async fn fill<S: AsyncRead + Unpin>(stream: &mut S, buffer: &mut Vec<u8>) -> std::io::Result<()> {
     let mut chunk = [0u8; 16 * 1024];
     let read = stream.read(&mut chunk).await?;
     if read == 0 {
@@ -197,11 +248,26 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A complete HTTP/1.1 request with a body.
 pub fn request(method: &str, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut bytes = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+    request_with_headers(method, path, content_type, &[], body)
+}
+
+/// [`request`] with more header lines.
+pub fn request_with_headers(
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         body.len()
-    )
-    .into_bytes();
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body);
     bytes
 }

@@ -18,6 +18,7 @@
 //! `crl_build` (csrgate-server); BENCHMARKS.md runs all three.
 
 mod crypto;
+mod est;
 mod floors;
 mod http_load;
 mod large_store;
@@ -214,6 +215,7 @@ pub(crate) fn measure(
     let duration = Duration::from_secs_f64(options.seconds);
     let warmup = http_load::run(
         server.address,
+        server.tls,
         Arc::clone(requests),
         options.concurrency,
         Duration::from_secs(1),
@@ -230,6 +232,7 @@ pub(crate) fn measure(
         let client_before = servers::own_cpu_time()?;
         let mut report = http_load::run(
             server.address,
+            server.tls,
             Arc::clone(requests),
             options.concurrency,
             duration,
@@ -500,6 +503,18 @@ fn main() -> anyhow::Result<()> {
                 ) {
                     Ok(load) => measure_ocsp(&server, &load, &scenario, &identity, &options)?,
                     Err(error) => println!("  OCSP: not measured: {error:#}"),
+                }
+                // A build from before EST (an A/B against an older main) refuses the key: its
+                // EST rows are skipped, the rest of the run stands.
+                if let Err(error) = est::measure_est(
+                    &binary,
+                    work.path(),
+                    &identity,
+                    &csrs,
+                    (*baseline_us, cores),
+                    &options,
+                ) {
+                    println!("  EST: not measured: {error:#}");
                 }
             }
         }

@@ -111,7 +111,9 @@ fn measure_set(
                 .iter()
                 .map(|address| {
                     let requests = Arc::clone(requests);
-                    scope.spawn(move || http_load::run(*address, requests, per_server, duration))
+                    scope.spawn(move || {
+                        http_load::run(*address, false, requests, per_server, duration)
+                    })
                 })
                 .collect();
             handles

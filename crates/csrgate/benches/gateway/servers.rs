@@ -22,6 +22,8 @@ pub struct Server {
     /// Spawn to `READY=1` (csrgate) or to the first accepted connection (cfssl).
     pub ready_after: Duration,
     log: PathBuf,
+    /// Whether `address` speaks TLS.
+    pub tls: bool,
 }
 
 impl Server {
@@ -32,7 +34,19 @@ impl Server {
             address,
             ready_after,
             log,
+            tls: false,
         }
+    }
+
+    /// The address of the TLS listener the daemon logged (`listening ... tls=true`).
+    pub fn tls_address(&self) -> anyhow::Result<SocketAddr> {
+        Ok(std::fs::read_to_string(&self.log)?
+            .lines()
+            .filter(|line| line.contains(" listening ") && line.contains("tls=true"))
+            .find_map(|line| line.split("address=").nth(1))
+            .context("no TLS listening address in the log")?
+            .trim()
+            .parse()?)
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,6 +188,7 @@ pub fn start_csrgate(binary: &Path, work: &Path, config: &Path) -> anyhow::Resul
         address,
         ready_after,
         log,
+        tls: false,
     })
 }
 
@@ -233,6 +248,7 @@ pub fn start_cfssl_with(
         address,
         ready_after: Duration::ZERO,
         log,
+        tls: false,
     };
     wait_listening(&mut server, started)?;
     Ok(server)
