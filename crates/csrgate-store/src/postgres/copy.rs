@@ -2,6 +2,7 @@
 //! a record, a revocation or an audit entry exactly as another store holds it.
 
 use super::lifecycle::{insert_record, update_record, write_revoked, write_revoked_entry};
+use super::sql;
 use super::{PostgresStore, decode, lock_audit_head, record_for_update, unavailable, write_audit};
 use crate::audit::{AuditEntry, already_there, check_next_link};
 use crate::{CertificateRecord, Restored, RevokedEntry, StoreError};
@@ -16,13 +17,12 @@ impl PostgresStore {
         let client = self.client().await?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-&client.prepare_cached("SELECT seq, serial, record FROM certificates WHERE seq > $1 ORDER BY seq LIMIT $2").await.map_err(unavailable)?,
-                &[&after, &limit],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT seq, serial, record FROM certificates WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &limit],
+        )
+        .await?;
         rows.iter()
             .map(|row| Ok((row.get::<_, i64>(0) as u64, decode(row.get(1), row.get(2))?)))
             .collect()
@@ -65,16 +65,12 @@ impl PostgresStore {
         let transaction = client.transaction().await.map_err(unavailable)?;
         let head = lock_audit_head(&transaction).await?;
         if entry.seq <= head.seq {
-            let stored = transaction
-                .query_opt(
-                    &transaction
-                        .prepare_cached("SELECT entry FROM audit WHERE seq = $1")
-                        .await
-                        .map_err(unavailable)?,
-                    &[&(entry.seq as i64)],
-                )
-                .await
-                .map_err(unavailable)?;
+            let stored = sql::query_opt(
+                &transaction,
+                "SELECT entry FROM audit WHERE seq = $1",
+                &[&(entry.seq as i64)],
+            )
+            .await?;
             let stored = stored
                 .map(|row| decode::<AuditEntry>("audit", row.get(0)))
                 .transpose()?;
@@ -89,32 +85,20 @@ impl PostgresStore {
     /// See [`crate::Store::plugin_kv_namespaces`].
     pub async fn plugin_kv_namespaces(&self) -> Result<Vec<String>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached("SELECT DISTINCT plugin FROM plugin_kv ORDER BY plugin")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT DISTINCT plugin FROM plugin_kv ORDER BY plugin",
+            &[],
+        )
+        .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     /// See [`crate::Store::crl_number_issued`].
     pub async fn crl_number_issued(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT last_value, is_called FROM crl_number")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        let row =
+            sql::query_one(&client, "SELECT last_value, is_called FROM crl_number", &[]).await?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         Ok(if called { last as u64 } else { 0 })
     }

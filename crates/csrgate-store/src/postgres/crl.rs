@@ -1,5 +1,6 @@
 //! CRL Numbers from a sequence, and CRLs built by one replica at a time and shared.
 
+use super::sql;
 use super::{PostgresStore, decode, unavailable};
 use crate::crl::{CrlSigner, StoredCrl};
 use crate::{RevokedEntry, StoreError};
@@ -14,16 +15,8 @@ impl PostgresStore {
     /// See [`crate::Store::next_crl_number`]: `nextval`, which no rollback returns.
     pub async fn next_crl_number(&self) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let number: i64 = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT nextval('crl_number')")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?
+        let number: i64 = sql::query_one(&client, "SELECT nextval('crl_number')", &[])
+            .await?
             .get(0);
         Ok(number as u64)
     }
@@ -33,39 +26,27 @@ impl PostgresStore {
         let floor = i64::try_from(next.saturating_sub(1)).unwrap_or(i64::MAX);
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                    .await
-                    .map_err(unavailable)?,
-                &[&CRL_LOCK],
-            )
-            .await
-            .map_err(unavailable)?;
-        let row = transaction
-            .query_one(
-                &transaction
-                    .prepare_cached("SELECT last_value, is_called FROM crl_number")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        sql::execute(
+            &transaction,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&CRL_LOCK],
+        )
+        .await?;
+        let row = sql::query_one(
+            &transaction,
+            "SELECT last_value, is_called FROM crl_number",
+            &[],
+        )
+        .await?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         let current = if called { last } else { last - 1 };
         if floor > current {
-            transaction
-                .execute(
-                    &transaction
-                        .prepare_cached("SELECT setval('crl_number', $1, true)")
-                        .await
-                        .map_err(unavailable)?,
-                    &[&floor],
-                )
-                .await
-                .map_err(unavailable)?;
+            sql::execute(
+                &transaction,
+                "SELECT setval('crl_number', $1, true)",
+                &[&floor],
+            )
+            .await?;
         }
         transaction.commit().await.map_err(unavailable)
     }
@@ -84,16 +65,12 @@ impl PostgresStore {
     ) -> Result<StoredCrl, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                    .await
-                    .map_err(unavailable)?,
-                &[&CRL_LOCK],
-            )
-            .await
-            .map_err(unavailable)?;
+        sql::execute(
+            &transaction,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&CRL_LOCK],
+        )
+        .await?;
         if let Some(since) = fresh_since
             && let Some(latest) = latest(&transaction).await?
             && latest.this_update >= since
@@ -102,75 +79,47 @@ impl PostgresStore {
             transaction.commit().await.map_err(unavailable)?;
             return Ok(latest);
         }
-        let rows = transaction
-            .query(
-                &transaction
-                    .prepare_cached(
-                        "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&now],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &transaction,
+            "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+            &[&now],
+        )
+        .await?;
         let entries = rows
             .iter()
             .map(|row| decode(row.get(0), row.get(1)))
             .collect::<Result<Vec<RevokedEntry>, StoreError>>()?;
-        let number: i64 = transaction
-            .query_one(
-                &transaction
-                    .prepare_cached("SELECT nextval('crl_number')")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?
+        let number: i64 = sql::query_one(&transaction, "SELECT nextval('crl_number')", &[])
+            .await?
             .get(0);
         let crl = sign(&entries, number as u64).map_err(StoreError::Build)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached(
-                        "INSERT INTO crls (number, this_update, next_update, entries, der, pem) \
+        sql::execute(
+            &transaction,
+            "INSERT INTO crls (number, this_update, next_update, entries, der, pem) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[
-                    &number,
-                    &crl.this_update,
-                    &crl.next_update,
-                    &(crl.entries as i64),
-                    &crl.der,
-                    &crl.pem,
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
+            &[
+                &number,
+                &crl.this_update,
+                &crl.next_update,
+                &(crl.entries as i64),
+                &crl.der,
+                &crl.pem,
+            ],
+        )
+        .await?;
         // Older CRLs are superseded; the newest few stay for whoever asks for one by number.
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("DELETE FROM crls WHERE number < $1::bigint - 16")
-                    .await
-                    .map_err(unavailable)?,
-                &[&number],
-            )
-            .await
-            .map_err(unavailable)?;
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("SELECT pg_notify($1, $2)")
-                    .await
-                    .map_err(unavailable)?,
-                &[&CRL_CHANNEL, &number.to_string()],
-            )
-            .await
-            .map_err(unavailable)?;
+        sql::execute(
+            &transaction,
+            "DELETE FROM crls WHERE number < $1::bigint - 16",
+            &[&number],
+        )
+        .await?;
+        sql::execute(
+            &transaction,
+            "SELECT pg_notify($1, $2)",
+            &[&CRL_CHANNEL, &number.to_string()],
+        )
+        .await?;
         transaction.commit().await.map_err(unavailable)?;
         Ok(crl)
     }
@@ -207,19 +156,13 @@ async fn revoked_since(
 async fn latest(
     transaction: &deadpool_postgres::Transaction<'_>,
 ) -> Result<Option<StoredCrl>, StoreError> {
-    let row = transaction
-        .query_opt(
-            &transaction
-                .prepare_cached(
-                    "SELECT number, this_update, next_update, entries, der, pem FROM crls \
+    let row = sql::query_opt(
+        transaction,
+        "SELECT number, this_update, next_update, entries, der, pem FROM crls \
              ORDER BY number DESC LIMIT 1",
-                )
-                .await
-                .map_err(unavailable)?,
-            &[],
-        )
-        .await
-        .map_err(unavailable)?;
+        &[],
+    )
+    .await?;
     Ok(row.map(|row| StoredCrl {
         number: row.get::<_, i64>(0) as u64,
         this_update: row.get(1),

@@ -1,6 +1,7 @@
 //! Writes: a new certificate, a successor, an import, revoke and delete, each one transaction
 //! that ends with its audit entry.
 
+use super::sql;
 use super::{
     PostgresStore, append_audit, encode, is_unique_violation, record_for_update, unavailable,
 };
@@ -225,16 +226,12 @@ pub(super) async fn update_record(
     transaction: &deadpool_postgres::Transaction<'_>,
     record: &CertificateRecord,
 ) -> Result<(), StoreError> {
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached("UPDATE certificates SET record = $2 WHERE serial = $1")
-                .await
-                .map_err(unavailable)?,
-            &[&record.serial.to_string(), &encode(record)?],
-        )
-        .await
-        .map_err(unavailable)?;
+    sql::execute(
+        transaction,
+        "UPDATE certificates SET record = $2 WHERE serial = $1",
+        &[&record.serial.to_string(), &encode(record)?],
+    )
+    .await?;
     Ok(())
 }
 
@@ -254,19 +251,13 @@ pub(super) async fn write_revoked_entry(
     transaction: &deadpool_postgres::Transaction<'_>,
     entry: &RevokedEntry,
 ) -> Result<(), StoreError> {
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached(
-                    "INSERT INTO revoked (serial, not_after, entry) VALUES ($1, $2, $3) \
+    sql::execute(
+        transaction,
+        "INSERT INTO revoked (serial, not_after, entry) VALUES ($1, $2, $3) \
              ON CONFLICT (serial) DO UPDATE SET entry = EXCLUDED.entry",
-                )
-                .await
-                .map_err(unavailable)?,
-            &[&entry.serial.to_string(), &entry.not_after, &encode(entry)?],
-        )
-        .await
-        .map_err(unavailable)?;
+        &[&entry.serial.to_string(), &entry.not_after, &encode(entry)?],
+    )
+    .await?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ mod plugin_kv;
 mod prune;
 mod queries;
 mod snapshot;
+mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -319,16 +320,12 @@ pub(crate) async fn append_audit_events(
 pub(crate) async fn lock_audit_head(
     transaction: &deadpool_postgres::Transaction<'_>,
 ) -> Result<AuditHead, StoreError> {
-    let row = transaction
-        .query_one(
-            &transaction
-                .prepare_cached("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE")
-                .await
-                .map_err(unavailable)?,
-            &[],
-        )
-        .await
-        .map_err(unavailable)?;
+    let row = sql::query_one(
+        transaction,
+        "SELECT seq, hash FROM audit_head WHERE id FOR UPDATE",
+        &[],
+    )
+    .await?;
     Ok(AuditHead {
         seq: row.get::<_, i64>(0) as u64,
         hash: row.get(1),
@@ -340,26 +337,18 @@ pub(crate) async fn write_audit(
     transaction: &deadpool_postgres::Transaction<'_>,
     entry: &AuditEntry,
 ) -> Result<(), StoreError> {
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached("INSERT INTO audit (seq, entry) VALUES ($1, $2)")
-                .await
-                .map_err(unavailable)?,
-            &[&(entry.seq as i64), &encode(entry)?],
-        )
-        .await
-        .map_err(unavailable)?;
-    transaction
-        .execute(
-            &transaction
-                .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id")
-                .await
-                .map_err(unavailable)?,
-            &[&(entry.seq as i64), &entry.hash],
-        )
-        .await
-        .map_err(unavailable)?;
+    sql::execute(
+        transaction,
+        "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+        &[&(entry.seq as i64), &encode(entry)?],
+    )
+    .await?;
+    sql::execute(
+        transaction,
+        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id",
+        &[&(entry.seq as i64), &entry.hash],
+    )
+    .await?;
     Ok(())
 }
 
@@ -369,15 +358,11 @@ pub(crate) async fn record_for_update(
     serial: &Serial,
 ) -> Result<Option<CertificateRecord>, StoreError> {
     let serial = serial.to_string();
-    let row = transaction
-        .query_opt(
-            &transaction
-                .prepare_cached("SELECT record FROM certificates WHERE serial = $1 FOR UPDATE")
-                .await
-                .map_err(unavailable)?,
-            &[&serial],
-        )
-        .await
-        .map_err(unavailable)?;
+    let row = sql::query_opt(
+        transaction,
+        "SELECT record FROM certificates WHERE serial = $1 FOR UPDATE",
+        &[&serial],
+    )
+    .await?;
     row.map(|row| decode(&serial, row.get(0))).transpose()
 }

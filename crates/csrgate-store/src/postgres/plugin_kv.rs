@@ -1,5 +1,6 @@
 //! The plugins' key-value namespaces, shared by every replica.
 
+use super::sql;
 use super::{PostgresStore, unavailable};
 use crate::StoreError;
 use crate::plugin_kv::{KvWrites, size_delta};
@@ -12,16 +13,12 @@ impl PostgresStore {
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2")
-                    .await
-                    .map_err(unavailable)?,
-                &[&plugin, &key],
-            )
-            .await
-            .map_err(unavailable)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2",
+            &[&plugin, &key],
+        )
+        .await?;
         Ok(row.map(|row| row.get(0)))
     }
 
@@ -36,34 +33,33 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
-        transaction
-            .execute(
-&transaction.prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended('csrgate.plugin_kv.' || $1, 0))").await.map_err(unavailable)?,
-                &[&plugin],
-            )
-            .await
-            .map_err(unavailable)?;
-        let used = usage(&transaction, plugin).await?;
+        sql::execute(
+            &transaction,
+            "SELECT pg_advisory_xact_lock(hashtextextended('csrgate.plugin_kv.' || $1, 0))",
+            &[&plugin],
+        )
+        .await?;
         let keys: Vec<&str> = writes.iter().map(|(key, _)| *key).collect();
-        let rows = transaction
-            .query(
-                &transaction
-                    .prepare_cached(
-                        "SELECT key, octet_length(value) FROM plugin_kv \
+        let rows = sql::query(
+            &transaction,
+            "SELECT key, octet_length(value) FROM plugin_kv \
                  WHERE plugin = $1 AND key = ANY($2)",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&plugin, &keys],
-            )
-            .await
-            .map_err(unavailable)?;
+            &[&plugin, &keys],
+        )
+        .await?;
         let old: std::collections::HashMap<String, usize> = rows
             .iter()
             .map(|row| (row.get(0), row.get::<_, i32>(1) as usize))
             .collect();
         let delta = size_delta(writes, |key| old.get(key).copied());
-        if delta > 0 && used.saturating_add_signed(delta) > quota {
+        // Only growth is measured against the quota: a write that shrinks or keeps the
+        // namespace's size needs no scan of it.
+        if delta > 0
+            && usage(&transaction, plugin)
+                .await?
+                .saturating_add_signed(delta)
+                > quota
+        {
             return Err(StoreError::QuotaExceeded { quota });
         }
         for (key, value) in writes {
@@ -114,18 +110,12 @@ impl PostgresStore {
         plugin: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT key, value FROM plugin_kv WHERE plugin = $1 ORDER BY key",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&plugin],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT key, value FROM plugin_kv WHERE plugin = $1 ORDER BY key",
+            &[&plugin],
+        )
+        .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 }
@@ -135,19 +125,13 @@ async fn usage(
     transaction: &deadpool_postgres::Transaction<'_>,
     plugin: &str,
 ) -> Result<u64, StoreError> {
-    let bytes: i64 = transaction
-        .query_one(
-            &transaction
-                .prepare_cached(
-                    "SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0)::bigint \
+    let bytes: i64 = sql::query_one(
+        transaction,
+        "SELECT coalesce(sum(octet_length(key) + octet_length(value)), 0)::bigint \
              FROM plugin_kv WHERE plugin = $1",
-                )
-                .await
-                .map_err(unavailable)?,
-            &[&plugin],
-        )
-        .await
-        .map_err(unavailable)?
-        .get(0);
+        &[&plugin],
+    )
+    .await?
+    .get(0);
     Ok(bytes as u64)
 }

@@ -1,5 +1,6 @@
 //! Retention on PostgreSQL: one replica prunes at a time, in bounded batches.
 
+use super::sql;
 use super::{PostgresStore, append_audit_events, decode, unavailable};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::{CertificateRecord, StoreError};
@@ -18,35 +19,25 @@ impl PostgresStore {
     ) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(unavailable)?;
-        let ours: bool = transaction
-            .query_one(
-                &transaction
-                    .prepare_cached("SELECT pg_try_advisory_xact_lock($1)")
-                    .await
-                    .map_err(unavailable)?,
-                &[&PRUNE_LOCK],
-            )
-            .await
-            .map_err(unavailable)?
-            .get(0);
+        let ours: bool = sql::query_one(
+            &transaction,
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[&PRUNE_LOCK],
+        )
+        .await?
+        .get(0);
         if !ours {
             return Ok(0);
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = transaction
-            .query(
-                &transaction
-                    .prepare_cached(
-                        "DELETE FROM certificates WHERE serial IN (SELECT serial FROM certificates \
+        let rows = sql::query(
+            &transaction,
+            "DELETE FROM certificates WHERE serial IN (SELECT serial FROM certificates \
                          WHERE not_after < $1 ORDER BY not_after, serial LIMIT $2) \
                          RETURNING serial, record",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&expired_before, &limit],
-            )
-            .await
-            .map_err(unavailable)?;
+            &[&expired_before, &limit],
+        )
+        .await?;
         let mut records = rows
             .iter()
             .map(|row| decode::<CertificateRecord>(row.get(0), row.get(1)))
@@ -69,16 +60,12 @@ impl PostgresStore {
         }
         // Expired: no CRL lists them any more (RFC 5280 lists revoked certificates until their
         // validity ends).
-        transaction
-            .execute(
-                &transaction
-                    .prepare_cached("DELETE FROM revoked WHERE serial = ANY($1)")
-                    .await
-                    .map_err(unavailable)?,
-                &[&serials],
-            )
-            .await
-            .map_err(unavailable)?;
+        sql::execute(
+            &transaction,
+            "DELETE FROM revoked WHERE serial = ANY($1)",
+            &[&serials],
+        )
+        .await?;
         append_audit_events(&transaction, events).await?;
         transaction.commit().await.map_err(unavailable)?;
         Ok(rows.len())

@@ -1,5 +1,6 @@
 //! Reads: listing pages, point lookups, the CRL's entries, the audit chain, counts.
 
+use super::sql;
 use super::{PostgresStore, decode, unavailable};
 use crate::audit::{AuditEntry, verify_chain};
 use crate::record::stored_serial;
@@ -42,20 +43,14 @@ impl PostgresStore {
         let mut scanned = 0usize;
         let mut last_seq = None;
         loop {
-            let rows = client
-                .query(
-                    &client
-                        .prepare_cached(
-                            "SELECT seq, serial, record FROM certificates \
+            let rows = sql::query(
+                &client,
+                "SELECT seq, serial, record FROM certificates \
                      WHERE seq < $1 AND ($2::text IS NULL OR client_hash = $2) \
                      ORDER BY seq DESC LIMIT $3",
-                        )
-                        .await
-                        .map_err(unavailable)?,
-                    &[&below, &client_hash, &LIST_BATCH],
-                )
-                .await
-                .map_err(unavailable)?;
+                &[&below, &client_hash, &LIST_BATCH],
+            )
+            .await?;
             let full = rows.len() as i64 == LIST_BATCH;
             for row in &rows {
                 if records.len() == limit || scanned == budget {
@@ -85,18 +80,12 @@ impl PostgresStore {
     /// See [`crate::Store::revoked_entries`].
     pub async fn revoked_entries(&self, now: i64) -> Result<Vec<RevokedEntry>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&now],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT serial, entry FROM revoked WHERE not_after > $1 ORDER BY serial",
+            &[&now],
+        )
+        .await?;
         rows.iter()
             .map(|row| decode(row.get(0), row.get(1)))
             .collect()
@@ -111,18 +100,12 @@ impl PostgresStore {
         let client = self.client().await?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&after, &limit],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &limit],
+        )
+        .await?;
         rows.iter()
             .map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
             .collect()
@@ -138,30 +121,22 @@ impl PostgresStore {
             .start()
             .await
             .map_err(unavailable)?;
-        let rows = transaction
-            .query(
-                &transaction
-                    .prepare_cached("SELECT seq, entry FROM audit ORDER BY seq")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &transaction,
+            "SELECT seq, entry FROM audit ORDER BY seq",
+            &[],
+        )
+        .await?;
         let entries = rows
             .iter()
             .map(|row| decode(&format!("audit {}", row.get::<_, i64>(0)), row.get(1)))
             .collect::<Result<Vec<AuditEntry>, StoreError>>()?;
-        let head = transaction
-            .query_one(
-                &transaction
-                    .prepare_cached("SELECT seq, hash FROM audit_head WHERE id")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?;
+        let head = sql::query_one(
+            &transaction,
+            "SELECT seq, hash FROM audit_head WHERE id",
+            &[],
+        )
+        .await?;
         transaction.commit().await.map_err(unavailable)?;
         let count = verify_chain(&entries).map_err(StoreError::AuditBroken)?;
         let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
@@ -181,16 +156,12 @@ impl PostgresStore {
     ) -> Result<Option<CertificateRecord>, StoreError> {
         let serial = serial.to_string();
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM certificates WHERE serial = $1")
-                    .await
-                    .map_err(unavailable)?,
-                &[&serial],
-            )
-            .await
-            .map_err(unavailable)?;
+        let row = sql::query_opt(
+            &client,
+            "SELECT record FROM certificates WHERE serial = $1",
+            &[&serial],
+        )
+        .await?;
         row.map(|row| decode(&serial, row.get(0))).transpose()
     }
 
@@ -198,19 +169,13 @@ impl PostgresStore {
     pub async fn revocation_status(&self, serial: &Serial) -> Result<RevocationStatus, StoreError> {
         let serial = serial.to_string();
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT (SELECT entry FROM revoked WHERE serial = $1), \
+        let row = sql::query_one(
+            &client,
+            "SELECT (SELECT entry FROM revoked WHERE serial = $1), \
                         EXISTS (SELECT 1 FROM certificates WHERE serial = $1)",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&serial],
-            )
-            .await
-            .map_err(unavailable)?;
+            &[&serial],
+        )
+        .await?;
         let entry: Option<&str> = row.get(0);
         Ok(match entry {
             Some(text) => RevocationStatus::Revoked(decode(&serial, text)?),
@@ -225,13 +190,12 @@ impl PostgresStore {
         client_hash: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-&client.prepare_cached("SELECT serial, record FROM certificates WHERE client_hash = $1 ORDER BY seq").await.map_err(unavailable)?,
-                &[&client_hash],
-            )
-            .await
-            .map_err(unavailable)?;
+        let rows = sql::query(
+            &client,
+            "SELECT serial, record FROM certificates WHERE client_hash = $1 ORDER BY seq",
+            &[&client_hash],
+        )
+        .await?;
         rows.iter()
             .map(|row| decode(row.get(0), row.get(1)))
             .collect()
@@ -244,35 +208,21 @@ impl PostgresStore {
         until: i64,
     ) -> Result<Vec<Serial>, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT serial FROM certificates WHERE not_after >= $1 AND not_after < $2 \
+        let rows = sql::query(
+            &client,
+            "SELECT serial FROM certificates WHERE not_after >= $1 AND not_after < $2 \
                  ORDER BY not_after, serial",
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                &[&from, &until],
-            )
-            .await
-            .map_err(unavailable)?;
+            &[&from, &until],
+        )
+        .await?;
         rows.iter().map(|row| stored_serial(row.get(0))).collect()
     }
 
     /// See [`crate::Store::stats`]: the indexes are the table's, so all three counts agree.
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
         let client = self.client().await?;
-        let count: i64 = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT count(*) FROM certificates")
-                    .await
-                    .map_err(unavailable)?,
-                &[],
-            )
-            .await
-            .map_err(unavailable)?
+        let count: i64 = sql::query_one(&client, "SELECT count(*) FROM certificates", &[])
+            .await?
             .get(0);
         let count = count as usize;
         Ok(StoreStats {
