@@ -31,26 +31,30 @@ pub(crate) const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// Dropping it without writing is fine; the flusher just stops waiting at [`COMMIT_DELAY`].
 #[derive(Debug)]
 pub struct WriteIntent {
-    intents: Arc<AtomicUsize>,
+    /// The counter it holds one of; `None` for a backend without group commit.
+    intents: Option<Arc<AtomicUsize>>,
 }
 
 impl WriteIntent {
     pub(crate) fn new(intents: &Arc<AtomicUsize>) -> Self {
         intents.fetch_add(1, Ordering::Relaxed);
         WriteIntent {
-            intents: Arc::clone(intents),
+            intents: Some(Arc::clone(intents)),
         }
     }
 
-    /// An intent no flusher waits for (a backend without group commit).
+    /// An intent no flusher waits for (a backend without group commit): no allocation, no
+    /// counter.
     pub(crate) fn none() -> Self {
-        WriteIntent::new(&Arc::new(AtomicUsize::new(0)))
+        WriteIntent { intents: None }
     }
 }
 
 impl Drop for WriteIntent {
     fn drop(&mut self) {
-        self.intents.fetch_sub(1, Ordering::Relaxed);
+        if let Some(intents) = &self.intents {
+            intents.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
