@@ -34,7 +34,8 @@ fn shell(ws: &Workspace, script: &str) -> (i32, String, String) {
 /// TLS listener's CA (as `--cacert` takes it).
 struct Est {
     tls_ca: TestCa,
-    admin_ca: TestCa,
+    /// The CA of admin client certificates (`tls_client_ca`), when the daemon has one.
+    admin_ca: Option<TestCa>,
     port: u16,
     daemon: Daemon,
     ca: std::path::PathBuf,
@@ -42,12 +43,14 @@ struct Est {
 }
 
 impl Est {
-    fn start(ws: &Workspace) -> Est {
+    /// With admin client certificates (`tls_client_ca`) beside EST, or without (then the TLS
+    /// listener verifies client certificates against nothing).
+    fn start(ws: &Workspace, with_admin_ca: bool) -> Est {
         let identity = ws.create_identity("ca", "ec:p256", "EST CA", None);
         let tls_ca = TestCa::new(ws, "tls-root");
-        let admin_ca = TestCa::new(ws, "admin-root");
+        let admin_ca = with_admin_ca.then(|| TestCa::new(ws, "admin-root"));
         let port = free_port();
-        let daemon = est_daemon(ws, &identity, &tls_ca, &admin_ca, port);
+        let daemon = est_daemon(ws, &identity, &tls_ca, admin_ca.as_ref(), port);
         let tls_root = tls_ca.certificate.display().to_string();
         Est {
             tls_ca,
@@ -61,13 +64,13 @@ impl Est {
 }
 
 /// A daemon with a TLS listener, EST credentials for `device1` (client hash `estclient`), an
-/// admin token, admin client certificates from `admin_ca` (mTLS beside EST) and an issuance
+/// admin token, admin client certificates from `admin_ca` if given (mTLS beside EST) and an issuance
 /// rule for `estclient` (names under `.est.internal`).
 fn est_daemon(
     ws: &Workspace,
     identity: &Path,
     tls_ca: &TestCa,
-    admin_ca: &TestCa,
+    admin_ca: Option<&TestCa>,
     port: u16,
 ) -> Daemon {
     let (chain, key) = tls_ca.server(ws, "server", "csrgate.test", PASSPHRASE);
@@ -81,11 +84,14 @@ fn est_daemon(
         identity,
         &format!(
             "listen_tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_private_key = \"{}\"\n\
-             tls_client_ca = \"{}\"\nest_credentials_file = \"{}\"\nadmin_tokens_file = \"{}\"\n\
+             {}est_credentials_file = \"{}\"\nadmin_tokens_file = \"{}\"\n\
              [[issuance]]\nname = \"devices\"\nclients = [\"estclient\"]\ndns = [\".est.internal\"]\n",
             chain.display(),
             key.display(),
-            admin_ca.certificate.display(),
+            admin_ca.map_or(String::new(), |ca| format!(
+                "tls_client_ca = \"{}\"\n",
+                ca.certificate.display()
+            )),
             credentials.display(),
             tokens.display(),
         ),
@@ -116,7 +122,7 @@ fn curl_and_openssl_enroll_over_est_through_the_pipeline() {
         daemon,
         ca,
         tls_root,
-    } = Est::start(&ws);
+    } = Est::start(&ws, false);
 
     // cacerts: no credentials needed; the CA certificate comes back as certs-only PKCS#7.
     let (exit, printed, stderr) = shell(
@@ -192,6 +198,22 @@ fn curl_and_openssl_enroll_over_est_through_the_pipeline() {
     assert!(subjects.iter().any(|s| s.contains("device1.est.internal")));
     let stored = stored_certificates_via(&daemon);
     assert_eq!(stored, 2);
+    // Without tls_client_ca, no client certificate is an admin, the ones csrgate issued included.
+    let (exit, status, answer) = curl_tls(
+        &tls_ca.certificate,
+        &https(port, "/certificates"),
+        &[
+            "--cert",
+            &ws.path("device1.pem").display().to_string(),
+            "--key",
+            &ws.path("device1.key").display().to_string(),
+        ],
+    );
+    assert_eq!(
+        (exit, status),
+        (0, 401),
+        "an EST device is not an admin: {answer}"
+    );
 
     // Refusals: each answered with its code, a challenge where credentials are missing, and
     // nothing stored.
@@ -330,7 +352,7 @@ fn reenrollment_authenticates_with_the_certificate_it_renews() {
         daemon,
         ca,
         tls_root,
-    } = Est::start(&ws);
+    } = Est::start(&ws, true);
     base64_request(&ws, "device", "device.est.internal");
     enroll(&ws, &tls_root, port, "device");
     let old = serial_of(&ws, "device");
@@ -372,6 +394,8 @@ fn reenrollment_authenticates_with_the_certificate_it_renews() {
         "extendedKeyUsage=clientAuth\n",
     );
     let body = format!("@{}", ws.path("renewed.b64").display());
+    let body_file = body.clone();
+    let reenroll = https(port, "/.well-known/est/simplereenroll");
     let with_cert = |cert: &Path, key: &Path| -> Vec<String> {
         vec![
             "--cert".into(),
@@ -382,18 +406,11 @@ fn reenrollment_authenticates_with_the_certificate_it_renews() {
     };
     let cases: Vec<(&str, Vec<String>, &str, u16, &str)> = vec![
         (
-            "no client certificate",
+            "no client certificate (no password either: this endpoint takes none)",
             vec![],
             "/.well-known/est/simplereenroll",
-            401,
-            "unauthorized",
-        ),
-        (
-            "the revoked predecessor",
-            with_cert(&ws.path("device.pem"), &ws.path("device.key")),
-            "/.well-known/est/simplereenroll",
             403,
-            "revoked",
+            "TLS client certificate",
         ),
         (
             "a certificate another CA issued",
@@ -419,6 +436,39 @@ fn reenrollment_authenticates_with_the_certificate_it_renews() {
     }
     assert_eq!(stored_certificates_via(&daemon), before);
 
+    // A device whose answer was lost retries with its old certificate: it gets its successor
+    // again, nothing new is issued.
+    let (exit, printed, stderr) = shell(
+        &ws,
+        &format!(
+            "curl -sS --fail --cacert {tls_root} --cert device.pem --key device.key \
+             --data-binary @renewed.b64 https://127.0.0.1:{port}/.well-known/est/simplereenroll \
+             | base64 -d | openssl pkcs7 -inform DER -print_certs -out again.pem"
+        ),
+    );
+    assert_eq!(exit, 0, "{printed}{stderr}");
+    assert_eq!(
+        serial_of(&ws, "again"),
+        new,
+        "the successor, answered again"
+    );
+    assert_eq!(stored_certificates_via(&daemon), before);
+    // A certificate an operator revoked cannot re-enroll, nor can its predecessor get it back.
+    let (status, body) = daemon.revoke(&new, "keyCompromise", TOKEN);
+    assert_eq!(status, 200, "{body}");
+    for (what, cert, key) in [
+        ("the revoked certificate", "renewed.pem", "renewed.key"),
+        ("its predecessor", "device.pem", "device.key"),
+    ] {
+        let mut extra = with_cert(&ws.path(cert), &ws.path(key));
+        extra.extend(["--data-binary".into(), body_file.clone()]);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (_, status, answer) = curl_tls(&tls_ca.certificate, &reenroll, &extra);
+        assert_eq!(status, 403, "{what}: {answer}");
+        assert_eq!(error_code(&answer), "forbidden", "{what}: {answer}");
+    }
+    assert_eq!(stored_certificates_via(&daemon), before);
+
     // A certificate csrgate issued is never an admin on the TLS listener; the admin CA's is.
     let (_, status, answer) = curl_tls(
         &tls_ca.certificate,
@@ -429,8 +479,12 @@ fn reenrollment_authenticates_with_the_certificate_it_renews() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(status, 401, "an EST device is not an admin: {answer}");
-    let (admin_cert, admin_key) =
-        admin_ca.issue(&ws, "ops", "/CN=ops", "extendedKeyUsage=clientAuth\n");
+    let (admin_cert, admin_key) = admin_ca.expect("an admin CA").issue(
+        &ws,
+        "ops",
+        "/CN=ops",
+        "extendedKeyUsage=clientAuth\n",
+    );
     let (_, status, answer) = curl_tls(
         &tls_ca.certificate,
         &https(port, "/certificates"),
@@ -506,10 +560,35 @@ fn est_credentials_are_checked_before_the_daemon_starts() {
             expected,
         );
     }
-    // Without a TLS listener, EST credentials are a configuration error, not a silent no-op.
+    // Without a TLS listener, EST credentials are a configuration error, not a silent no-op,
+    // whether they come from the file or from the systemd credential alone.
     ws.write("est-credentials", b"estclient device1 0123456789abcdef\n");
     refused(
         &format!("est_credentials_file = \"{}\"\n", credentials.display()),
         "listen_tls",
+    );
+    let credentials_directory = ws.path("credentials");
+    std::fs::create_dir_all(&credentials_directory).expect("mkdir");
+    std::fs::copy(&credentials, credentials_directory.join("est-credentials")).expect("copy");
+    let config = ws.write("csrgate.toml", b"");
+    let failure = Daemon::try_start(
+        &identity,
+        &ws.path("data"),
+        &["--config", config.to_str().expect("utf8")],
+        &[
+            ("CA_PASSPHRASE", PASSPHRASE),
+            (
+                "CREDENTIALS_DIRECTORY",
+                credentials_directory.to_str().expect("utf8"),
+            ),
+        ],
+    )
+    .err()
+    .expect("the credential alone turns EST on");
+    assert_eq!(failure.status.code(), Some(78), "{}", failure.log);
+    assert!(
+        failure.log.contains("est-credentials credential"),
+        "{}",
+        failure.log
     );
 }

@@ -59,6 +59,14 @@ fn the_daemon_serves_tls_itself_with_the_configured_chain() {
         &["-X", "PUT", "--data-binary", &format!("@{}", csr.display())],
     );
     assert_eq!((exit, status), (0, 200), "{body}");
+    // Without EST credentials, the EST paths are not there.
+    let (exit, status, body) = curl_tls(
+        &tls_ca.certificate,
+        &https(port, "/.well-known/est/cacerts"),
+        &[],
+    );
+    assert_eq!((exit, status), (0, 404), "{body}");
+    assert!(body.contains("est_credentials_file"), "{body}");
     let (exit, _, _) = curl_tls(&identity.join("ca.cert.pem"), &https(port, "/health"), &[]);
     assert_eq!(
         exit, 60,
@@ -418,4 +426,35 @@ fn csrgates_own_ca_is_refused_as_the_client_ca() {
     .expect("refused");
     assert_eq!(refused.status.code(), Some(78), "{}", refused.log);
     assert!(refused.log.contains("csrgate's own CA"), "{}", refused.log);
+
+    // An issuer above csrgate's CA vouches for it as much, even when the identity keeps no
+    // chain file to compare with: an intermediate's root as the client CA is refused too.
+    let root = ws.create_identity("root", "ec:p256", "Own Root", None);
+    let intermediate = ws.create_identity("inter", "ec:p256", "Own Intermediate", Some("root"));
+    std::fs::remove_file(intermediate.join("ca.chain.pem")).expect("no chain file");
+    let config = ws.write(
+        "root.toml",
+        format!(
+            "listen_tls = [\"127.0.0.1:{}\"]\ntls_certificate = \"{}\"\ntls_private_key = \"{}\"\ntls_client_ca = \"{}\"\n",
+            free_port(),
+            chain.display(),
+            key.display(),
+            root.join("ca.cert.pem").display()
+        )
+        .as_bytes(),
+    );
+    let refused = Daemon::try_start(
+        &intermediate,
+        &ws.path("data-inter"),
+        &["--config", config.to_str().expect("utf8")],
+        &[("CA_PASSPHRASE", PASSPHRASE)],
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(refused.status.code(), Some(78), "{}", refused.log);
+    assert!(
+        refused.log.contains("vouches for csrgate's own CA"),
+        "{}",
+        refused.log
+    );
 }

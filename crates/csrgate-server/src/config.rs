@@ -657,13 +657,17 @@ impl RawSettings {
             || admin_listen
                 .iter()
                 .any(|a| matches!(a, AdminListen::Tls(_)));
+        // EST is on with a credentials file or the systemd credential (which wins over it).
+        let est_configured = self.est_credentials_file.is_some()
+            || std::env::var_os("CREDENTIALS_DIRECTORY")
+                .is_some_and(|dir| PathBuf::from(dir).join(crate::est::CREDENTIAL).exists());
         let (tls, dev_tls) = match (self.tls_certificate, self.tls_private_key) {
             (Some(certificate), Some(private_key)) => (
                 Some(TlsFiles {
                     certificate,
                     private_key,
                     client_ca: self.tls_client_ca.clone(),
-                    accept_any_client_certificate: self.est_credentials_file.is_some(),
+                    accept_any_client_certificate: est_configured,
                 }),
                 false,
             ),
@@ -674,7 +678,7 @@ impl RawSettings {
                         certificate,
                         private_key,
                         client_ca: self.tls_client_ca.clone(),
-                        accept_any_client_certificate: self.est_credentials_file.is_some(),
+                        accept_any_client_certificate: est_configured,
                     }),
                     true,
                 )
@@ -703,10 +707,12 @@ impl RawSettings {
                     .into(),
             });
         }
-        if self.est_credentials_file.is_some() && listen_tls.is_empty() {
+        if est_configured && listen_tls.is_empty() {
             return Err(ConfigError::Invalid {
                 key: "est_credentials_file",
-                reason: "EST is served over TLS only (RFC 7030 3.2.2): add listen_tls".into(),
+                reason: "EST credentials are set (the file or the est-credentials credential) \
+                         but EST is served over TLS only (RFC 7030 3.2.2): add listen_tls"
+                    .into(),
             });
         }
         let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")

@@ -163,7 +163,7 @@ impl EstCredentials {
     }
 }
 
-/// The routes, on every listener: a plain one answers 404 (see [`require_tls`]).
+/// The routes, on every listener: a plain one answers 404 (see [`require_est`]).
 pub(crate) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/.well-known/est/cacerts", web::get().to(cacerts))
@@ -189,14 +189,20 @@ pub(crate) fn configure(config: &mut web::ServiceConfig) {
 }
 
 /// EST is HTTPS only (RFC 7030 3.2.2): a request on a plain listener is 404, so no password
-/// ever crosses one in clear (the client learns nothing but where to go).
-fn require_tls(request: &HttpRequest) -> Result<(), ApiError> {
-    match request.conn_data::<crate::tls::TlsConnection>() {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(
+/// ever crosses one in clear (the client learns nothing but where to go); so is every EST path
+/// of a server without EST credentials.
+fn require_est(request: &HttpRequest, generation: &Generation) -> Result<(), ApiError> {
+    if request.conn_data::<crate::tls::TlsConnection>().is_none() {
+        return Err(ApiError::not_found(
             "EST is served on TLS listeners only (listen_tls): use https://",
-        )),
+        ));
     }
+    if generation.est.is_empty() {
+        return Err(ApiError::not_found(
+            "EST is not configured on this server (est_credentials_file)",
+        ));
+    }
+    Ok(())
 }
 
 /// The client hash a request enrolls for: its credential's, which the label must name if
@@ -234,16 +240,23 @@ fn check_label(request: &HttpRequest, client_hash: &ClientHash, who: &str) -> Re
     Ok(())
 }
 
-/// The stored certificate a re-enrollment renews: the TLS client certificate, which must be the
-/// very one csrgate issued and stored, not deleted, revoked or expired. 401 without one, 403
-/// for any other.
-async fn renewed_certificate(
-    request: &HttpRequest,
-    gateway: &Gateway,
-) -> Result<csrgate_store::CertificateRecord, ApiError> {
+/// What a re-enrollment's TLS client certificate allows.
+enum Renewal {
+    /// Renew this stored certificate.
+    Due(csrgate_store::CertificateRecord),
+    /// It was re-enrolled already (rotated: revoked as superseded), and this is its successor,
+    /// valid: the answer a retry gets, so a device whose answer was lost still has its
+    /// certificate (the certificate is public; only the new key's holder can use it).
+    Done(csrgate_store::CertificateRecord),
+}
+
+/// What the TLS client certificate of a re-enrollment may do: it must be the very certificate
+/// csrgate issued and stored, not deleted or expired; valid (renew it) or rotated already (its
+/// successor is the answer). 403 otherwise, and without one (this endpoint takes no password).
+async fn renewal(request: &HttpRequest, gateway: &Gateway) -> Result<Renewal, ApiError> {
     let Some(presented) = request.conn_data::<crate::tls::PresentedCertificate>() else {
         return Err(ApiError::new(
-            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
             "EST re-enrollment authenticates with the certificate being renewed as the TLS \
              client certificate (curl --cert device.pem --key device.key)",
         ));
@@ -265,13 +278,34 @@ async fn renewed_certificate(
     if record.deleted {
         return Err(refused("it was deleted by an operator"));
     }
-    if record.revocation.is_some() {
-        return Err(refused("it is revoked; enroll again with simpleenroll"));
-    }
     if record.not_after <= time::OffsetDateTime::now_utc().unix_timestamp() {
         return Err(refused("it has expired; enroll again with simpleenroll"));
     }
-    Ok(record)
+    let superseded = record
+        .revocation
+        .as_ref()
+        .is_some_and(|r| r.reason == csrgate_store::RevocationReason::Superseded);
+    if let Some(successor) = &record.replaced_by {
+        let successor = gateway.store().certificate(successor).await?;
+        return match successor {
+            Some(successor)
+                if superseded
+                    && !successor.deleted
+                    && successor.revocation.is_none()
+                    && successor.client_hash == record.client_hash =>
+            {
+                Ok(Renewal::Done(successor))
+            }
+            _ => Err(refused(
+                "it was renewed or rotated already, and its successor is no longer valid; \
+                 enroll again with simpleenroll",
+            )),
+        };
+    }
+    if record.revocation.is_some() {
+        return Err(refused("it is revoked; enroll again with simpleenroll"));
+    }
+    Ok(Renewal::Due(record))
 }
 
 /// A certs-only PKCS#7 answer: base64 in lines of 64 (RFC 7030 4.1.3: base64 per RFC 2045),
@@ -306,14 +340,17 @@ async fn cacerts(
     request: HttpRequest,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    require_tls(&request)?;
+    require_est(&request, &gateway.generation())?;
     Ok(certs_only(&gateway.identity().chain_pkcs7()?))
 }
 
 /// `GET csrattrs` (RFC 7030 4.5): csrgate asks for no particular attributes; 204 says so
 /// (4.5.2). What a request may contain is the issuance rules' and plugins' to say.
-async fn csrattrs(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    require_tls(&request)?;
+async fn csrattrs(
+    request: HttpRequest,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, ApiError> {
+    require_est(&request, &gateway.generation())?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -326,17 +363,18 @@ async fn simpleenroll(
 ) -> HttpResponse {
     let started = Instant::now();
     let outcome = async {
-        require_tls(&request)?;
         let generation = gateway.generation();
+        require_est(&request, &generation)?;
         let client_hash = enrolling_client(&request, &generation)?;
         let body = read_body(&request, payload, &limits).await?;
         let csr = base64_body(&body)?;
         let issued = gateway.issue(&generation, &client_hash, &csr, None).await?;
         tracing::info!(%client_hash, serial = %issued.serial, via = "est", status = 200, latency_us = started.elapsed().as_micros() as u64, "certificate issued");
-        Ok(issued)
+        gateway.metrics().observe_issuance(started.elapsed());
+        Ok(issued.der)
     }
     .await;
-    answer(&gateway, started, outcome)
+    answer(outcome)
 }
 
 /// `POST simplereenroll` (RFC 7030 4.2.2): a base64 DER PKCS#10 from the holder of a current
@@ -350,8 +388,15 @@ async fn simplereenroll(
 ) -> HttpResponse {
     let started = Instant::now();
     let outcome = async {
-        require_tls(&request)?;
-        let old = renewed_certificate(&request, &gateway).await?;
+        let generation = gateway.generation();
+        require_est(&request, &generation)?;
+        let old = match renewal(&request, &gateway).await? {
+            Renewal::Due(old) => old,
+            Renewal::Done(successor) => {
+                tracing::info!(client_hash = %successor.client_hash, serial = %successor.serial, via = "est", status = 200, "re-enrollment repeated: its certificate answered again");
+                return Ok(successor.der);
+            }
+        };
         let client_hash = ClientHash::parse(&old.client_hash).ok_or_else(|| {
             ApiError::internal("stored client hash unreadable", &old.client_hash)
         })?;
@@ -362,28 +407,21 @@ async fn simplereenroll(
         )?;
         let body = read_body(&request, payload, &limits).await?;
         let csr = base64_body(&body)?;
-        let generation = gateway.generation();
         let issued = gateway
             .issue(&generation, &client_hash, &csr, Some(old.serial.clone()))
             .await?;
         tracing::info!(%client_hash, serial = %issued.serial, replaces = %old.serial, via = "est", status = 200, latency_us = started.elapsed().as_micros() as u64, "certificate re-enrolled");
-        Ok(issued)
+        gateway.metrics().observe_issuance(started.elapsed());
+        Ok(issued.der)
     }
     .await;
-    answer(&gateway, started, outcome)
+    answer(outcome)
 }
 
-/// An enrollment's answer: the certificate as certs-only PKCS#7 (counted as an issuance), or
-/// the refusal, logged, with the challenge on a 401.
-fn answer(
-    gateway: &Gateway,
-    started: Instant,
-    outcome: Result<csrgate_pki::IssuedCertificate, ApiError>,
-) -> HttpResponse {
-    let pkcs7 = outcome.and_then(|issued| {
-        gateway.metrics().observe_issuance(started.elapsed());
-        Ok(csrgate_pki::certs_only_pkcs7(&[&issued.der])?)
-    });
+/// An enrollment's answer: the certificate (DER) as certs-only PKCS#7, or the refusal, logged,
+/// with the challenge on a 401.
+fn answer(outcome: Result<Vec<u8>, ApiError>) -> HttpResponse {
+    let pkcs7 = outcome.and_then(|der| Ok(csrgate_pki::certs_only_pkcs7(&[&der])?));
     match pkcs7 {
         Ok(der) => certs_only(&der),
         Err(error) => {

@@ -191,21 +191,52 @@ impl TlsMaterial {
 
 impl TlsMaterial {
     /// Refuses a `tls_client_ca` that contains a certificate of csrgate's own chain
-    /// (`identity_chain_pem`): every requester gets a clientAuth certificate from it, and
-    /// would then be an admin.
+    /// (`identity_chain_pem`) or vouches for csrgate's CA certificate (an issuer above it, a
+    /// cross-certificate: the CA certificate verifies against it, partial chains allowed):
+    /// every requester gets a clientAuth certificate from csrgate, and would then be an admin.
     pub fn check_client_ca_apart(&self, identity_chain_pem: &str) -> Result<(), String> {
+        let openssl = |e: openssl::error::ErrorStack| format!("openssl: {e}");
         let own = X509::stack_from_pem(identity_chain_pem.as_bytes())
             .map_err(|e| format!("the identity's chain does not parse: {e}"))?;
-        for certificate in own {
-            let der = certificate.to_der().map_err(|e| format!("openssl: {e}"))?;
-            if self.client_ca_der.contains(&der) {
-                return Err(format!(
-                    "tls_client_ca contains csrgate's own CA ({}): every requester would \
-                     authenticate as an admin with the certificate csrgate issued it; use a \
-                     separate CA for admin clients",
-                    one_line(certificate.subject_name())
-                ));
+        let refused = |certificate: &X509| {
+            format!(
+                "tls_client_ca contains or vouches for csrgate's own CA ({}): every requester \
+                 would authenticate as an admin with the certificate csrgate issued it; use a \
+                 separate CA for admin clients",
+                one_line(certificate.subject_name())
+            )
+        };
+        for certificate in &own {
+            if self
+                .client_ca_der
+                .contains(&certificate.to_der().map_err(openssl)?)
+            {
+                return Err(refused(certificate));
             }
+        }
+        let (Some(ca), false) = (own.first(), self.client_ca_der.is_empty()) else {
+            return Ok(());
+        };
+        let mut store = X509StoreBuilder::new().map_err(openssl)?;
+        for der in &self.client_ca_der {
+            store
+                .add_cert(X509::from_der(der).map_err(openssl)?)
+                .map_err(openssl)?;
+        }
+        store
+            .set_flags(openssl::x509::verify::X509VerifyFlags::PARTIAL_CHAIN)
+            .map_err(openssl)?;
+        let store = store.build();
+        let mut untrusted = openssl::stack::Stack::new().map_err(openssl)?;
+        for issuer in own.iter().skip(1) {
+            untrusted.push(issuer.clone()).map_err(openssl)?;
+        }
+        let mut context = openssl::x509::X509StoreContext::new().map_err(openssl)?;
+        let vouched = context
+            .init(&store, ca, &untrusted, |context| context.verify_cert())
+            .map_err(openssl)?;
+        if vouched {
+            return Err(refused(ca));
         }
         Ok(())
     }
