@@ -15,6 +15,7 @@ mod error;
 mod generated_key;
 mod identity;
 mod inspect;
+mod jws;
 mod key;
 mod name;
 mod ocsp;
@@ -37,6 +38,7 @@ pub use identity::{
     IssuedCertificate, REVOKED_FILE, certificate_pem_from_der, pem_key_is_encrypted,
 };
 pub use inspect::{Report, ReportKind, inspect, is_pkcs12};
+pub use jws::{Jwk, JwsAlgorithm, JwsError, JwsKey, JwsRequest};
 pub use key::{KeyAlgorithm, KeySpec, PublicKeyInfo};
 pub use name::{DistinguishedName, NameAttribute};
 pub use ocsp::{
