@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::tls::TestCa;
 use crate::support::*;
 
 const TOKEN: &str = "replica-test-admin-token-0123456789";
@@ -506,74 +507,18 @@ fn tls_to_postgres_is_required_when_asked_and_verified() {
         .map(|(name, _)| format!("e2e_{name}"))
         .expect("database name");
 
-    // A CA and a server certificate for localhost, and another CA.
-    let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .args(args)
-            .current_dir(&cluster_dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-    };
-    for ca in ["ca", "other-ca"] {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.crt"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN=Test {ca}"),
-        ]);
-    }
-    openssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
+    // A CA and a server certificate for localhost, and another CA; the server's files where
+    // the cluster's user can read them.
+    let pg_ca = TestCa::new(&ws, "pg-ca");
+    let other_ca = TestCa::new(&ws, "pg-other-ca");
+    let (server_crt, server_key) = pg_ca.issue(
+        &ws,
+        "pg-server",
         "/CN=localhost",
-    ]);
-    std::fs::write(
-        cluster_dir.join("san.ext"),
         "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
-    )
-    .expect("ext");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
+    );
+    std::fs::copy(&server_crt, cluster_dir.join("server.crt")).expect("server certificate");
+    std::fs::copy(&server_key, cluster_dir.join("server.key")).expect("server key");
     if text(&Command::new("id").arg("-u").output().expect("id").stdout).trim() == "0" {
         let chown = Command::new("chown")
             .args(["postgres:", "server.key", "server.crt"])
@@ -600,8 +545,8 @@ fn tls_to_postgres_is_required_when_asked_and_verified() {
     cluster("start");
 
     let tcp_url = format!("postgres://csrgate@localhost:{port}/{database}");
-    let ca = cluster_dir.join("ca.crt");
-    let other_ca = cluster_dir.join("other-ca.crt");
+    let ca = pg_ca.certificate.clone();
+    let other_ca = other_ca.certificate.clone();
     let config = |name: &str, url: &str, ca_file: &Path| {
         ws.write(
             &format!("{name}.toml"),

@@ -228,14 +228,8 @@ fn copy(
         .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
     progress.finish();
     println!(
-        "copied {from} to {to}: {} certificates ({} written now), {} revocations, {} audit \
-         entries ({} written now, chain verified), {} plugin entries; CRL Numbers continue after {}",
-        report.certificates,
-        report.certificates_written,
-        report.revocations,
-        report.audit_entries,
-        report.audit_written,
-        report.plugin_entries,
+        "copied {from} to {to}: {}; CRL Numbers continue after {}",
+        contents(&report),
         report.crl_number
     );
     Ok(())
@@ -351,16 +345,24 @@ fn restore(
         .map_err(|e| Failure::new(code::DATA_ERROR, e))?;
     progress.finish();
     println!(
-        "restored {} into {to}: {} certificates ({} written now), {} revocations, {} audit \
-         entries ({} written now, chain verified), {} plugin entries; CRL Numbers continue past {}",
+        "restored {} into {to}: {}; CRL Numbers continue past {}",
         from.display(),
+        contents(&report),
+        report.crl_number + csrgate_store::RESTORED_CRL_NUMBER_GAP
+    );
+    Ok(())
+}
+
+/// What a copy or a restore holds, for its last line.
+fn contents(report: &csrgate_store::CopyReport) -> String {
+    format!(
+        "{} certificates ({} written now), {} revocations, {} audit entries ({} written now, \
+         chain verified), {} plugin entries",
         report.certificates,
         report.certificates_written,
         report.revocations,
         report.audit_entries,
         report.audit_written,
-        report.plugin_entries,
-        report.crl_number + csrgate_store::RESTORED_CRL_NUMBER_GAP
-    );
-    Ok(())
+        report.plugin_entries
+    )
 }

@@ -114,13 +114,7 @@ impl PostgresStore {
     /// See [`crate::Store::verify_audit`]: the chain, then its head row, in one snapshot.
     pub async fn verify_audit(&self) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(unavailable)?;
+        let transaction = sql::consistent_view(&mut client).await?;
         let rows = sql::query(
             &transaction,
             "SELECT seq, entry FROM audit ORDER BY seq",

@@ -1,6 +1,7 @@
 //! A consistent snapshot of the PostgreSQL store: one REPEATABLE READ transaction, so the
 //! replicas go on writing meanwhile.
 
+use super::sql;
 use super::{PostgresStore, decode, unavailable};
 use crate::audit::AuditEntry;
 use crate::snapshot::{Line, LineWriter, SNAPSHOT_FORMAT, SnapshotSummary};
@@ -13,13 +14,7 @@ impl PostgresStore {
         mut out: LineWriter<'_>,
     ) -> Result<SnapshotSummary, StoreError> {
         let mut client = self.client().await?;
-        let transaction = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(unavailable)?;
+        let transaction = sql::consistent_view(&mut client).await?;
         // A whole store takes longer than a request's statement limit.
         transaction
             .batch_execute("SET LOCAL statement_timeout = 0")

@@ -58,3 +58,17 @@ pub(crate) async fn query_opt(
         .await
         .map_err(unavailable)
 }
+
+/// A read-only REPEATABLE READ transaction: one consistent view of the store while the
+/// replicas go on writing (audit verification, snapshots).
+pub(crate) async fn consistent_view(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(unavailable)
+}

@@ -103,15 +103,8 @@ pub(super) fn insert_in_memory(
         return Ok(());
     }
     let keys = IndexKeys::of(&record, sequence);
-    (
-        &inner.certificates,
-        &inner.by_client,
-        &inner.by_expiry,
-        &inner.by_issued,
-        &inner.revoked,
-        &inner.audit,
-        &inner.meta,
-    )
+    inner
+        .record_trees()
         .transaction(
             |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
                 let abort = ConflictableTransactionError::Abort;
@@ -276,7 +269,33 @@ impl PendingInsert {
     }
 }
 
+/// Every tree a certificate's record reaches, as the tuple sled transactions take:
+/// `(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)`.
+pub(super) type RecordTrees<'t> = (
+    &'t sled::Tree,
+    &'t sled::Tree,
+    &'t sled::Tree,
+    &'t sled::Tree,
+    &'t sled::Tree,
+    &'t sled::Tree,
+    &'t sled::Tree,
+);
+
 impl Inner {
+    /// [`RecordTrees`]: for the transactions that write a record with its indexes, its CRL
+    /// entry and an audit entry at once (a successor, an import, a prune).
+    pub(super) fn record_trees(&self) -> RecordTrees<'_> {
+        (
+            &self.certificates,
+            &self.by_client,
+            &self.by_expiry,
+            &self.by_issued,
+            &self.revoked,
+            &self.audit,
+            &self.meta,
+        )
+    }
+
     pub(super) fn insert_trees(&self) -> InsertTrees<'_> {
         InsertTrees {
             certificates: &self.certificates,

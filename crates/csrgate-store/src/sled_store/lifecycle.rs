@@ -45,15 +45,8 @@ impl SledStore {
             actor: actor.to_owned(),
         };
         let _audit = inner.lock_audit();
-        let outcome = (
-            &inner.certificates,
-            &inner.by_client,
-            &inner.by_expiry,
-            &inner.by_issued,
-            &inner.revoked,
-            &inner.audit,
-            &inner.meta,
-        )
+        let outcome = inner
+            .record_trees()
             .transaction(
                 |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
                     let abort = ConflictableTransactionError::Abort;

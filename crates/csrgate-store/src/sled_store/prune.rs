@@ -47,15 +47,8 @@ impl SledStore {
             let issued_key = client_key.as_ref().map(|key| key[prefix.len()..].to_vec());
             let expiry_key = time_key(record.not_after, &serial);
             let _audit = inner.lock_audit();
-            let removed = (
-                &inner.certificates,
-                &inner.by_client,
-                &inner.by_expiry,
-                &inner.by_issued,
-                &inner.revoked,
-                &inner.audit,
-                &inner.meta,
-            )
+            let removed = inner
+                .record_trees()
                 .transaction(
                     |(certificates, by_client, by_expiry, by_issued, revoked, audit, meta)| {
                         if certificates.remove(serial.as_slice())?.is_none() {
