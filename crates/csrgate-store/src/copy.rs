@@ -30,6 +30,8 @@ pub struct CopyReport {
     pub audit_written: u64,
     /// Plugin key-value entries copied.
     pub plugin_entries: u64,
+    /// ACME objects copied (accounts, orders, authorizations, nonce state).
+    pub acme_objects: u64,
     /// The last CRL Number handed out by the source; the destination's next one is higher.
     pub crl_number: u64,
 }
@@ -37,7 +39,7 @@ pub struct CopyReport {
 impl Store {
     /// Copies every certificate record (in issuance order, so listings keep their order), the
     /// CRL's entries, the audit chain (entry by entry, same hashes), the plugins' key-value
-    /// entries and the CRL Number from `self` into `to`, then verifies: the same number of
+    /// entries, ACME's objects and the CRL Number from `self` into `to`, then verifies: the same number of
     /// certificates, and the destination's chain intact with the source's head.
     ///
     /// The source must not change meanwhile (stop the daemon; sled refuses a second opener
@@ -118,6 +120,15 @@ impl Store {
             report.plugin_entries += entries.len() as u64;
         }
 
+        let acme = self.acme_entries().await?;
+        progress.stage("ACME objects", Some(acme.len() as u64));
+        for (kind, id, value) in &acme {
+            to.acme_restore(*kind, id, value).await?;
+            progress.advance(1);
+        }
+        report.acme_objects = acme.len() as u64;
+        to.flush().await?;
+
         report.crl_number = self.crl_number_issued().await?;
         to.continue_crl_numbers_from(report.crl_number + 1).await?;
         to.flush().await?;
@@ -145,5 +156,27 @@ impl Store {
         }
         report.audit_entries = copied_chain;
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Writes an ACME object as a copy or restore brings it: the source's value wins (an order
+    /// a rerun finds in an older state takes the source's).
+    pub(crate) async fn acme_restore(
+        &self,
+        kind: crate::AcmeKind,
+        id: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        if self.acme_insert(kind, id, value).await? {
+            return Ok(());
+        }
+        match self.acme_get(kind, id).await? {
+            Some(found) if found != value => {
+                self.acme_replace(kind, id, &found, value).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }

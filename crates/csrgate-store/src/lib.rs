@@ -1,11 +1,13 @@
 //! csrgate-store: the store of record. One API ([`Store`]) over two backends: sled, embedded,
 //! the default that needs nothing installed, and PostgreSQL, for several replicas of one CA.
 //! It keeps one record per issued certificate with indexes by client hash and by expiry, the
-//! CRL's revoked entries, the audit chain and the plugins' key-value namespaces, and
+//! CRL's revoked entries, the audit chain, the plugins' key-value namespaces and ACME's
+//! accounts, orders and authorizations, and
 //! acknowledges a write only once it is durable.
 
 #![forbid(unsafe_code)]
 
+mod acme;
 mod audit;
 mod copy;
 mod crl;
@@ -18,6 +20,7 @@ mod sled_store;
 mod snapshot;
 mod store;
 
+pub use acme::AcmeKind;
 pub use audit::{AuditAction, AuditEntry, AuditEvent, verify_chain};
 pub use copy::{CopyProgress, CopyReport};
 pub use crl::{CrlSigner, StoredCrl};

@@ -4,7 +4,8 @@
 //! uses, then verified.
 //!
 //! Layout: a header (format version, counts), the audit chain oldest first, the certificate
-//! records in issuance order, the CRL's entries, the plugins' key-value entries, the last CRL
+//! records in issuance order, the CRL's entries, the plugins' key-value entries, ACME's
+//! objects, the last CRL
 //! Number handed out, and an end line counting the lines before it (a truncated file is
 //! refused). The chain comes first so that a destination with a history of its own is refused
 //! before any record is written.
@@ -23,7 +24,10 @@ use crate::{CopyProgress, CopyReport, Restored, Store, StoreError};
 pub const RESTORED_CRL_NUMBER_GAP: u64 = 1_000_000;
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// The oldest snapshot format this build reads: format 1 is format 2 without ACME lines.
+const OLDEST_SNAPSHOT_FORMAT: u32 = 1;
 
 /// One line of a snapshot.
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +48,13 @@ pub(crate) enum Line {
     PluginKv {
         plugin: String,
         key: String,
+        #[serde(with = "crate::record::base64_bytes")]
+        value: Vec<u8>,
+    },
+    /// An ACME object (format 2 on).
+    Acme {
+        kind: crate::AcmeKind,
+        id: String,
         #[serde(with = "crate::record::base64_bytes")]
         value: Vec<u8>,
     },
@@ -155,6 +166,7 @@ impl Store {
                 Line::Certificate(_) => "certificates",
                 Line::Revoked(_) => "revocations",
                 Line::PluginKv { .. } => "plugin entries",
+                Line::Acme { .. } => "ACME objects",
             };
             if name != stage {
                 let total = match (name, expected) {
@@ -174,10 +186,13 @@ impl Store {
                     if number != 1 {
                         return Err(corrupt(number, "a second header".into()));
                     }
-                    if format != SNAPSHOT_FORMAT {
+                    if !(OLDEST_SNAPSHOT_FORMAT..=SNAPSHOT_FORMAT).contains(&format) {
                         return Err(corrupt(
                             number,
-                            format!("format {format}; this build reads {SNAPSHOT_FORMAT}"),
+                            format!(
+                                "format {format}; this build reads {OLDEST_SNAPSHOT_FORMAT} to \
+                                 {SNAPSHOT_FORMAT}"
+                            ),
                         ));
                     }
                     expected = Some((certificates, audit_entries));
@@ -219,6 +234,10 @@ impl Store {
                     )
                     .await?;
                     report.plugin_entries += 1;
+                }
+                Line::Acme { kind, id, value } => {
+                    self.acme_restore(kind, &id, &value).await?;
+                    report.acme_objects += 1;
                 }
                 Line::CrlNumber(issued) => {
                     // CRLs published after the snapshot was taken had higher numbers than it

@@ -8,8 +8,8 @@ use crate::plugin_kv::KvWrites;
 use crate::postgres::{PostgresConfig, PostgresStore};
 use crate::sled_store::SledStore;
 use crate::{
-    AuditAction, AuditEntry, CertificateRecord, Imported, ListPage, Predecessor, Restored,
-    RevocationReason, RevocationStatus, RevokedEntry, Serial, StoreError, StoreStats,
+    AcmeKind, AuditAction, AuditEntry, CertificateRecord, Imported, ListPage, Predecessor,
+    Restored, RevocationReason, RevocationStatus, RevokedEntry, Serial, StoreError, StoreStats,
 };
 
 /// The certificate store. Cheap to clone; clones share one database (and, for sled, one
@@ -307,6 +307,60 @@ impl Store {
         plugin: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         dispatch!(self, store => store.plugin_kv_entries(plugin), store.plugin_kv_entries(plugin).await)
+    }
+
+    /// The ACME object `id` of `kind`, as stored.
+    pub async fn acme_get(&self, kind: AcmeKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self, store => store.acme_get(kind, id), store.acme_get(kind, id).await)
+    }
+
+    /// Stores `value` as `id` of `kind` unless that id exists: `true` when this call created
+    /// it, `false` when it was there (its value untouched). One winner across replicas, so it
+    /// redeems a nonce once and binds a key to one account. Durable before it answers, but for
+    /// [`AcmeKind::RedeemedNonce`] on sled (with the next group commit: a crash forgets at most
+    /// the last moment's redemptions of nonces that expire within the hour).
+    pub async fn acme_insert(
+        &self,
+        kind: AcmeKind,
+        id: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.acme_insert(kind, id, value).await, store.acme_insert(kind, id, value).await)
+    }
+
+    /// Replaces `id` of `kind` with `value` if it still holds `expected` (compare-and-swap):
+    /// `false` when it changed since it was read (another request, another replica) or is gone.
+    /// Durable before it answers.
+    pub async fn acme_replace(
+        &self,
+        kind: AcmeKind,
+        id: &str,
+        expected: &[u8],
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.acme_replace(kind, id, expected, value).await, store.acme_replace(kind, id, expected, value).await)
+    }
+
+    /// Every object of `kind` whose id starts with `prefix`, by id (byte order).
+    pub async fn acme_scan(
+        &self,
+        kind: AcmeKind,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        dispatch!(self, store => store.acme_scan(kind, prefix), store.acme_scan(kind, prefix).await)
+    }
+
+    /// Removes every object of `kind` whose id sorts (byte order) below `bound`; returns how
+    /// many. For ids that start with a time, as redeemed nonces do.
+    pub async fn acme_remove_below(&self, kind: AcmeKind, bound: &str) -> Result<u64, StoreError> {
+        dispatch!(self, store => store.acme_remove_below(kind, bound), store.acme_remove_below(kind, bound).await)
+    }
+
+    /// Every ACME object, by kind and id (copy).
+    pub(crate) async fn acme_entries(
+        &self,
+    ) -> Result<Vec<(AcmeKind, String, Vec<u8>)>, StoreError> {
+        dispatch!(self, store => store.acme_entries(), store.acme_entries().await)
     }
 
     /// Group-commit totals since start: (flushes, writes acknowledged, seconds spent flushing).

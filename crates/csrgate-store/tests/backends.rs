@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use csrgate_store::{
-    AuditAction, CertificateRecord, CertificateStatus, Imported, PostgresConfig, Predecessor,
-    Revocation, RevocationReason, RevocationStatus, Serial, Store, StoreError, StoreStats,
-    StoredCrl,
+    AcmeKind, AuditAction, CertificateRecord, CertificateStatus, Imported, PostgresConfig,
+    Predecessor, Revocation, RevocationReason, RevocationStatus, Serial, Store, StoreError,
+    StoreStats, StoredCrl,
 };
 
 /// The serial written `hex`.
@@ -136,6 +136,7 @@ on_both_backends!(
     issue_crl_numbers_and_signs_the_unexpired_entries,
     plugin_namespaces_are_separate_and_quotas_hold,
     revocation_status_reads,
+    acme_objects_are_created_once_and_swapped_from_what_was_read,
     retention_prunes_expired_records_in_bounded_batches,
     a_snapshot_restores_into_the_other_backend,
 );
@@ -988,6 +989,155 @@ impl csrgate_store::CopyProgress for Counted {
     }
 }
 
+/// An ACME account and an order whose value moved on once, for copies to carry.
+async fn add_acme_objects(store: &Store) {
+    assert!(
+        store
+            .acme_insert(AcmeKind::Account, "acct1", b"{\"status\":\"valid\"}")
+            .await
+            .expect("insert")
+    );
+    assert!(
+        store
+            .acme_insert(AcmeKind::Order, "acct1/o1", b"pending")
+            .await
+            .expect("insert")
+    );
+    assert!(
+        store
+            .acme_replace(AcmeKind::Order, "acct1/o1", b"pending", b"valid")
+            .await
+            .expect("replace")
+    );
+}
+
+/// ACME's state: one winner of an insert, a swap only from the value read, prefix scans in
+/// byte order, time-ordered ids removed below a bound; all of it after a reopen.
+async fn acme_objects_are_created_once_and_swapped_from_what_was_read(fixture: Fixture) {
+    let store = fixture.open().await;
+    assert!(
+        store
+            .acme_insert(AcmeKind::AccountKey, "thumb", b"a1")
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .acme_insert(AcmeKind::AccountKey, "thumb", b"a2")
+            .await
+            .expect("insert")
+    );
+    assert_eq!(
+        store
+            .acme_get(AcmeKind::AccountKey, "thumb")
+            .await
+            .expect("get"),
+        Some(b"a1".to_vec())
+    );
+    // Kinds are separate key spaces.
+    assert_eq!(
+        store
+            .acme_get(AcmeKind::Account, "thumb")
+            .await
+            .expect("get"),
+        None
+    );
+    // Concurrent inserts of one id: exactly one wins.
+    let mut racers = Vec::new();
+    for i in 0..8u8 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .acme_insert(AcmeKind::RedeemedNonce, "0000000000000001.n", &[i])
+                .await
+                .expect("insert")
+        }));
+    }
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.expect("join"));
+    }
+    assert_eq!(winners, 1);
+
+    assert!(
+        store
+            .acme_insert(AcmeKind::Order, "a1/o1", b"pending")
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .acme_replace(AcmeKind::Order, "a1/o1", b"ready", b"valid")
+            .await
+            .expect("swap"),
+        "not from a value it no longer holds"
+    );
+    assert!(
+        store
+            .acme_replace(AcmeKind::Order, "a1/o1", b"pending", b"ready")
+            .await
+            .expect("swap")
+    );
+    assert!(
+        !store
+            .acme_replace(AcmeKind::Order, "a1/o9", b"pending", b"ready")
+            .await
+            .expect("swap"),
+        "not a missing one"
+    );
+    assert!(
+        store
+            .acme_insert(AcmeKind::Order, "a1/o2", b"pending")
+            .await
+            .expect("insert")
+    );
+    assert!(
+        store
+            .acme_insert(AcmeKind::Order, "a10/o1", b"pending")
+            .await
+            .expect("insert")
+    );
+    let listed: Vec<String> = store
+        .acme_scan(AcmeKind::Order, "a1/")
+        .await
+        .expect("scan")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(listed, ["a1/o1", "a1/o2"]);
+
+    for at in [5u64, 9, 10, 11] {
+        store
+            .acme_insert(AcmeKind::RedeemedNonce, &format!("{at:016x}.x"), b"")
+            .await
+            .expect("insert");
+    }
+    let removed = store
+        .acme_remove_below(AcmeKind::RedeemedNonce, &format!("{:016x}", 10))
+        .await
+        .expect("remove");
+    assert_eq!(removed, 3, "the racers' 1, then 5 and 9");
+    store.flush().await.expect("flush");
+    drop(store);
+    let store = fixture.open().await;
+    let left: Vec<String> = store
+        .acme_scan(AcmeKind::RedeemedNonce, "")
+        .await
+        .expect("scan")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(left, [format!("{:016x}.x", 10), format!("{:016x}.x", 11)]);
+    assert_eq!(
+        store.acme_get(AcmeKind::Order, "a1/o1").await.expect("get"),
+        Some(b"ready".to_vec())
+    );
+    assert_eq!(
+        store.acme_scan(AcmeKind::Account, "").await.expect("scan"),
+        []
+    );
+}
+
 /// Everything a store holds that a copy must carry, as comparable values.
 async fn contents(
     store: &Store,
@@ -997,6 +1147,7 @@ async fn contents(
     Vec<(String, Vec<u8>)>,
     u64,
     Vec<csrgate_store::RevokedEntry>,
+    Vec<(String, Vec<u8>)>,
 ) {
     let mut records = Vec::new();
     let mut cursor = None;
@@ -1020,7 +1171,9 @@ async fn contents(
     let crl = store.crl_number_issued().await.expect("crl number");
     let mut revoked = store.revoked_entries(i64::MIN).await.expect("revoked");
     revoked.sort_by(|a, b| a.serial.cmp(&b.serial));
-    (records, audit, kv, crl, revoked)
+    let mut acme = store.acme_scan(AcmeKind::Account, "").await.expect("acme");
+    acme.extend(store.acme_scan(AcmeKind::Order, "").await.expect("acme"));
+    (records, audit, kv, crl, revoked, acme)
 }
 
 /// sled → PostgreSQL → sled carries every record (in listing order), every revocation, the
@@ -1077,6 +1230,7 @@ async fn copy_round_trips_sled_postgres_sled() {
         .continue_crl_numbers_from(42)
         .await
         .expect("crl numbers");
+    add_acme_objects(&first).await;
     let expected = contents(&first).await;
 
     let middle = Fixture::postgres().await;
@@ -1212,6 +1366,7 @@ async fn a_snapshot_restores_into_the_other_backend(fixture: Fixture) {
         .continue_crl_numbers_from(9)
         .await
         .expect("crl numbers");
+    add_acme_objects(&store).await;
     let expected = contents(&store).await;
     let mut snapshot = Vec::new();
     let summary = store.write_snapshot(&mut snapshot).await.expect("snapshot");

@@ -357,12 +357,13 @@ fn restore(
 fn contents(report: &csrgate_store::CopyReport) -> String {
     format!(
         "{} certificates ({} written now), {} revocations, {} audit entries ({} written now, \
-         chain verified), {} plugin entries",
+         chain verified), {} plugin entries, {} ACME objects",
         report.certificates,
         report.certificates_written,
         report.revocations,
         report.audit_entries,
         report.audit_written,
-        report.plugin_entries
+        report.plugin_entries,
+        report.acme_objects
     )
 }

@@ -9,7 +9,7 @@ use super::unavailable;
 use crate::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key of migrations (`csrgate` + 1, an arbitrary constant of ours).
 const MIGRATION_LOCK: i64 = 0x6373_7267_6174_6501;
@@ -56,6 +56,13 @@ const MIGRATIONS: &[&str] = &[
          entries     bigint NOT NULL,
          der         bytea NOT NULL,
          pem         text NOT NULL
+     );",
+    // 2: ACME's state (crate::AcmeKind numbers the kinds).
+    "CREATE TABLE acme (
+         kind  smallint NOT NULL,
+         id    text NOT NULL,
+         value bytea NOT NULL,
+         PRIMARY KEY (kind, id)
      );",
 ];
 

@@ -7,6 +7,7 @@
 //! - `revoked`: serial → the CRL's entry (kept after delete)
 //! - `audit` + `audit_head`: one hash chain for all replicas; appends serialise on the head row
 //! - `plugin_kv`: (plugin, key) → value, shared by all replicas
+//! - `acme`: (kind, id) → value: ACME's accounts, orders, authorizations and nonces
 //! - `crls`: every CRL built, by CRL Number; `crl_number`: a sequence, so a number is never
 //!   handed out twice, even by two replicas or after a rollback
 //!
@@ -14,6 +15,7 @@
 //! transaction committed. Any failure to reach or write the database is
 //! [`StoreError::Unavailable`] (503 `store_unavailable`); the pool reconnects on the next call.
 
+mod acme;
 mod batch;
 mod copy;
 mod crl;

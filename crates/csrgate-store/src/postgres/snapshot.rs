@@ -75,6 +75,20 @@ impl PostgresStore {
                 value: row.get(2),
             })?;
         }
+        for row in transaction
+            .query(
+                "SELECT kind, id, value FROM acme ORDER BY kind, id COLLATE \"C\"",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?
+        {
+            out.write(&Line::Acme {
+                kind: super::acme::kind_of(row.get(0))?,
+                id: row.get(1),
+                value: row.get(2),
+            })?;
+        }
         transaction.commit().await.map_err(unavailable)?;
         out.write(&Line::CrlNumber(self.crl_number_issued().await?))?;
         out.finish(certificates, audit_entries)

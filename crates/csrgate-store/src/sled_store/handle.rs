@@ -206,6 +206,7 @@ pub(super) fn open_inner(shared: &Shared) -> Result<Inner, StoreError> {
         by_expiry: db.open_tree("by_expiry")?,
         by_issued: db.open_tree("by_issued")?,
         plugin_kv: db.open_tree("plugin_kv")?,
+        acme: db.open_tree("acme")?,
         revoked: db.open_tree("revoked")?,
         audit: db.open_tree("audit")?,
         meta,

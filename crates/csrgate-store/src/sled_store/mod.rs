@@ -10,6 +10,7 @@
 //! by issue time: certificates issued in the same second would otherwise sort by their random
 //! serials, and one issued while a client pages could land behind its cursor and be seen twice.
 //! - `plugin_kv`: plugin name, 0x00, key → value   (the plugins' private key-value stores)
+//! - `acme`: ACME kind (one byte), id → value   (accounts, orders, authorizations, nonces)
 //! - `revoked`: serial → JSON [`RevokedEntry`]   (what the CRL lists, kept even after delete)
 //! - `audit`: seq (BE u64) → JSON [`AuditEntry`]
 //! - `meta`: `schema_version` → decimal text, `audit_head` → JSON, `crl_number` → BE u64
@@ -27,6 +28,7 @@
 //! for the removal to be durable). Changes to existing records (revoke, delete, renew, rotate)
 //! keep sled's transactions; they are rare.
 
+mod acme;
 mod copy;
 mod handle;
 mod insert;
@@ -92,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) by_expiry: sled::Tree,
     pub(crate) by_issued: sled::Tree,
     pub(crate) plugin_kv: sled::Tree,
+    pub(crate) acme: sled::Tree,
     pub(crate) revoked: sled::Tree,
     pub(crate) audit: sled::Tree,
     pub(crate) meta: sled::Tree,

@@ -62,6 +62,9 @@ impl SledStore {
                 value: value.to_vec(),
             })?;
         }
+        for (kind, id, value) in self.acme_entries()? {
+            out.write(&Line::Acme { kind, id, value })?;
+        }
         out.write(&Line::CrlNumber(self.crl_number_issued()?))?;
         out.finish(certificates, audit_entries)
     }
