@@ -260,15 +260,31 @@ impl Jwk {
     /// account identity rest on it. (The members are checked base64url and fixed names, so
     /// nothing in them needs JSON escaping.)
     pub fn thumbprint(&self) -> String {
-        let canonical = match &self.0 {
+        URL_SAFE_NO_PAD.encode(openssl::sha::sha256(self.canonical_json().as_bytes()))
+    }
+
+    /// The key's required members in RFC 7638 3's canonical JSON (what the thumbprint hashes):
+    /// the form to store a key in, which [`Jwk::parse`] reads back as the same key.
+    pub fn canonical_json(&self) -> String {
+        match &self.0 {
             Members::Ec { crv, x, y } => format!(
                 r#"{{"crv":"{}","kty":"EC","x":"{x}","y":"{y}"}}"#,
                 crv.name()
             ),
             Members::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
             Members::Ed25519 { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
-        };
-        URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes()))
+        }
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo (RFC 5280 4.1.2.7), to compare with a
+    /// certificate's (ACME revokeCert signed with the certificate's key, RFC 8555 7.6).
+    ///
+    /// # Errors
+    /// [`JwsError::BadPublicKey`] only on an openssl failure (the key was checked at parse).
+    pub fn public_key_der(&self) -> Result<Vec<u8>, JwsError> {
+        self.public_key()?
+            .public_key_to_der()
+            .map_err(|e| JwsError::BadPublicKey(e.to_string()))
     }
 
     /// The openssl key, checking what [`Jwk`] promises.

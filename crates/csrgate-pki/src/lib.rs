@@ -25,6 +25,7 @@ mod pkcs7;
 mod san;
 mod serial;
 mod template;
+mod tls_alpn;
 mod validity;
 
 pub use certificate::{CertificateFacts, signed_by};
@@ -51,4 +52,5 @@ pub use pkcs7::certs_only_pkcs7;
 pub use san::SubjectAltName;
 pub use serial::generate_serial;
 pub use template::{CertificateTemplate, ExtendedKeyUsage, KeyUsage, RawExtension, SigningPolicy};
+pub use tls_alpn::{AlpnIdentifier, check_tls_alpn_certificate};
 pub use validity::ValidityPeriod;

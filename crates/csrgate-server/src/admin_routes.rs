@@ -42,7 +42,7 @@ pub(crate) fn configure_admin(config: &mut web::ServiceConfig) {
         .route("/certificates/{serial}/revoke", web::post().to(revoke));
 }
 
-fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())

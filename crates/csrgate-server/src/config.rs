@@ -61,6 +61,12 @@ struct RawSettings {
     plugins: Vec<RawPlugin>,
     admin_tokens_file: Option<PathBuf>,
     est_credentials_file: Option<PathBuf>,
+    acme: bool,
+    acme_eab_file: Option<PathBuf>,
+    acme_client_hash: String,
+    acme_http01_port: u16,
+    acme_tls_alpn01_port: u16,
+    acme_validation_address: Option<String>,
     crl: RawCrl,
     listen_unix: Option<PathBuf>,
     listen_unix_mode: String,
@@ -166,6 +172,8 @@ pub struct ServerConfig {
     /// File of EST credentials (`CLIENT_HASH USERNAME PASSWORD` per line, RFC 7030 3.2.3); the
     /// credential `est-credentials` wins over it. EST is served on `listen_tls` listeners.
     pub est_credentials_file: Option<PathBuf>,
+    /// ACME (RFC 8555) on the `listen_tls` listeners: `acme = true` and the `acme_*` keys.
+    pub acme: crate::acme::AcmeSettings,
     /// nextUpdate − thisUpdate of every CRL.
     pub crl_validity: ValidityPeriod,
     /// A Unix stream socket to listen on as well (when not socket-activated).
@@ -346,6 +354,10 @@ impl ServerConfig {
             .and_then(|b| b.set_default("ocsp_responder", "ca"))
             .and_then(|b| b.set_default("store", "sled"))
             .and_then(|b| b.set_default("postgres_pool_size", 16))
+            .and_then(|b| b.set_default("acme", false))
+            .and_then(|b| b.set_default("acme_client_hash", "acme"))
+            .and_then(|b| b.set_default("acme_http01_port", 80))
+            .and_then(|b| b.set_default("acme_tls_alpn01_port", 443))
             .map_err(source_error)?;
         if let Some(file) = &sources.config_file {
             if !file.is_file() {
@@ -715,6 +727,20 @@ impl RawSettings {
                     .into(),
             });
         }
+        let acme = crate::acme::AcmeSettings::validate(
+            self.acme,
+            self.acme_eab_file,
+            &self.acme_client_hash,
+            self.acme_http01_port,
+            self.acme_tls_alpn01_port,
+            self.acme_validation_address.as_deref(),
+        )?;
+        if acme.enabled && listen_tls.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "acme",
+                reason: "ACME is served over HTTPS only (RFC 8555 6.1): add listen_tls".into(),
+            });
+        }
         let uses_credential = std::env::var_os("CREDENTIALS_DIRECTORY")
             .is_some_and(|dir| PathBuf::from(dir).join(crate::admin::CREDENTIAL).exists());
         let dev_admin_token = (self.dev && self.admin_tokens_file.is_none() && !uses_credential)
@@ -731,6 +757,7 @@ impl RawSettings {
             open_issuance: self.open_issuance,
             admin_tokens_file: self.admin_tokens_file.or_else(|| dev_admin_token.clone()),
             est_credentials_file: self.est_credentials_file,
+            acme,
             dev_admin_token,
             strict_permissions: self.strict_permissions,
             max_connections: self.max_connections,

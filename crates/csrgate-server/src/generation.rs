@@ -28,6 +28,8 @@ pub struct Generation {
     pub admin: AdminTokens,
     /// Who may enroll over EST.
     pub est: EstCredentials,
+    /// ACME's settings and External Account Binding keys.
+    pub acme: crate::AcmeConfig,
     /// The plugin set, in configuration order.
     pub plugins: Arc<PluginSet>,
     /// `open_issuance = true`: the operator accepted that nothing restricts issuance.
@@ -47,6 +49,8 @@ pub struct GenerationParts {
     pub admin: AdminTokens,
     /// EST credentials.
     pub est: EstCredentials,
+    /// ACME's settings and EAB keys.
+    pub acme: crate::AcmeConfig,
     /// Loaded plugins.
     pub plugins: PluginSet,
     /// `open_issuance`.
@@ -93,6 +97,7 @@ impl Generations {
                 issuance: IssuancePolicy::default(),
                 admin: AdminTokens::default(),
                 est: EstCredentials::default(),
+                acme: crate::AcmeConfig::default(),
                 plugins: Arc::new(PluginSet::empty()),
                 open_issuance: false,
                 tls: None,
@@ -131,6 +136,7 @@ impl Generations {
             issuance: parts.issuance,
             admin: parts.admin,
             est: parts.est,
+            acme: parts.acme,
             plugins: Arc::new(plugins),
             open_issuance: parts.open_issuance,
             tls: parts.tls.map(Arc::new),

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acme;
 mod admin;
 pub mod admin_bodies;
 mod admin_routes;
@@ -27,6 +28,7 @@ mod routes;
 mod runtime;
 mod tls;
 
+pub use acme::{AcmeConfig, AcmeSettings};
 pub use admin::AdminTokens;
 pub use api_error::ApiError;
 pub use bridge::template_json;

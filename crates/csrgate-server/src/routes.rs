@@ -36,6 +36,7 @@ pub(crate) fn configure(config: &mut web::ServiceConfig, public: bool, admin: bo
             .configure(crate::admin_routes::configure_public)
             .configure(crate::ocsp_responder::configure)
             .configure(crate::est::configure)
+            .configure(crate::acme::configure)
             .route("/ca.pem", web::get().to(ca_pem))
             .route("/openapi.json", web::get().to(crate::openapi::document))
             .route("/api/csr/{client_hash}", web::put().to(issue))

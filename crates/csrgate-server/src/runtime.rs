@@ -205,6 +205,7 @@ pub fn run(
     let gateway = Arc::new(gateway);
     let refresher = Arc::clone(&gateway);
     let gateway = web::Data::from(gateway);
+    let nonces = web::Data::new(crate::acme::Nonces::default());
     let limits = web::Data::new(routes::Limits {
         max_body_bytes: config.max_body_bytes,
         body_timeout: config.request_timeout,
@@ -246,6 +247,7 @@ pub fn run(
             App::new()
                 .app_data(gateway.clone())
                 .app_data(limits.clone())
+                .app_data(nonces.clone())
                 .wrap_fn(move |request, service| {
                     let metrics = Arc::clone(counted.metrics());
                     let refused = routes::refuse_oversized_head(request.request());
@@ -495,6 +497,10 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         Ok(est) => est,
         Err(error) => return refused("the EST credentials do not load", &error),
     };
+    let acme = match crate::AcmeConfig::load(&config.acme) {
+        Ok(acme) => acme,
+        Err(error) => return refused("the ACME EAB keys do not load", &error),
+    };
     let tls = match &config.tls {
         None if reload.tls_listeners => {
             return refused(
@@ -521,6 +527,7 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
         issuance: config.issuance,
         admin,
         est,
+        acme,
         plugins,
         open_issuance: config.open_issuance,
         tls,
@@ -528,7 +535,7 @@ fn reload_once(reload: &Reload, gateway: &Gateway) {
     tracing::info!(
         generation,
         plugins = ?names,
-        "reloaded signing policy, issuance rules, admin tokens, EST credentials, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
+        "reloaded signing policy, issuance rules, admin tokens, EST credentials, ACME settings and EAB keys, plugins and TLS material as one generation (listeners, identity, data, plugin_cache and logging change at the next restart)"
     );
     warn_if_open(&gateway.generation());
 }

@@ -30,11 +30,14 @@ pub enum AcmeKind {
     CertificateOrder = 7,
     /// External account binding keys used (7.3.4: one account per key id), by key id.
     BoundKey = 8,
+    /// An account's latest valid authorization per identifier, by
+    /// `<account id>/<type>:<value>`: reused by its next orders while valid (7.4).
+    ValidAuthorization = 9,
 }
 
 impl AcmeKind {
     /// Every kind, in their stored order.
-    pub const ALL: [AcmeKind; 8] = [
+    pub const ALL: [AcmeKind; 9] = [
         AcmeKind::NonceKey,
         AcmeKind::RedeemedNonce,
         AcmeKind::Account,
@@ -43,6 +46,7 @@ impl AcmeKind {
         AcmeKind::Authorization,
         AcmeKind::CertificateOrder,
         AcmeKind::BoundKey,
+        AcmeKind::ValidAuthorization,
     ];
 
     /// The stored number.

@@ -160,6 +160,7 @@ fn dry_run(
             issuance: config.issuance.clone(),
             admin: AdminTokens::default(),
             est: csrgate_server::EstCredentials::default(),
+            acme: csrgate_server::AcmeConfig::default(),
             plugins,
             open_issuance: config.open_issuance,
             tls: None,

@@ -84,6 +84,8 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     };
     let est = EstCredentials::load(config.est_credentials_file.as_deref())
         .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
+    let acme = csrgate_server::AcmeConfig::load(&config.acme)
+        .map_err(|e| Failure::new(code::CONFIG, anyhow::anyhow!(e)))?;
     let mut admin = match &config.dev_admin_token {
         Some(file) if !file.exists() => None,
         _ => Some(load_admin()?),
@@ -205,6 +207,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             issuance: config.issuance.clone(),
             admin,
             est,
+            acme,
             plugins,
             open_issuance: config.open_issuance,
             tls,

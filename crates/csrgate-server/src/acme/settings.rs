@@ -1,0 +1,203 @@
+//! ACME's configuration: the `acme*` keys, validated, and the External Account Binding keys
+//! (RFC 8555 7.3.4) read from `acme_eab_file`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::ClientHash;
+use crate::config::ConfigError;
+
+/// Shortest EAB MAC key accepted: 256 bits, HS256's own output size (RFC 7518 3.2).
+const MIN_EAB_KEY_BYTES: usize = 32;
+
+/// The `acme*` configuration keys, checked.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    /// `acme = true`: serve ACME on the `listen_tls` listeners (off by default).
+    pub enabled: bool,
+    /// `acme_eab_file`: lines `KEY_ID CLIENT_HASH MAC_KEY` (MAC key in base64url, as
+    /// `certbot --eab-hmac-key` and `lego --hmac` take it). When set, new accounts need an
+    /// External Account Binding, and its key id decides their client hash.
+    pub eab_file: Option<PathBuf>,
+    /// `acme_client_hash` (default `acme`): the client hash of accounts made through
+    /// `/acme/directory` without an EAB key naming one.
+    pub client_hash: ClientHash,
+    /// `acme_http01_port` (default 80, RFC 8555 8.3): where http-01 validation connects.
+    pub http01_port: u16,
+    /// `acme_tls_alpn01_port` (default 443, RFC 8737 3): where tls-alpn-01 validation connects.
+    pub tls_alpn01_port: u16,
+    /// `acme_validation_address`: connect every validation to this address instead of the one
+    /// the identifier resolves to (tests on loopback; split-horizon networks). The HTTP Host
+    /// and the TLS SNI still name the identifier.
+    pub validation_address: Option<IpAddr>,
+}
+
+impl AcmeSettings {
+    /// Checks the raw `acme*` values.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub(crate) fn validate(
+        enabled: bool,
+        eab_file: Option<PathBuf>,
+        client_hash: &str,
+        http01_port: u16,
+        tls_alpn01_port: u16,
+        validation_address: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let client_hash = ClientHash::parse(client_hash).ok_or_else(|| ConfigError::Invalid {
+            key: "acme_client_hash",
+            reason: format!("{client_hash:?} is not a client hash (1 to 128 letters or digits)"),
+        })?;
+        if http01_port == 0 || tls_alpn01_port == 0 {
+            return Err(ConfigError::Invalid {
+                key: "acme_http01_port",
+                reason: "validation ports are 1 to 65535".into(),
+            });
+        }
+        let validation_address = validation_address
+            .map(|text| {
+                text.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "acme_validation_address",
+                        reason: format!("{text:?} is not an IP address"),
+                    })
+            })
+            .transpose()?;
+        if !enabled && eab_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "acme_eab_file",
+                reason: "EAB keys are set but ACME is off: add acme = true".into(),
+            });
+        }
+        Ok(AcmeSettings {
+            enabled,
+            eab_file,
+            client_hash,
+            http01_port,
+            tls_alpn01_port,
+            validation_address,
+        })
+    }
+}
+
+impl Default for AcmeSettings {
+    fn default() -> Self {
+        AcmeSettings {
+            enabled: false,
+            eab_file: None,
+            client_hash: ClientHash::parse("acme").unwrap_or_else(|| unreachable!()),
+            http01_port: 80,
+            tls_alpn01_port: 443,
+            validation_address: None,
+        }
+    }
+}
+
+/// One External Account Binding key: the client hash its accounts get, and the MAC key.
+#[derive(Clone)]
+pub(crate) struct EabKey {
+    pub(crate) client_hash: ClientHash,
+    pub(crate) mac_key: Vec<u8>,
+}
+
+/// ACME's part of a configuration generation: the settings and the EAB keys they name.
+#[derive(Clone, Debug, Default)]
+pub struct AcmeConfig {
+    /// The checked `acme*` keys.
+    pub settings: AcmeSettings,
+    eab: HashMap<String, EabKey>,
+}
+
+impl std::fmt::Debug for EabKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EabKey")
+            .field("client_hash", &self.client_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AcmeConfig {
+    /// Reads the EAB keys `settings` names (each non-empty, non-`#` line
+    /// `KEY_ID CLIENT_HASH MAC_KEY`, the MAC key base64url of at least 32 octets).
+    ///
+    /// # Errors
+    /// The file cannot be read or a line is malformed (the message names the line).
+    pub fn load(settings: &AcmeSettings) -> Result<Self, String> {
+        let mut eab = HashMap::new();
+        if let Some(path) = &settings.eab_file {
+            eab = read_eab_file(path)?;
+            if eab.is_empty() {
+                return Err(format!(
+                    "{} holds no EAB key: every new account would be refused",
+                    path.display()
+                ));
+            }
+        }
+        Ok(AcmeConfig {
+            settings: settings.clone(),
+            eab,
+        })
+    }
+
+    /// Whether new accounts need an External Account Binding (the directory's
+    /// `externalAccountRequired`, RFC 8555 7.1.1).
+    pub(crate) fn eab_required(&self) -> bool {
+        !self.eab.is_empty()
+    }
+
+    /// The EAB key with id `key_id`.
+    pub(crate) fn eab_key(&self, key_id: &str) -> Option<&EabKey> {
+        self.eab.get(key_id)
+    }
+}
+
+fn read_eab_file(path: &Path) -> Result<HashMap<String, EabKey>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read ACME EAB keys from {}: {e}", path.display()))?;
+    let mut keys = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = || format!("{} line {}", path.display(), number + 1);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [key_id, client_hash, mac_key] = fields.as_slice() else {
+            return Err(format!("{}: expected KEY_ID CLIENT_HASH MAC_KEY", at()));
+        };
+        let client_hash = ClientHash::parse(client_hash).ok_or_else(|| {
+            format!(
+                "{}: the client hash must be 1 to 128 letters or digits",
+                at()
+            )
+        })?;
+        let mac_key = URL_SAFE_NO_PAD
+            .decode(mac_key.trim_end_matches('='))
+            .map_err(|_| format!("{}: the MAC key is base64url", at()))?;
+        if mac_key.len() < MIN_EAB_KEY_BYTES {
+            return Err(format!(
+                "{}: the MAC key must be at least {MIN_EAB_KEY_BYTES} octets (openssl rand -base64 32 | tr '+/' '-_')",
+                at()
+            ));
+        }
+        if keys
+            .insert(
+                (*key_id).to_owned(),
+                EabKey {
+                    client_hash,
+                    mac_key,
+                },
+            )
+            .is_some()
+        {
+            return Err(format!("{}: key id {key_id:?} is listed twice", at()));
+        }
+    }
+    Ok(keys)
+}

@@ -1,0 +1,250 @@
+//! Challenge validation (RFC 8555 8.3 http-01, RFC 8737 tls-alpn-01): csrgate connects to the
+//! identifier (or `acme_validation_address`) and checks the key authorization it finds there.
+//! Each attempt is bounded by [`VALIDATION_TIMEOUT`] and runs on a blocking thread (the HTTP
+//! client and the TLS handshake are blocking); redirects are not followed, so a validation
+//! reaches only the host and port the identifier and the configuration name.
+
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+
+use super::objects::{ChallengeType, Identifier, IdentifierType};
+use super::problem::{Problem, ProblemType};
+use super::settings::AcmeSettings;
+
+/// How long one validation may take, connection to answer.
+pub(crate) const VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of an http-01 answer read: a key authorization is under 200 octets.
+const MAX_HTTP01_BODY: u64 = 4096;
+
+/// `acme-tls/1` as an ALPN protocol list (RFC 8737 6.2).
+const ACME_TLS_ALPN: &[u8] = b"\x0aacme-tls/1";
+
+/// Validates `kind` for `identifier`, whose key authorization (RFC 8555 8.1) is
+/// `key_authorization`. `Ok` when the responder proves control; the problem says what it found.
+pub(crate) async fn validate(
+    kind: ChallengeType,
+    identifier: &Identifier,
+    token: &str,
+    key_authorization: &str,
+    settings: &AcmeSettings,
+) -> Result<(), Problem> {
+    let identifier = identifier.clone();
+    let token = token.to_owned();
+    let key_authorization = key_authorization.to_owned();
+    let settings = settings.clone();
+    let attempt = tokio::task::spawn_blocking(move || match kind {
+        ChallengeType::Http01 => http01(&identifier, &token, &key_authorization, &settings),
+        ChallengeType::TlsAlpn01 => tls_alpn01(&identifier, &key_authorization, &settings),
+    });
+    match tokio::time::timeout(VALIDATION_TIMEOUT + Duration::from_secs(1), attempt).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panicked)) => Err(Problem::new(
+            ProblemType::ServerInternal,
+            format!("validation failed inside the server: {panicked}"),
+        )),
+        Err(_) => Err(Problem::new(
+            ProblemType::Connection,
+            format!("no answer within {} s", VALIDATION_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+/// Where to connect for `identifier` on `port`: the configured validation address, or what the
+/// name resolves to.
+fn target(
+    identifier: &Identifier,
+    port: u16,
+    settings: &AcmeSettings,
+) -> Result<SocketAddr, Problem> {
+    if let Some(address) = settings.validation_address {
+        return Ok(SocketAddr::new(address, port));
+    }
+    match identifier.kind {
+        IdentifierType::Ip => identifier
+            .value
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
+            .map_err(|_| Problem::malformed("the identifier is not an IP address")),
+        IdentifierType::Dns => (identifier.value.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                Problem::new(
+                    ProblemType::Connection,
+                    format!("{} does not resolve", identifier.value),
+                )
+            }),
+    }
+}
+
+/// http-01 (RFC 8555 8.3): `GET http://<identifier>:<port>/.well-known/acme-challenge/<token>`
+/// must answer 200 with the key authorization (surrounding whitespace ignored).
+fn http01(
+    identifier: &Identifier,
+    token: &str,
+    key_authorization: &str,
+    settings: &AcmeSettings,
+) -> Result<(), Problem> {
+    let port = settings.http01_port;
+    let address = target(identifier, port, settings)?;
+    let host = match identifier.kind {
+        IdentifierType::Ip if identifier.value.contains(':') => format!("[{}]", identifier.value),
+        _ => identifier.value.clone(),
+    };
+    let host = if port == 80 {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
+    let url = format!("http://{address}/.well-known/acme-challenge/{token}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(VALIDATION_TIMEOUT))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .user_agent("csrgate-acme-validator")
+        .build()
+        .into();
+    let mut response = agent
+        .get(&url)
+        .header("Host", &host)
+        .call()
+        .map_err(|e| {
+            Problem::new(
+                ProblemType::Connection,
+                format!("http-01: cannot fetch http://{host}/.well-known/acme-challenge/{token} from {address}: {e}"),
+            )
+        })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(Problem::unauthorized(format!(
+            "http-01: http://{host}/.well-known/acme-challenge/{token} answered {status}, not 200"
+        )));
+    }
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_HTTP01_BODY)
+        .read_to_string()
+        .map_err(|e| {
+            Problem::new(
+                ProblemType::IncorrectResponse,
+                format!("http-01: the answer is not a key authorization: {e}"),
+            )
+        })?;
+    if body.trim() != key_authorization {
+        return Err(Problem::new(
+            ProblemType::IncorrectResponse,
+            format!(
+                "http-01: http://{host}/.well-known/acme-challenge/{token} holds {:?}, not this \
+                 challenge's key authorization",
+                body.trim().chars().take(100).collect::<String>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// tls-alpn-01 (RFC 8737 3): a TLS handshake offering only `acme-tls/1`, with the identifier
+/// as SNI (an IP's reverse name, RFC 8738 6), must present a certificate for exactly the
+/// identifier carrying SHA-256 of the key authorization.
+fn tls_alpn01(
+    identifier: &Identifier,
+    key_authorization: &str,
+    settings: &AcmeSettings,
+) -> Result<(), Problem> {
+    let tls = |detail: String| Problem::new(ProblemType::Tls, format!("tls-alpn-01: {detail}"));
+    let address = target(identifier, settings.tls_alpn01_port, settings)?;
+    let stream = TcpStream::connect_timeout(&address, VALIDATION_TIMEOUT).map_err(|e| {
+        Problem::new(
+            ProblemType::Connection,
+            format!("tls-alpn-01: cannot connect to {address}: {e}"),
+        )
+    })?;
+    let _ = stream.set_read_timeout(Some(VALIDATION_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(VALIDATION_TIMEOUT));
+    let (server_name, alpn_identifier) = match identifier.kind {
+        IdentifierType::Dns => (
+            identifier.value.clone(),
+            csrgate_pki::AlpnIdentifier::Dns(&identifier.value),
+        ),
+        IdentifierType::Ip => {
+            let ip: IpAddr = identifier
+                .value
+                .parse()
+                .map_err(|_| Problem::malformed("the identifier is not an IP address"))?;
+            (reverse_name(ip), csrgate_pki::AlpnIdentifier::Ip(ip))
+        }
+    };
+    let mut builder =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| tls(e.to_string()))?;
+    // The validation certificate is self-signed by design: what it must hold is checked below.
+    builder.set_verify(SslVerifyMode::NONE);
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| tls(e.to_string()))?;
+    builder
+        .set_alpn_protos(ACME_TLS_ALPN)
+        .map_err(|e| tls(e.to_string()))?;
+    let connector = builder.build();
+    let mut configuration = connector.configure().map_err(|e| tls(e.to_string()))?;
+    configuration.set_verify_hostname(false);
+    let stream = configuration
+        .connect(&server_name, stream)
+        .map_err(|e| tls(format!("the handshake with {address} failed: {e}")))?;
+    if stream.ssl().selected_alpn_protocol() != Some(b"acme-tls/1") {
+        return Err(tls(format!(
+            "{address} did not negotiate the acme-tls/1 protocol"
+        )));
+    }
+    let certificate = stream
+        .ssl()
+        .peer_certificate()
+        .ok_or_else(|| tls(format!("{address} presented no certificate")))?;
+    let der = certificate.to_der().map_err(|e| tls(e.to_string()))?;
+    let digest = openssl::sha::sha256(key_authorization.as_bytes());
+    csrgate_pki::check_tls_alpn_certificate(&der, alpn_identifier, &digest).map_err(|why| {
+        Problem::new(
+            ProblemType::IncorrectResponse,
+            format!("tls-alpn-01: the certificate of {address}: {why}"),
+        )
+    })
+}
+
+/// The reverse-mapping name of an address (RFC 8738 6: in-addr.arpa / ip6.arpa).
+fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::new();
+            for octet in v6.octets().iter().rev() {
+                name.push_str(&format!("{:x}.{:x}.", octet & 0xf, octet >> 4));
+            }
+            name.push_str("ip6.arpa");
+            name
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reverse_name;
+
+    #[test]
+    fn reverse_names_follow_rfc_8738() {
+        assert_eq!(
+            reverse_name("10.0.0.7".parse().expect("ip")),
+            "7.0.0.10.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_name("2001:db8::1".parse().expect("ip")),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+    }
+}
