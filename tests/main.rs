@@ -5,6 +5,7 @@
 
 mod support;
 
+mod acme;
 mod adopt;
 mod bad_input;
 mod crl_chain;

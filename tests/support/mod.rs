@@ -2,6 +2,7 @@
 //! `csrgate identity create`, CSRs made with `openssl req`, a daemon spawned on 127.0.0.1:0 and
 //! driven with `curl`. Nothing is mocked.
 
+pub mod acme_client;
 pub mod tls;
 
 use std::io::{BufRead as _, BufReader};
