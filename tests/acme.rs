@@ -320,16 +320,25 @@ fn certbot_obtains_renews_and_revokes_with_an_rsa_account_key() {
 #[test]
 fn an_authorize_plugin_denial_fails_the_order_with_its_reason() {
     let ws = Workspace::new();
-    let wasm = csrgate_test_plugins::component("san_policy");
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache");
+    let plugin = |name: &str, wasm: &str, config: &str| {
+        format!(
+            "[[plugins]]\nname = \"{name}\"\npath = \"{}\"\nhooks = [\"authorize\"]\n[plugins.config]\n{config}\n",
+            csrgate_test_plugins::component(wasm).display()
+        )
+    };
     let acme = Acme::start(
         &ws,
         &format!(
-            "plugin_cache = \"{}\"\n[[plugins]]\nname = \"names\"\npath = \"{}\"\nhooks = [\"authorize\"]\n\
-             [plugins.config]\ndns_suffixes = [\"allowed.example.test\"]\n",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join("plugin-cache")
-                .display(),
-            wasm.display()
+            "plugin_cache = \"{}\"\n{}{}",
+            cache.display(),
+            plugin(
+                "names",
+                "san_policy",
+                "dns_suffixes = [\"allowed.example.test\"]"
+            ),
+            // Contract 0.2's `via`: this CA issues through ACME only.
+            plugin("doors", "front_doors", "allow = [\"acme\"]"),
         ),
     );
     let directory = acme.directory(Some("webteam"));
@@ -373,6 +382,21 @@ fn an_authorize_plugin_denial_fails_the_order_with_its_reason() {
         1,
         "nothing issued for the denied name"
     );
+
+    // The same name by PUT: the plugins see it did not come through ACME.
+    let csr = ws.csr(
+        "put",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=www.allowed.example.test",
+        &["-addext", "subjectAltName=DNS:www.allowed.example.test"],
+    );
+    let (status, body) = acme.daemon.put_file("/webteam", &csr, &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("requests via put are not accepted here; use acme"),
+        "{body}"
+    );
+    assert_eq!(acme.listed("webteam").len(), 1);
 }
 
 /// An http-01 responder on `port` answering every token in `answers`.

@@ -762,7 +762,7 @@ fn plugin_check_and_run_work_offline() {
         .output()
         .expect("run");
     assert!(check.status.success(), "{}", text(&check.stderr));
-    assert!(text(&check.stdout).contains("csrgate:hooks@0.1.0"));
+    assert!(text(&check.stdout).contains("csrgate:hooks@0.2.0"));
     assert!(
         text(&check.stdout).contains("memory:    init fits in the initial linear memory"),
         "{}",

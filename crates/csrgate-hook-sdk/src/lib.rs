@@ -32,7 +32,7 @@
 //! `.wasm` in `target/wasm32-wasip2/release/` is the component csrgate loads (keep to that target:
 //! its allocator never grows linear memory for small allocations, and a component that grows
 //! memory in every instance pays two `mprotect`s and a TLB shootdown per call). The contract is
-//! `wit/v0.1.0/hooks.wit` in the csrgate repository; this crate depends on nothing of the host.
+//! `wit/v0.2.0/hooks.wit` in the csrgate repository; this crate depends on nothing of the host.
 
 #![forbid(unsafe_code)]
 
@@ -40,7 +40,7 @@
 #[allow(clippy::too_many_arguments, missing_docs)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "../../wit/v0.2.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",
@@ -50,11 +50,11 @@ pub mod bindings {
 
 pub use bindings::csrgate::hooks::types::{
     CertificateTemplate, Decision, ExtendedKeyUsage, Extension, KeyAlgorithm, KeyUsage,
-    NameAttribute, SignedCertificate, SigningRequest, SubjectAltName,
+    NameAttribute, RequestVia, SignedCertificate, SigningRequest, SubjectAltName,
 };
 
 /// The contract version this SDK implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// A hook plugin. csrgate creates a fresh instance for every request, calls [`Plugin::init`]
 /// with the configuration and then one hook, so `self` lives for one request only.

@@ -30,6 +30,7 @@ fn request() -> SigningRequest {
         subject_alt_names: Vec::new(),
         requested_extensions: Vec::new(),
         csr_der: vec![0x30; 300],
+        via: csrgate_hooks::model::Via::Put,
     }
 }
 

@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::HookError;
-use crate::bindings::Plugin;
+use crate::bindings::{v0_1, v0_2};
 use crate::host_api::CallState;
 use crate::spec::MAX_MEMORY_BYTES;
 
@@ -68,7 +68,9 @@ impl HookEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
-        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+        v0_2::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(engine_error)?;
+        v0_1::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
 
         let weak = engine.weak();

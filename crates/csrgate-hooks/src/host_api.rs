@@ -8,7 +8,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::csrgate::hooks::host::{self, LogLevel};
+use crate::bindings::v0_1::csrgate::hooks::host as host_v0_1;
+use crate::bindings::v0_2::csrgate::hooks::host::{self, LogLevel};
 
 /// Largest KV key, in bytes.
 const MAX_KEY_BYTES: usize = 256;
@@ -429,7 +430,39 @@ impl host::Host for CallState {
     }
 }
 
-impl crate::bindings::csrgate::hooks::types::Host for CallState {}
+impl crate::bindings::v0_2::csrgate::hooks::types::Host for CallState {}
+
+/// Contract 0.1's `host` is 0.2's: the same functions, delegated.
+impl host_v0_1::Host for CallState {
+    fn log(&mut self, level: host_v0_1::LogLevel, message: String) {
+        let level = match level {
+            host_v0_1::LogLevel::Trace => LogLevel::Trace,
+            host_v0_1::LogLevel::Debug => LogLevel::Debug,
+            host_v0_1::LogLevel::Info => LogLevel::Info,
+            host_v0_1::LogLevel::Warn => LogLevel::Warn,
+            host_v0_1::LogLevel::Error => LogLevel::Error,
+        };
+        host::Host::log(self, level, message);
+    }
+
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        host::Host::kv_get(self, key).await
+    }
+
+    async fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        host::Host::kv_set(self, key, value).await
+    }
+
+    async fn kv_delete(&mut self, key: String) -> Result<(), String> {
+        host::Host::kv_delete(self, key).await
+    }
+
+    fn now(&mut self) -> i64 {
+        host::Host::now(self)
+    }
+}
+
+impl crate::bindings::v0_1::csrgate::hooks::types::Host for CallState {}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! csrgate-hooks: the only crate that knows wasmtime. It loads hook plugins (WebAssembly
-//! components implementing `wit/v0.1.0`), runs each call in a fresh sandboxed instance with a
+//! components implementing `wit/v0.2.0` or `wit/v0.1.0`), runs each call in a fresh sandboxed instance with a
 //! deadline and a memory limit, and chains the calls into the authorize → presign → postsign
 //! pipeline.
 //!

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use wasmtime::Store;
 
-use crate::bindings::{CONTRACT_VERSION, Plugin, PluginPre, wit};
+use crate::bindings::{v0_1, v0_2};
 use crate::engine::TICK;
 use crate::host_api::{CallState, KvStore};
 use crate::model::{CertificateTemplate, SignedCertificate, SigningRequest};
@@ -62,7 +62,7 @@ pub struct PluginInfo {
 struct LoadedPlugin {
     name: Arc<str>,
     info: PluginInfo,
-    pre: PluginPre<CallState>,
+    pre: Pre,
     config_json: String,
     deadline_ticks: u64,
     kv_quota: u64,
@@ -110,8 +110,46 @@ impl std::fmt::Debug for PluginSet {
 
 struct Call {
     store: Store<CallState>,
-    instance: Plugin,
+    instance: Instance,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A loaded component, by the contract version whose world it exports.
+enum Pre {
+    V0_2(v0_2::PluginPre<CallState>),
+    V0_1(v0_1::PluginPre<CallState>),
+}
+
+/// An instance, by contract version.
+enum Instance {
+    V0_2(v0_2::Plugin),
+    V0_1(v0_1::Plugin),
+}
+
+/// A request in each contract version's types, converted once per request and only for the
+/// versions its plugins use.
+struct WitRequest<'a> {
+    model: &'a SigningRequest,
+    v0_2: std::sync::OnceLock<v0_2::wit::SigningRequest>,
+    v0_1: std::sync::OnceLock<v0_1::wit::SigningRequest>,
+}
+
+impl<'a> WitRequest<'a> {
+    fn new(model: &'a SigningRequest) -> Self {
+        WitRequest {
+            model,
+            v0_2: std::sync::OnceLock::new(),
+            v0_1: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn v0_2(&self) -> &v0_2::wit::SigningRequest {
+        self.v0_2.get_or_init(|| self.model.into())
+    }
+
+    fn v0_1(&self) -> &v0_1::wit::SigningRequest {
+        self.v0_1.get_or_init(|| self.model.into())
+    }
 }
 
 impl PluginSet {
@@ -168,12 +206,21 @@ impl PluginSet {
                 .inner
                 .linker
                 .instantiate_pre(&component)
-                .map_err(|e| load_error(format!("does not fit csrgate:hooks@{CONTRACT_VERSION} (or imports more than the host offers): {e:#}")))?;
-            let pre = PluginPre::new(instance_pre).map_err(|e| {
-                load_error(format!(
-                    "does not export the csrgate:hooks@{CONTRACT_VERSION} plugin world: {e:#}"
-                ))
-            })?;
+                .map_err(|e| load_error(format!("does not fit csrgate:hooks@{} (or imports more than the host offers): {e:#}", v0_2::CONTRACT_VERSION)))?;
+            // The newest contract whose world the component exports.
+            let (pre, contract) = match v0_2::PluginPre::new(instance_pre.clone()) {
+                Ok(pre) => (Pre::V0_2(pre), v0_2::CONTRACT_VERSION),
+                Err(newest) => match v0_1::PluginPre::new(instance_pre) {
+                    Ok(pre) => (Pre::V0_1(pre), v0_1::CONTRACT_VERSION),
+                    Err(_) => {
+                        return Err(load_error(format!(
+                            "does not export the csrgate:hooks@{} plugin world (nor @{}): {newest:#}",
+                            v0_2::CONTRACT_VERSION,
+                            v0_1::CONTRACT_VERSION
+                        )));
+                    }
+                },
+            };
             let deadline_ticks = (spec.deadline.as_nanos() / TICK.as_nanos()) as u64 + 1;
             let plugin = LoadedPlugin {
                 name: Arc::from(spec.name.as_str()),
@@ -185,7 +232,7 @@ impl PluginSet {
                     from_cache,
                     deadline: spec.deadline,
                     memory_bytes: spec.memory_bytes,
-                    contract: CONTRACT_VERSION,
+                    contract,
                     init_grows_memory: false,
                 },
                 pre,
@@ -294,16 +341,28 @@ impl PluginSet {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(plugin.deadline_ticks);
         store.epoch_deadline_trap();
-        let instance = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| failed(describe(&e, plugin)))?;
-        instance
-            .call_init(&mut store, &plugin.config_json)
-            .await
-            .map_err(|e| failed(describe(&e, plugin)))?
-            .map_err(|reason| failed(format!("init refused its configuration: {reason}")))?;
+        let init = |e: wasmtime::Error| failed(describe(&e, plugin));
+        let refused = |reason| failed(format!("init refused its configuration: {reason}"));
+        let instance = match &plugin.pre {
+            Pre::V0_2(pre) => {
+                let instance = pre.instantiate_async(&mut store).await.map_err(init)?;
+                instance
+                    .call_init(&mut store, &plugin.config_json)
+                    .await
+                    .map_err(init)?
+                    .map_err(refused)?;
+                Instance::V0_2(instance)
+            }
+            Pre::V0_1(pre) => {
+                let instance = pre.instantiate_async(&mut store).await.map_err(init)?;
+                instance
+                    .call_init(&mut store, &plugin.config_json)
+                    .await
+                    .map_err(init)?
+                    .map_err(refused)?;
+                Instance::V0_1(instance)
+            }
+        };
         Ok(Call {
             store,
             instance,
@@ -313,7 +372,7 @@ impl PluginSet {
 
     /// Runs the authorize plugins in order; the first denial wins.
     pub async fn authorize(&self, request: &SigningRequest) -> Result<AuthorizeOutcome, HookError> {
-        let request = wit::SigningRequest::from(request);
+        let request = WitRequest::new(request);
         for plugin in self.attached(Hook::Authorize) {
             if let Some(reason) = self.authorize_with(plugin, &request).await? {
                 return Ok(AuthorizeOutcome::Denied {
@@ -332,7 +391,7 @@ impl PluginSet {
         &self,
         request: &SigningRequest,
     ) -> Vec<(String, Result<Option<String>, HookError>)> {
-        let request = wit::SigningRequest::from(request);
+        let request = WitRequest::new(request);
         let mut decisions = Vec::new();
         for plugin in self.attached(Hook::Authorize) {
             let decision = self.authorize_with(plugin, &request).await;
@@ -345,16 +404,30 @@ impl PluginSet {
     async fn authorize_with(
         &self,
         plugin: &LoadedPlugin,
-        request: &wit::SigningRequest,
+        request: &WitRequest<'_>,
     ) -> Result<Option<String>, HookError> {
         let started = Instant::now();
         let outcome = async {
             let mut call = self.start(plugin).await?;
-            let returned = call
-                .instance
-                .call_authorize(&mut call.store, request)
-                .await
-                .map_err(|e| failed(plugin, &e));
+            let store = &mut call.store;
+            // The denial's reason, or None to allow.
+            let returned = match &call.instance {
+                Instance::V0_2(instance) => instance
+                    .call_authorize(&mut *store, request.v0_2())
+                    .await
+                    .map(|decision| match decision {
+                        v0_2::wit::Decision::Deny(reason) => Some(reason),
+                        v0_2::wit::Decision::Allow => None,
+                    }),
+                Instance::V0_1(instance) => instance
+                    .call_authorize(&mut *store, request.v0_1())
+                    .await
+                    .map(|decision| match decision {
+                        v0_1::wit::Decision::Deny(reason) => Some(reason),
+                        v0_1::wit::Decision::Allow => None,
+                    }),
+            }
+            .map_err(|e| failed(plugin, &e));
             self.settle(plugin, &mut call, returned).await
         }
         .await;
@@ -365,7 +438,7 @@ impl PluginSet {
                 return Err(error);
             }
         };
-        let verdict = if matches!(decision, wit::Decision::Deny(_)) {
+        let verdict = if decision.is_some() {
             CallOutcome::Denied
         } else {
             CallOutcome::Ok
@@ -376,10 +449,7 @@ impl PluginSet {
             elapsed_us = started.elapsed().as_micros() as u64,
             "authorize"
         );
-        Ok(match decision {
-            wit::Decision::Deny(reason) => Some(reason),
-            wit::Decision::Allow => None,
-        })
+        Ok(decision)
     }
 
     /// Threads `template` through the presign plugins in order. `check` is the host's validation
@@ -391,11 +461,10 @@ impl PluginSet {
         check: &(dyn Fn(&CertificateTemplate) -> Result<(), String> + Sync),
     ) -> Result<CertificateTemplate, HookError> {
         let mut template = template;
-        let mut wit_request = None;
+        let request = WitRequest::new(request);
         for plugin in self.attached(Hook::Presign) {
             let started = Instant::now();
-            let request = wit_request.get_or_insert_with(|| wit::SigningRequest::from(request));
-            let outcome = self.presign_one(plugin, request, &template, check).await;
+            let outcome = self.presign_one(plugin, &request, &template, check).await;
             let next = match outcome {
                 Ok(next) => {
                     self.report(plugin, Hook::Presign, CallOutcome::Ok, started);
@@ -414,28 +483,29 @@ impl PluginSet {
     async fn presign_one(
         &self,
         plugin: &LoadedPlugin,
-        request: &wit::SigningRequest,
+        request: &WitRequest<'_>,
         template: &CertificateTemplate,
         check: &(dyn Fn(&CertificateTemplate) -> Result<(), String> + Sync),
     ) -> Result<CertificateTemplate, HookError> {
         {
             let mut call = self.start(plugin).await?;
-            let returned = call
-                .instance
-                .call_presign(
-                    &mut call.store,
-                    request,
-                    &wit::CertificateTemplate::from(template),
-                )
-                .await
-                .map_err(|e| failed(plugin, &e));
+            let store = &mut call.store;
+            let returned = match &call.instance {
+                Instance::V0_2(instance) => instance
+                    .call_presign(&mut *store, request.v0_2(), &template.into())
+                    .await
+                    .map(|result| result.map(CertificateTemplate::from)),
+                Instance::V0_1(instance) => instance
+                    .call_presign(&mut *store, request.v0_1(), &template.into())
+                    .await
+                    .map(|result| result.map(CertificateTemplate::from)),
+            }
+            .map_err(|e| failed(plugin, &e));
             let result = self.settle(plugin, &mut call, returned).await?;
-            let next: CertificateTemplate = result
-                .map_err(|reason| HookError::PresignRefused {
-                    plugin: plugin.info.name.clone(),
-                    reason,
-                })?
-                .into();
+            let next: CertificateTemplate = result.map_err(|reason| HookError::PresignRefused {
+                plugin: plugin.info.name.clone(),
+                reason,
+            })?;
             check(&next).map_err(|reason| HookError::InvalidTemplate {
                 plugin: plugin.info.name.clone(),
                 reason,
@@ -448,16 +518,24 @@ impl PluginSet {
     /// counting; they never undo the issuance.
     pub async fn postsign(&self, certificate: &SignedCertificate) -> Vec<HookError> {
         let mut failures = Vec::new();
-        let wit_certificate = wit::SignedCertificate::from(certificate);
+        let v0_2_certificate = v0_2::wit::SignedCertificate::from(certificate);
+        let v0_1_certificate = std::sync::OnceLock::new();
         for plugin in self.attached(Hook::Postsign) {
             let started = Instant::now();
             let outcome = match self.start(plugin).await {
                 Ok(mut call) => {
-                    let returned = call
-                        .instance
-                        .call_postsign(&mut call.store, &wit_certificate)
-                        .await
-                        .map_err(|e| failed(plugin, &e));
+                    let store = &mut call.store;
+                    let returned = match &call.instance {
+                        Instance::V0_2(instance) => {
+                            instance.call_postsign(&mut *store, &v0_2_certificate).await
+                        }
+                        Instance::V0_1(instance) => {
+                            let certificate = v0_1_certificate
+                                .get_or_init(|| v0_1::wit::SignedCertificate::from(certificate));
+                            instance.call_postsign(&mut *store, certificate).await
+                        }
+                    }
+                    .map_err(|e| failed(plugin, &e));
                     self.settle(plugin, &mut call, returned).await
                 }
                 Err(error) => Err(error),

@@ -38,6 +38,7 @@ fn request(client: &str, sans: Vec<SubjectAltName>) -> SigningRequest {
         subject_alt_names: sans,
         requested_extensions: Vec::new(),
         csr_der: vec![0x30, 0x00],
+        via: csrgate_hooks::model::Via::Put,
     }
 }
 
@@ -372,6 +373,8 @@ async fn compiled_code_is_cached_and_reused() {
     assert!(!third.plugins()[0].from_cache);
 }
 
+/// The Python allowlist is built against `wit/v0.1.0` (before `via`): a 0.1 plugin keeps
+/// loading and behaves as before, beside 0.2 plugins in the same set.
 #[tokio::test]
 async fn python_allowlist_behaves_like_the_rust_one() {
     let mut python = spec(
@@ -383,7 +386,11 @@ async fn python_allowlist_behaves_like_the_rust_one() {
     python.path = csrgate_test_plugins::python_allowlist();
     python.memory_bytes = 128 << 20;
     python.deadline = Duration::from_millis(2000);
-    let set = load(&[python]).await.expect("load python");
+    let set = load(&[python, spec("rust", "noop", &[Hook::Authorize], "{}")])
+        .await
+        .expect("load python");
+    let contracts: Vec<&str> = set.plugins().iter().map(|p| p.contract).collect();
+    assert_eq!(contracts, ["0.1.0", "0.2.0"]);
     assert_eq!(
         set.authorize(&request("abc123", vec![]))
             .await
@@ -397,4 +404,38 @@ async fn python_allowlist_behaves_like_the_rust_one() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Contract 0.2's `via` reaches plugins: front-doors admits ACME requests only.
+#[tokio::test]
+async fn plugins_see_which_front_door_a_request_came_through() {
+    let set = load(&[spec(
+        "doors",
+        "front_doors",
+        &[Hook::Authorize],
+        r#"{"allow":["acme"]}"#,
+    )])
+    .await
+    .expect("load");
+    let mut acme = request("abc123", vec![]);
+    acme.via = csrgate_hooks::model::Via::Acme;
+    assert_eq!(
+        set.authorize(&acme).await.expect("call"),
+        AuthorizeOutcome::Allowed
+    );
+    let put = request("abc123", vec![]);
+    match set.authorize(&put).await.expect("call") {
+        AuthorizeOutcome::Denied { reason, .. } => {
+            assert_eq!(reason, "requests via put are not accepted here; use acme");
+        }
+        other => panic!("{other:?}"),
+    }
+    let refused = load(&[spec(
+        "doors",
+        "front_doors",
+        &[Hook::Authorize],
+        r#"{"allow":["backdoor"]}"#,
+    )])
+    .await;
+    assert!(refused.is_err(), "an unknown door is refused at load");
 }

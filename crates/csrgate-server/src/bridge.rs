@@ -15,6 +15,7 @@ use crate::ClientHash;
 pub(crate) fn signing_request(
     client_hash: &ClientHash,
     csr: &ValidatedCsr,
+    via: model::Via,
 ) -> model::SigningRequest {
     let key = csr.public_key_info();
     model::SigningRequest {
@@ -40,6 +41,7 @@ pub(crate) fn signing_request(
             })
             .collect(),
         csr_der: csr.der().to_vec(),
+        via,
     }
 }
 

@@ -20,6 +20,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
+use csrgate_hooks::model::Via;
+
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
 use crate::generation::Generation;
@@ -368,7 +370,9 @@ async fn simpleenroll(
         let client_hash = enrolling_client(&request, &generation)?;
         let body = read_body(&request, payload, &limits).await?;
         let csr = base64_body(&body)?;
-        let issued = gateway.issue(&generation, &client_hash, &csr, None).await?;
+        let issued = gateway
+            .issue(&generation, &client_hash, &csr, None, Via::Est)
+            .await?;
         tracing::info!(%client_hash, serial = %issued.serial, via = "est", status = 200, latency_us = started.elapsed().as_micros() as u64, "certificate issued");
         gateway.metrics().observe_issuance(started.elapsed());
         Ok(issued.der)
@@ -408,7 +412,7 @@ async fn simplereenroll(
         let body = read_body(&request, payload, &limits).await?;
         let csr = base64_body(&body)?;
         let issued = gateway
-            .issue(&generation, &client_hash, &csr, Some(old.serial.clone()))
+            .issue(&generation, &client_hash, &csr, Some(old.serial.clone()), Via::Est)
             .await?;
         tracing::info!(%client_hash, serial = %issued.serial, replaces = %old.serial, via = "est", status = 200, latency_us = started.elapsed().as_micros() as u64, "certificate re-enrolled");
         gateway.metrics().observe_issuance(started.elapsed());

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use csrgate_hooks::model::Via;
 use csrgate_hooks::{AuthorizeOutcome, PluginSet};
 use csrgate_pki::{
     CertificateTemplate, Identity, IdentitySummary, IssuedCertificate, SigningPolicy, ValidatedCsr,
@@ -55,12 +56,13 @@ pub async fn prepare(
     generation: &Generation,
     client_hash: &ClientHash,
     body: &[u8],
+    via: Via,
 ) -> Result<Prepared, ApiError> {
     let csr = ValidatedCsr::parse_under(body, &generation.signing)?;
     if csr.requests_ca() {
         tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
     }
-    prepare_validated(ca, generation, client_hash, csr, None, Authorize::Run).await
+    prepare_validated(ca, generation, client_hash, csr, None, Authorize::Run, via).await
 }
 
 /// What `csrgate plugin run` reports: every decision, not only the first refusal.
@@ -102,7 +104,7 @@ pub async fn dry_run(
             .map(|rule| rule.name.clone());
         report.issuance = Some(generation.issuance.check(client_hash, &csr).map(|_| rule));
     }
-    let request = bridge::signing_request(client_hash, &csr);
+    let request = bridge::signing_request(client_hash, &csr, Via::Put);
     report.authorize = generation.plugins.authorize_each(&request).await;
     let first_denial = report
         .authorize
@@ -114,7 +116,18 @@ pub async fn dry_run(
         });
     report.outcome = match first_denial {
         Some(denial) => Err(denial),
-        None => prepare_validated(ca, generation, client_hash, csr, None, Authorize::Skip).await,
+        None => {
+            prepare_validated(
+                ca,
+                generation,
+                client_hash,
+                csr,
+                None,
+                Authorize::Skip,
+                Via::Put,
+            )
+            .await
+        }
     };
     report
 }
@@ -168,6 +181,7 @@ async fn prepare_validated(
     csr: ValidatedCsr,
     validity: Option<ValidityPeriod>,
     authorize: Authorize,
+    via: Via,
 ) -> Result<Prepared, ApiError> {
     let max_validity = generation
         .issuance
@@ -190,7 +204,7 @@ async fn prepare_validated(
     if plugins.is_empty() {
         return Ok(Prepared { csr, template });
     }
-    let request = bridge::signing_request(client_hash, &csr);
+    let request = bridge::signing_request(client_hash, &csr, via);
     if authorize == Authorize::Run
         && let AuthorizeOutcome::Denied { plugin, reason } = plugins.authorize(&request).await?
     {
@@ -374,18 +388,20 @@ impl Gateway {
 
     /// Runs one CSR through every stage and returns the durable, signed certificate. With
     /// `replaces`, the new certificate rotates that one: it is revoked as superseded in the same
-    /// write, and only if it was issued to the same client hash.
+    /// write, and only if it was issued to the same client hash. `via` tells plugins which
+    /// front door the request came through.
     pub(crate) async fn issue(
         &self,
         generation: &Generation,
         client_hash: &ClientHash,
         body: &[u8],
         replaces: Option<Serial>,
+        via: Via,
     ) -> Result<IssuedCertificate, ApiError> {
         // Held until the write is durable, so that a flush waits for this request (see Store).
         let intent = self.store.write_intent();
         let Prepared { csr, template } =
-            prepare(self.identity.summary(), generation, client_hash, body).await?;
+            prepare(self.identity.summary(), generation, client_hash, body, via).await?;
         let predecessor = replaces.map(|serial| Predecessor {
             serial,
             revoke_as: Some(RevocationReason::Superseded),
@@ -452,6 +468,7 @@ impl Gateway {
             csr,
             validity,
             Authorize::Skip,
+            Via::Renew,
         )
         .await?;
         let predecessor = Predecessor {
@@ -492,7 +509,7 @@ impl Gateway {
             client_hash,
             csr,
             validity,
-            Authorize::Run,
+            Via::Generate,
             recorded,
         )
         .await
@@ -539,7 +556,7 @@ impl Gateway {
             client_hash,
             csr,
             validity,
-            Authorize::Skip,
+            Via::Cosign,
             recorded,
         )
         .await
@@ -552,13 +569,19 @@ impl Gateway {
         client_hash: &ClientHash,
         csr: ValidatedCsr,
         validity: Option<ValidityPeriod>,
-        authorize: Authorize,
+        via: Via,
         recorded: Recorded<'_>,
     ) -> Result<IssuedCertificate, ApiError> {
+        // An operator's cosign re-issues what exists; authorize is for new requests.
+        let authorize = if via == Via::Cosign {
+            Authorize::Skip
+        } else {
+            Authorize::Run
+        };
         let intent = self.store.write_intent();
         let ca = self.identity.summary();
         let Prepared { csr, template } =
-            prepare_validated(ca, generation, client_hash, csr, validity, authorize).await?;
+            prepare_validated(ca, generation, client_hash, csr, validity, authorize, via).await?;
         let policy = &generation.signing;
         let issued = self
             .sign_and_persist(client_hash, &csr, &template, policy, recorded)

@@ -9,6 +9,8 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use csrgate_hooks::model::Via;
+
 use crate::api_error::ApiError;
 use crate::error_code::ErrorCode;
 use crate::{ClientHash, Gateway};
@@ -99,7 +101,7 @@ pub(crate) async fn issue(
         // One generation for the whole request: policy, rules and plugins from the same reload.
         let generation = gateway.generation();
         gateway
-            .issue(&generation, &client_hash, &body, replaces)
+            .issue(&generation, &client_hash, &body, replaces, Via::Put)
             .await
     }
     .await;

@@ -21,7 +21,7 @@ use crate::exit::{Failure, code};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Load a component as the daemon would: compile it, link it against csrgate:hooks@0.1.0
+    /// Load a component as the daemon would: compile it, link it against csrgate:hooks@0.2.0 (or 0.1.0)
     /// (nothing else is importable: no files, environment or network), and call its init with
     /// the given configuration. Also says whether init grows linear memory, which every request
     /// would then pay for again (each runs init in a fresh instance).

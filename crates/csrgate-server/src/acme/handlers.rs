@@ -881,7 +881,13 @@ pub(crate) async fn finalize(
             let mut done = processing.value.clone();
             let outcome = cx
                 .gateway
-                .issue(&generation, &client_hash, &der, None)
+                .issue(
+                    &generation,
+                    &client_hash,
+                    &der,
+                    None,
+                    csrgate_hooks::model::Via::Acme,
+                )
                 .await;
             let refusal = match outcome {
                 Ok(issued) => {
