@@ -6,7 +6,6 @@
 //! IP identifiers (RFC 8738, which Debian's lego spells as DNS names), and orders that outlive
 //! a restart.
 
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::support::acme_client::{AcmeClient, Answer, b64};
+use crate::support::acme_client::{AcmeClient, Answer, b64, http01_responder};
 use crate::support::tls::*;
 use crate::support::*;
 
@@ -45,7 +44,7 @@ impl Acme {
         let (port, http01, tls_alpn01) = (free_port(), free_port(), free_port());
         let config = format!(
             "listen_tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_private_key = \"{}\"\n\
-             admin_tokens_file = \"{}\"\nacme = true\nacme_http01_port = {http01}\n\
+             admin_tokens_file = \"{}\"\nacme = true\nacme_client_hashes = [\"acme\", \"webteam\"]\nacme_http01_port = {http01}\n\
              acme_tls_alpn01_port = {tls_alpn01}\nacme_validation_address = \"127.0.0.1\"\n{extra}\n\
              [[issuance]]\nname = \"web\"\nclients = [\"webteam\", \"acme\"]\ndns = [\".example.test\"]\nip = [\"127.0.0.0/8\"]\n",
             chain.display(),
@@ -383,7 +382,7 @@ fn an_authorize_plugin_denial_fails_the_order_with_its_reason() {
         "nothing issued for the denied name"
     );
 
-    // The same name by PUT: the plugins see it did not come through ACME.
+    // The same name by PUT: refused, the client hash issues through ACME only.
     let csr = ws.csr(
         "put",
         &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
@@ -392,49 +391,21 @@ fn an_authorize_plugin_denial_fails_the_order_with_its_reason() {
     );
     let (status, body) = acme.daemon.put_file("/webteam", &csr, &[]);
     assert_eq!(status, 403, "{body}");
+    assert_eq!(error_code(&body), "denied", "{body}");
     assert!(
-        body.contains("requests via put are not accepted here; use acme"),
+        body.contains("client hash webteam issues through ACME only"),
         "{body}"
     );
     assert_eq!(acme.listed("webteam").len(), 1);
 }
 
-/// An http-01 responder on `port` answering every token in `answers`.
-fn http01_responder(port: u16, answers: Arc<Mutex<Vec<(String, String)>>>) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let token = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|path| path.strip_prefix("/.well-known/acme-challenge/"))
-                .unwrap_or_default()
-                .to_owned();
-            let found = answers
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|(t, _)| *t == token)
-                .map(|(_, a)| a.clone());
-            let mut stream = stream;
-            let reply = match found {
-                Some(answer) => format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                ),
-                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_owned(),
-            };
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
+/// A P-256 CSR for `sans` (openssl's syntax) with an empty subject, DER.
+fn csr_der(ws: &Workspace, name: &str, sans: &str) -> Vec<u8> {
+    csr_der_with(ws, name, "/", sans)
 }
 
-/// A P-256 CSR for `sans` (openssl's syntax), DER.
-fn csr_der(ws: &Workspace, name: &str, sans: &str) -> Vec<u8> {
+/// A P-256 CSR for `subject` and `sans` (openssl's syntax), DER.
+fn csr_der_with(ws: &Workspace, name: &str, subject: &str, sans: &str) -> Vec<u8> {
     let der = ws.path(&format!("{name}.der"));
     let status = Command::new("openssl")
         .args([
@@ -450,7 +421,7 @@ fn csr_der(ws: &Workspace, name: &str, sans: &str) -> Vec<u8> {
         .arg(ws.path(&format!("{name}.key")))
         .args([
             "-subj",
-            "/",
+            subject,
             "-addext",
             &format!("subjectAltName={sans}"),
             "-outform",
@@ -505,7 +476,10 @@ fn ip_identifiers_and_orders_survive_a_restart() {
         token.clone(),
         format!("{token}.{}", client.thumbprint()),
     )]));
-    http01_responder(acme.http01, answers);
+    http01_responder(
+        TcpListener::bind(("127.0.0.1", acme.http01)).expect("bind"),
+        answers,
+    );
     let validated = client.post(challenge["url"].as_str().expect("url"), Some(&json!({})));
     assert_eq!(validated.json()["status"], "valid", "{validated:?}");
 
@@ -523,6 +497,28 @@ fn ip_identifiers_and_orders_survive_a_restart() {
         (400, "badCSR"),
         "{refused:?}"
     );
+    for (subject, why) in [
+        ("/CN=127.0.0.1/O=Victim Inc", "subject holds O"),
+        (
+            "/CN=127.0.0.1/CN=victim.example.test",
+            "common name \"victim.example.test\"",
+        ),
+    ] {
+        let der = csr_der_with(&ws, "subject", subject, "IP:127.0.0.1");
+        let refused = client.post(&finalize, Some(&json!({"csr": b64(&der)})));
+        assert_eq!(
+            (refused.status, refused.problem().as_str()),
+            (400, "badCSR"),
+            "{refused:?}"
+        );
+        assert!(
+            refused.json()["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(why),
+            "{refused:?}"
+        );
+    }
     let csr = csr_der(&ws, "ip", "IP:127.0.0.1");
     let done = client.post(&finalize, Some(&json!({"csr": b64(&csr)})));
     assert_eq!(done.json()["status"], "valid", "{done:?}");
@@ -796,9 +792,15 @@ fn bad_requests_get_acme_problem_documents_and_change_nothing() {
     }
     assert!(acme.listed("webteam").is_empty(), "nothing issued");
 
-    // ACME is HTTPS only; without `acme = true` its paths do not exist.
+    // ACME is HTTPS only; directories exist only for acme_client_hashes.
     let (status, _) = acme.daemon.curl("/acme/directory", &[]);
     assert_eq!(status, 404);
+    let (_, status, body) = curl_tls(
+        &acme.tls_root,
+        &https(acme.port, "/acme/other/directory"),
+        &[],
+    );
+    assert_eq!(status, 404, "{body}");
 }
 
 #[test]
@@ -849,12 +851,12 @@ fn external_account_binding_decides_the_client_hash() {
     assert_eq!(acme.listed("webteam"), [(serial, "valid".to_owned())]);
 
     // The key is bound once; a wrong MAC key is refused.
-    let mut second = AcmeClient::new(&acme.directory(None), &acme.tls_root);
     for (kid, key, problem) in [
         ("kid-1", mac.clone(), "unauthorized"),
         ("kid-1", b64(&[1; 32]), "unauthorized"),
         ("kid-9", mac.clone(), "unauthorized"),
     ] {
+        let mut second = AcmeClient::new(&acme.directory(None), &acme.tls_root);
         let url = second.url("newAccount");
         let protected = b64(json!({"alg": "HS256", "kid": kid, "url": url})
             .to_string()
@@ -884,4 +886,68 @@ fn external_account_binding_decides_the_client_hash() {
             "{kid}: {answer:?}"
         );
     }
+}
+
+#[test]
+fn key_rollover_moves_the_account_and_deactivation_ends_it() {
+    let ws = Workspace::new();
+    let acme = Acme::start(&ws, "");
+    let directory = acme.directory(Some("webteam"));
+    let mut old = AcmeClient::new(&directory, &acme.tls_root);
+    old.register();
+    let kid = old.kid.clone().expect("kid");
+    let mut new = AcmeClient::new(&directory, &acme.tls_root);
+    let order = json!({"identifiers": [{"type": "dns", "value": "k.example.test"}]});
+
+    // Inner JWS by the new key (jwk, no nonce) over {account, oldKey}; outer by the account.
+    let url = old.url("keyChange");
+    let inner = new.sign(
+        &url,
+        Some(&json!({"account": kid, "oldKey": old.jwk()})),
+        None,
+        true,
+    );
+    let inner: Value = serde_json::from_slice(&inner).expect("inner");
+    let rolled = old.post(&url, Some(&inner));
+    assert_eq!(rolled.status, 200, "{rolled:?}");
+
+    // The old key no longer signs for the account; the new one does, and finds it.
+    let refused = old.post(&old.url("newOrder"), Some(&order));
+    assert_eq!(
+        (refused.status, refused.problem().as_str()),
+        (400, "malformed"),
+        "{refused:?}"
+    );
+    let found = new.register();
+    assert_eq!(found.status, 200, "{found:?}");
+    assert_eq!(new.kid.as_deref(), Some(kid.as_str()));
+    // The old key is free again: it makes a new account.
+    old.kid = None;
+    let fresh = old.register();
+    assert_eq!(fresh.status, 201, "{fresh:?}");
+    assert_ne!(old.kid.as_deref(), Some(kid.as_str()));
+
+    // A key already in use cannot be rolled over to: 409 with that account's URL.
+    let url = new.url("keyChange");
+    let inner = old.sign(
+        &url,
+        Some(&json!({"account": kid, "oldKey": new.jwk()})),
+        None,
+        true,
+    );
+    let inner: Value = serde_json::from_slice(&inner).expect("inner");
+    let conflict = new.post(&url, Some(&inner));
+    assert_eq!(conflict.status, 409, "{conflict:?}");
+    assert_eq!(conflict.location, old.kid);
+    assert_eq!(conflict.content_type, "application/problem+json");
+
+    // Deactivation is final: the account's requests are refused from then on.
+    let gone = new.post(&kid, Some(&json!({"status": "deactivated"})));
+    assert_eq!(gone.json()["status"], "deactivated", "{gone:?}");
+    let refused = new.post(&new.url("newOrder"), Some(&order));
+    assert_eq!(
+        (refused.status, refused.problem().as_str()),
+        (403, "unauthorized"),
+        "{refused:?}"
+    );
 }

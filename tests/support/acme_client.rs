@@ -3,7 +3,10 @@
 //! answer, over ureq with the test CA as the only root. certbot and lego are the real clients;
 //! this one exists to send what they never would (replays, foreign keys, broken bodies).
 
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -71,6 +74,20 @@ impl AcmeClient {
             .provider(ureq::tls::TlsProvider::NativeTls)
             .root_certs(ureq::tls::RootCerts::new_with_certs(&certificates))
             .build();
+        AcmeClient::with_tls(directory_url, tls)
+    }
+
+    /// A client that does not verify the server's certificate: the benchmark, on loopback,
+    /// measures rather than trusts.
+    pub fn unverified(directory_url: &str) -> AcmeClient {
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .disable_verification(true)
+            .build();
+        AcmeClient::with_tls(directory_url, tls)
+    }
+
+    fn with_tls(directory_url: &str, tls: ureq::tls::TlsConfig) -> AcmeClient {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
@@ -232,4 +249,38 @@ impl AcmeClient {
             body,
         }
     }
+}
+
+/// An http-01 responder (RFC 8555 8.3) on `listener`, answering each token in `answers` (token,
+/// key authorization) with its key authorization, others with 404, on a thread of its own.
+pub fn http01_responder(listener: TcpListener, answers: Arc<Mutex<Vec<(String, String)>>>) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let token = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|path| path.strip_prefix("/.well-known/acme-challenge/"))
+                .unwrap_or_default()
+                .to_owned();
+            let found = answers
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|(t, _)| *t == token)
+                .map(|(_, a)| a.clone());
+            let mut stream = stream;
+            let reply = match found {
+                Some(answer) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned(),
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
 }

@@ -2,6 +2,8 @@
 //! `csrgate identity create`, CSRs made with `openssl req`, a daemon spawned on 127.0.0.1:0 and
 //! driven with `curl`. Nothing is mocked.
 
+// Shared with the gateway benchmark, which uses other parts of it.
+#[allow(dead_code)]
 pub mod acme_client;
 pub mod tls;
 

@@ -50,9 +50,7 @@ pub fn check_tls_alpn_certificate(
         _ => false,
     };
     if !matches {
-        return Err(format!(
-            "its subjectAltName names {name}, not the identifier validated"
-        ));
+        return Err("its subjectAltName names another identifier than the one validated".into());
     }
     let extension = certificate
         .extensions()

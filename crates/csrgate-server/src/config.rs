@@ -63,7 +63,7 @@ struct RawSettings {
     est_credentials_file: Option<PathBuf>,
     acme: bool,
     acme_eab_file: Option<PathBuf>,
-    acme_client_hash: String,
+    acme_client_hashes: Vec<String>,
     acme_http01_port: u16,
     acme_tls_alpn01_port: u16,
     acme_validation_address: Option<String>,
@@ -355,7 +355,7 @@ impl ServerConfig {
             .and_then(|b| b.set_default("store", "sled"))
             .and_then(|b| b.set_default("postgres_pool_size", 16))
             .and_then(|b| b.set_default("acme", false))
-            .and_then(|b| b.set_default("acme_client_hash", "acme"))
+            .and_then(|b| b.set_default("acme_client_hashes", vec!["acme"]))
             .and_then(|b| b.set_default("acme_http01_port", 80))
             .and_then(|b| b.set_default("acme_tls_alpn01_port", 443))
             .map_err(source_error)?;
@@ -377,6 +377,7 @@ impl ServerConfig {
                 .with_list_parse_key("listen")
                 .with_list_parse_key("listen_tls")
                 .with_list_parse_key("admin_listen")
+                .with_list_parse_key("acme_client_hashes")
                 .with_list_parse_key("signing.extended_key_usage")
                 .try_parsing(true),
         );
@@ -730,7 +731,7 @@ impl RawSettings {
         let acme = crate::acme::AcmeSettings::validate(
             self.acme,
             self.acme_eab_file,
-            &self.acme_client_hash,
+            &self.acme_client_hashes,
             self.acme_http01_port,
             self.acme_tls_alpn01_port,
             self.acme_validation_address.as_deref(),

@@ -398,6 +398,15 @@ impl Gateway {
         replaces: Option<Serial>,
         via: Via,
     ) -> Result<IssuedCertificate, ApiError> {
+        if via != Via::Acme && generation.acme.issues_for(client_hash) {
+            return Err(ApiError::denied(
+                "acme_client_hashes",
+                format!(
+                    "client hash {client_hash} issues through ACME only, where every name is \
+                     validated by a challenge: use https://<this server>/acme/{client_hash}/directory"
+                ),
+            ));
+        }
         // Held until the write is durable, so that a flush waits for this request (see Store).
         let intent = self.store.write_intent();
         let Prepared { csr, template } =

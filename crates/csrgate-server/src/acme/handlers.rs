@@ -30,6 +30,9 @@ const PENDING_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// How long a valid authorization is reused by the order that holds it (seconds).
 const AUTHORIZATION_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 
+/// commonName (RFC 5280 4.1.2.6, X.520).
+const COMMON_NAME: &str = "2.5.4.3";
+
 /// Identifiers per order at most (as SANs per CSR).
 const MAX_IDENTIFIERS: usize = 100;
 
@@ -72,7 +75,7 @@ impl Cx {
     /// The URLs of the request's directory, once ACME is known to be served here.
     fn urls(&self, request: &HttpRequest) -> Result<Urls, Problem> {
         require_acme(request, &self.gateway)?;
-        Urls::of(request)
+        Urls::of(request, &self.gateway.generation().acme)
     }
 
     async fn verify(
@@ -202,6 +205,12 @@ pub(crate) async fn new_account(
             let store = cx.gateway.store();
             let thumbprint = jwk.thumbprint();
             if let Some(existing) = account_of_key(&cx.gateway, &thumbprint).await? {
+                // RFC 8555 7.3.6: a deactivated account's key authorizes nothing more.
+                if existing.status != AccountStatus::Valid {
+                    return Err(Problem::unauthorized(
+                        "the account of this key is deactivated: use another key",
+                    ));
+                }
                 return Ok(Reply::json(StatusCode::OK, account_view(urls, &existing))
                     .at(urls.account(&existing.id)));
             }
@@ -231,12 +240,15 @@ pub(crate) async fn new_account(
                         "this server takes no external account binding",
                     ));
                 }
-                (None, false) => (
-                    urls.client_hash
-                        .clone()
-                        .unwrap_or_else(|| acme.settings.client_hash.clone()),
-                    None,
-                ),
+                (None, false) => {
+                    let client_hash = match &urls.client_hash {
+                        Some(hash) => hash.clone(),
+                        None => acme.default_client_hash().cloned().ok_or_else(|| {
+                            Problem::new(ProblemType::ServerInternal, "acme_client_hashes is empty")
+                        })?,
+                    };
+                    (client_hash, None)
+                }
                 (Some(binding), true) => {
                     let (key_id, bound) = verify_eab(binding, jwk, &verified.jws.url, acme)?;
                     if let Some(directory) = &urls.client_hash
@@ -259,26 +271,19 @@ pub(crate) async fn new_account(
                 eab_key_id: eab_key_id.clone(),
                 created_at: now(),
             };
-            if let Some(key_id) = &eab_key_id
-                && !store
-                    .acme_insert(AcmeKind::BoundKey, key_id, account.id.as_bytes())
-                    .await?
-            {
-                return Err(Problem::unauthorized(format!(
-                    "EAB key {key_id:?} is bound to another account already: ask the operator for a new one"
-                )));
-            }
+            // The account first (an orphan if this request loses a race below), then the key
+            // index, which decides between concurrent requests with one key, then the EAB key,
+            // bound once.
             objects::create(store, AcmeKind::Account, &account.id, &account).await?;
             if !store
                 .acme_insert(AcmeKind::AccountKey, &thumbprint, account.id.as_bytes())
                 .await?
             {
-                // A concurrent request with the same key made its account first (or a key once
-                // rolled over from is reused): the index decides.
                 if let Some(existing) = account_of_key(&cx.gateway, &thumbprint).await? {
                     return Ok(Reply::json(StatusCode::OK, account_view(urls, &existing))
                         .at(urls.account(&existing.id)));
                 }
+                // A key once rolled over from, reused: the entry names no account of it.
                 let stale = store
                     .acme_get(AcmeKind::AccountKey, &thumbprint)
                     .await?
@@ -294,6 +299,23 @@ pub(crate) async fn new_account(
                 {
                     return Err(changed_meanwhile());
                 }
+            }
+            if let Some(key_id) = &eab_key_id
+                && !store
+                    .acme_insert(AcmeKind::BoundKey, key_id, account.id.as_bytes())
+                    .await?
+            {
+                // Bound to another account: this one, made for nothing, is closed.
+                if let Some(made) =
+                    objects::load::<Account>(store, AcmeKind::Account, &account.id).await?
+                {
+                    let mut closed = made.value.clone();
+                    closed.status = AccountStatus::Deactivated;
+                    objects::swap(store, AcmeKind::Account, &account.id, &made, closed).await?;
+                }
+                return Err(Problem::unauthorized(format!(
+                    "EAB key {key_id:?} is bound to another account already: ask the operator for a new one"
+                )));
             }
             tracing::info!(via = "acme", account = %account.id, %client_hash, eab = ?eab_key_id, "ACME account created");
             Ok(
@@ -441,14 +463,12 @@ fn account_view(urls: &Urls, account: &Account) -> Value {
     })
 }
 
+/// What an account update may change (RFC 8555 7.3.2: other fields, `orders` and
+/// `termsOfServiceAgreed` among them, are ignored).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct AccountUpdate {
     status: Option<AccountStatus>,
     contact: Option<Vec<String>>,
-    #[serde(rename = "termsOfServiceAgreed")]
-    #[allow(dead_code)]
-    terms_of_service_agreed: Option<bool>,
 }
 
 /// `POST /acme/account/<id>` (RFC 8555 7.3.2, 7.3.6): the account (POST-as-GET), new contacts,
@@ -480,14 +500,9 @@ pub(crate) async fn account(
             }
             let update: AccountUpdate = parse_payload(&verified.jws, "account update")?;
             let mut account = stored.value.clone();
-            match update.status {
-                None => {}
-                Some(AccountStatus::Deactivated) => account.status = AccountStatus::Deactivated,
-                Some(AccountStatus::Valid) => {
-                    return Err(Problem::malformed(
-                        "an account's status changes only to deactivated",
-                    ));
-                }
+            // `valid` is what it is already: nothing to do (7.3.2).
+            if update.status == Some(AccountStatus::Deactivated) {
+                account.status = AccountStatus::Deactivated;
             }
             if let Some(contact) = update.contact {
                 account.contact = checked_contacts(contact)?;
@@ -645,6 +660,7 @@ pub(crate) async fn new_order(request: HttpRequest, payload: web::Payload, cx: C
                 authorizations: authorizations.iter().map(|a| a.id.clone()).collect(),
                 error: None,
                 certificate: None,
+                processing_since: None,
             };
             objects::create(store, AcmeKind::Order, &order.id, &order).await?;
             Ok(Reply::json(
@@ -695,6 +711,7 @@ async fn authorization_for(
                     token: objects::new_token()?,
                     status: ChallengeStatus::Pending,
                     validated: None,
+                    attempted: None,
                     error: None,
                 })
             })
@@ -742,6 +759,14 @@ async fn remember_valid(
     }
     Ok(())
 }
+
+/// A challenge `processing` for longer than this (seconds) lost its validator (a restart) and
+/// may be started again: three validation timeouts.
+const STALE_VALIDATION_SECS: i64 = 3 * super::validation::VALIDATION_TIMEOUT.as_secs() as i64;
+
+/// An order `processing` for longer than this (seconds) lost its finalizer (a restart
+/// mid-issuance) and reads as `invalid`: issuance takes milliseconds.
+pub(crate) const STALE_ORDER_SECS: i64 = 300;
 
 /// How long past now a reused authorization must stay valid (seconds): a day, so an order
 /// made on it has time to finish.
@@ -865,6 +890,13 @@ pub(crate) async fn finalize(
             let csr = csrgate_pki::ValidatedCsr::parse_under(&der, &generation.signing)
                 .map_err(|e| Problem::from(crate::ApiError::from(e)))?;
             check_csr_names(&csr, &order.value.identifiers)?;
+            let account_key = Jwk::parse(account.key.as_bytes())?.public_key_der()?;
+            if hex::encode(openssl::sha::sha1(&account_key)) == csr.public_key_sha1() {
+                return Err(Problem::new(
+                    ProblemType::BadCsr,
+                    "the CSR's key is the account key: certify another key",
+                ));
+            }
             let client_hash = ClientHash::parse(&account.client_hash).ok_or_else(|| {
                 Problem::new(
                     ProblemType::ServerInternal,
@@ -875,10 +907,12 @@ pub(crate) async fn finalize(
             let order_id = order.value.id.clone();
             let mut processing = order.value.clone();
             processing.status = OrderStatus::Processing;
+            processing.processing_since = Some(now);
             let processing = objects::swap(store, AcmeKind::Order, &order_id, &order, processing)
                 .await?
                 .ok_or_else(changed_meanwhile)?;
             let mut done = processing.value.clone();
+            done.processing_since = None;
             let outcome = cx
                 .gateway
                 .issue(
@@ -891,6 +925,8 @@ pub(crate) async fn finalize(
                 .await;
             let refusal = match outcome {
                 Ok(issued) => {
+                    // Linked before the order moves on: whatever happens next, the account
+                    // can download and revoke what was issued.
                     store
                         .acme_insert(
                             AcmeKind::CertificateOrder,
@@ -904,6 +940,12 @@ pub(crate) async fn finalize(
                     cx.gateway.metrics().observe_issuance(started.elapsed());
                     None
                 }
+                // The server's trouble (the store, a plugin's fault): the order stays ready,
+                // so the client's retry can finalize it.
+                Err(error) if error.status_code_u16() >= 500 => {
+                    done.status = OrderStatus::Pending;
+                    Some(Problem::from(error))
+                }
                 Err(error) => {
                     let problem = Problem::from(error);
                     done.status = OrderStatus::Invalid;
@@ -911,15 +953,17 @@ pub(crate) async fn finalize(
                     Some(problem)
                 }
             };
-            let done = objects::swap(store, AcmeKind::Order, &order_id, &processing, done)
-                .await?
-                .ok_or_else(changed_meanwhile)?;
+            let saved =
+                objects::swap(store, AcmeKind::Order, &order_id, &processing, done.clone()).await?;
+            if saved.is_none() {
+                tracing::warn!(order = %order_id, "ACME order changed while it was finalized");
+            }
             if let Some(problem) = refusal {
                 return Err(problem);
             }
             Ok(Reply::json(
                 StatusCode::OK,
-                order_view(urls, &done.value, &authorizations, now),
+                order_view(urls, &done, &authorizations, now),
             )
             .at(urls.order(&order_id)))
         }
@@ -950,8 +994,21 @@ fn check_csr_names(
             }
         };
     }
-    if let Some(common_name) = csr.subject().common_name() {
-        let common_name = common_name.to_ascii_lowercase();
+    // Only common names, each one of the names: the certificate copies the subject, and a
+    // common name or an organization no challenge validated would be vouched for all the same
+    // (TLS clients still match host names against every CN).
+    for attribute in csr.subject().attributes() {
+        if attribute.oid != COMMON_NAME {
+            return Err(Problem::new(
+                ProblemType::BadCsr,
+                format!(
+                    "the CSR's subject holds {}: an ACME request's subject has common names only, \
+                     each one of its subjectAltNames (or none at all)",
+                    attribute.label()
+                ),
+            ));
+        }
+        let common_name = attribute.value.to_ascii_lowercase();
         let as_ip = common_name
             .parse::<IpAddr>()
             .map(|ip| (true, ip.to_string()));
@@ -988,9 +1045,14 @@ fn authorization_view(urls: &Urls, authorization: &Authorization, now: i64) -> V
         "identifier": authorization.identifier,
         "status": authorization.status_at(now),
         "expires": timestamp(authorization.expires),
+        // A valid authorization lists the challenge that validated it (RFC 8555 7.1.4).
         "challenges": authorization
             .challenges
             .iter()
+            .filter(|challenge| {
+                authorization.status != AuthzStatus::Valid
+                    || challenge.status == ChallengeStatus::Valid
+            })
             .map(|challenge| challenge_view(urls, &authorization.id, challenge))
             .collect::<Vec<_>>(),
     })
@@ -1123,9 +1185,17 @@ pub(crate) async fn challenge(
             let now = now();
             let up = urls.authorization(id);
             let current = &stored.value.challenges[position];
+            // A validation under way for longer than this died with its process (a restart):
+            // it may be started again.
+            let stale = |challenge: &Challenge| {
+                challenge.status == ChallengeStatus::Processing
+                    && challenge
+                        .attempted
+                        .is_none_or(|at| now - at > STALE_VALIDATION_SECS)
+            };
             if verified.jws.payload.is_empty()
                 || stored.value.status_at(now) != AuthzStatus::Pending
-                || current.status != ChallengeStatus::Pending
+                || !(current.status == ChallengeStatus::Pending || stale(current))
             {
                 if !verified.jws.payload.is_empty() {
                     let _: Value = parse_payload(&verified.jws, "challenge")?;
@@ -1135,17 +1205,35 @@ pub(crate) async fn challenge(
                 );
             }
             let _: serde_json::Map<String, Value> = parse_payload(&verified.jws, "challenge")?;
-            let key_authorization = format!("{}.{}", current.token, account.thumbprint);
+            let store = cx.gateway.store();
+            // Claimed first, so concurrent requests answer `processing` instead of validating
+            // again.
+            let mut claimed = stored.value.clone();
+            claimed.challenges[position].status = ChallengeStatus::Processing;
+            claimed.challenges[position].attempted = Some(now);
+            let Some(claimed) =
+                objects::swap(store, AcmeKind::Authorization, id, &stored, claimed).await?
+            else {
+                let again = owned_authorization(&cx, account, id).await?.value;
+                return Ok(Reply::json(
+                    StatusCode::OK,
+                    challenge_view(urls, id, &again.challenges[position]),
+                )
+                .link(&up, "up"));
+            };
+            let token = claimed.value.challenges[position].token.clone();
+            let key_authorization = format!("{token}.{}", account.thumbprint);
             let settings = cx.gateway.generation().acme.settings.clone();
             let outcome = super::validation::validate(
                 kind,
-                &stored.value.identifier,
-                &current.token,
+                &claimed.value.identifier,
+                &token,
                 &key_authorization,
                 &settings,
             )
             .await;
-            let mut updated = stored.value.clone();
+            let now = super::now();
+            let mut updated = claimed.value.clone();
             let challenge = &mut updated.challenges[position];
             match outcome {
                 Ok(()) => {
@@ -1162,19 +1250,12 @@ pub(crate) async fn challenge(
                     updated.status = AuthzStatus::Invalid;
                 }
             }
-            let saved = match objects::swap(
-                cx.gateway.store(),
-                AcmeKind::Authorization,
-                id,
-                &stored,
-                updated,
-            )
-            .await?
-            {
-                Some(saved) => saved.value,
-                // Validated meanwhile by another request: its outcome stands.
-                None => owned_authorization(&cx, account, id).await?.value,
-            };
+            let saved =
+                match objects::swap(store, AcmeKind::Authorization, id, &claimed, updated).await? {
+                    Some(saved) => saved.value,
+                    // Deactivated meanwhile: that stands.
+                    None => owned_authorization(&cx, account, id).await?.value,
+                };
             if saved.status == AuthzStatus::Valid {
                 remember_valid(cx.gateway.store(), account, &saved).await?;
             }
@@ -1216,6 +1297,7 @@ pub(crate) async fn certificate(
                 .store()
                 .certificate(&serial)
                 .await?
+                .filter(|record| !record.deleted)
                 .ok_or_else(|| Problem::not_found("no such certificate"))?;
             let leaf = csrgate_pki::certificate_pem_from_der(&record.der)
                 .map_err(|e| Problem::from(crate::ApiError::from(e)))?;
@@ -1382,13 +1464,9 @@ pub(crate) async fn key_change(
             let thumbprint = new_key.thumbprint();
             if let Some(other) = account_of_key(&cx.gateway, &thumbprint).await? {
                 // RFC 8555 7.3.5: 409 with the other account's URL.
-                return Ok(Reply::json(
-                    StatusCode::CONFLICT,
-                    json!({
-                        "type": "urn:ietf:params:acme:error:malformed",
-                        "detail": "the new key belongs to another account already",
-                        "status": 409,
-                    }),
+                return Ok(Reply::problem(
+                    Problem::malformed("the new key belongs to another account already")
+                        .with_status(409),
                 )
                 .at(urls.account(&other.id)));
             }

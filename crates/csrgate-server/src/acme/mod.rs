@@ -106,14 +106,18 @@ pub(crate) struct Urls {
 }
 
 impl Urls {
-    fn of(request: &HttpRequest) -> Result<Self, Problem> {
+    fn of(request: &HttpRequest, acme: &AcmeConfig) -> Result<Self, Problem> {
         let client_hash = match request.match_info().get("client_hash") {
             None => None,
-            Some(segment) => Some(ClientHash::parse(segment).ok_or_else(|| {
-                Problem::not_found(
-                    "the directory's client hash is 1 to 128 ASCII letters or digits",
-                )
-            })?),
+            Some(segment) => Some(
+                ClientHash::parse(segment)
+                    .filter(|hash| acme.issues_for(hash))
+                    .ok_or_else(|| {
+                        Problem::not_found(
+                            "no ACME directory for this client hash (acme_client_hashes)",
+                        )
+                    })?,
+            ),
         };
         let host = request.connection_info().host().to_owned();
         Ok(Urls {
@@ -272,8 +276,9 @@ pub(crate) async fn intake(
             let key = Jwk::parse(account.value.key.as_bytes())?;
             jws.verify(&key)?;
             if account.value.status != AccountStatus::Valid {
-                return Err(Problem::unauthorized("the account is deactivated").with_status(401));
+                return Err(Problem::unauthorized("the account is deactivated"));
             }
+            standing(&account.value, &gateway.generation().acme)?;
             (Some(account), None)
         }
     };
@@ -287,6 +292,31 @@ pub(crate) async fn intake(
     Ok(Verified { jws, account, jwk })
 }
 
+/// Whether an account may still act under the current configuration: its client hash still
+/// issues through ACME, and, where new accounts need an EAB key, its own key is still
+/// configured (removing a key from `acme_eab_file` withdraws the accounts bound with it).
+fn standing(account: &Account, acme: &AcmeConfig) -> Result<(), Problem> {
+    let issues = ClientHash::parse(&account.client_hash).is_some_and(|hash| acme.issues_for(&hash));
+    if !issues {
+        return Err(Problem::unauthorized(format!(
+            "client hash {} no longer issues through ACME (acme_client_hashes)",
+            account.client_hash
+        )));
+    }
+    if acme.eab_required()
+        && account
+            .eab_key_id
+            .as_deref()
+            .is_none_or(|key_id| acme.eab_key(key_id).is_none())
+    {
+        return Err(Problem::unauthorized(
+            "the account's external account binding is not configured (any more): register \
+             again with an EAB key from the operator",
+        ));
+    }
+    Ok(())
+}
+
 /// What a handler answers: a status, a body and the links and location that go with it.
 pub(crate) struct Reply {
     status: StatusCode,
@@ -297,6 +327,7 @@ pub(crate) struct Reply {
 
 enum ReplyBody {
     Json(serde_json::Value),
+    Problem(Problem),
     PemChain(String),
     Empty,
 }
@@ -306,6 +337,17 @@ impl Reply {
         Reply {
             status,
             body: ReplyBody::Json(body),
+            location: None,
+            links: Vec::new(),
+        }
+    }
+
+    /// A problem document answered with headers (key rollover's 409 names the other account).
+    pub(crate) fn problem(problem: Problem) -> Self {
+        Reply {
+            status: StatusCode::from_u16(problem.status)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body: ReplyBody::Problem(problem),
             location: None,
             links: Vec::new(),
         }
@@ -349,7 +391,12 @@ pub(crate) async fn answer(
     urls: Option<&Urls>,
     route: &'static str,
 ) -> HttpResponse {
-    let nonce = nonces.issue(gateway.store(), now()).await;
+    // Where ACME is off (or the path names no directory) the answer is a plain 404: no nonce
+    // is made, nor the nonce key.
+    let nonce = match urls {
+        Some(_) => nonces.issue(gateway.store(), now()).await.map(Some),
+        None => Ok(None),
+    };
     let outcome = match (outcome, &nonce) {
         (Ok(_), Err(error)) => Err(Problem::from(csrgate_store::StoreError::Unavailable(
             error.to_string(),
@@ -370,6 +417,9 @@ pub(crate) async fn answer(
                 ReplyBody::PemChain(pem) => builder
                     .content_type("application/pem-certificate-chain")
                     .body(pem),
+                ReplyBody::Problem(problem) => builder
+                    .content_type(PROBLEM_JSON)
+                    .body(serde_json::to_string(&problem).unwrap_or_default()),
                 ReplyBody::Empty => builder.finish(),
             }
         }
@@ -383,7 +433,7 @@ pub(crate) async fn answer(
         }
     };
     let headers = response.headers_mut();
-    if let Ok(nonce) = &nonce
+    if let Ok(Some(nonce)) = &nonce
         && let Ok(value) = header::HeaderValue::from_str(nonce)
     {
         headers.insert(header::HeaderName::from_static("replay-nonce"), value);

@@ -68,6 +68,9 @@ pub(crate) struct Order {
     pub(crate) error: Option<Problem>,
     /// The serial of the certificate issued, once `valid`.
     pub(crate) certificate: Option<String>,
+    /// Unix seconds when finalization began (while `processing`).
+    #[serde(default)]
+    pub(crate) processing_since: Option<i64>,
 }
 
 /// RFC 8555 7.1.6's order states.
@@ -86,6 +89,13 @@ impl Order {
     /// when all are valid, `invalid` when one is not pending or valid or it expired.
     pub(crate) fn status_with(&self, authorizations: &[Authorization], now: i64) -> OrderStatus {
         match self.status {
+            OrderStatus::Processing
+                if self
+                    .processing_since
+                    .is_none_or(|since| now - since > super::handlers::STALE_ORDER_SECS) =>
+            {
+                OrderStatus::Invalid
+            }
             OrderStatus::Pending if now >= self.expires => OrderStatus::Invalid,
             OrderStatus::Pending
                 if authorizations.iter().any(|a| {
@@ -151,6 +161,9 @@ pub(crate) struct Challenge {
     pub(crate) status: ChallengeStatus,
     /// Unix seconds, once valid.
     pub(crate) validated: Option<i64>,
+    /// Unix seconds when the last validation started (while `processing`).
+    #[serde(default)]
+    pub(crate) attempted: Option<i64>,
     pub(crate) error: Option<Problem>,
 }
 

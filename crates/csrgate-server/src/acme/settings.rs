@@ -23,9 +23,11 @@ pub struct AcmeSettings {
     /// `certbot --eab-hmac-key` and `lego --hmac` take it). When set, new accounts need an
     /// External Account Binding, and its key id decides their client hash.
     pub eab_file: Option<PathBuf>,
-    /// `acme_client_hash` (default `acme`): the client hash of accounts made through
-    /// `/acme/directory` without an EAB key naming one.
-    pub client_hash: ClientHash,
+    /// `acme_client_hashes` (default `["acme"]`): the client hashes ACME issues for, and only
+    /// ACME: `/acme/directory` issues for the first, `/acme/<client_hash>/directory` exists for
+    /// each, EAB keys name one of them, and `PUT` and EST refuse them (their names are
+    /// validated by challenges; a PUT's are not).
+    pub client_hashes: Vec<ClientHash>,
     /// `acme_http01_port` (default 80, RFC 8555 8.3): where http-01 validation connects.
     pub http01_port: u16,
     /// `acme_tls_alpn01_port` (default 443, RFC 8737 3): where tls-alpn-01 validation connects.
@@ -44,15 +46,26 @@ impl AcmeSettings {
     pub(crate) fn validate(
         enabled: bool,
         eab_file: Option<PathBuf>,
-        client_hash: &str,
+        client_hashes: &[String],
         http01_port: u16,
         tls_alpn01_port: u16,
         validation_address: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let client_hash = ClientHash::parse(client_hash).ok_or_else(|| ConfigError::Invalid {
-            key: "acme_client_hash",
-            reason: format!("{client_hash:?} is not a client hash (1 to 128 letters or digits)"),
-        })?;
+        let client_hashes = client_hashes
+            .iter()
+            .map(|text| {
+                ClientHash::parse(text).ok_or_else(|| ConfigError::Invalid {
+                    key: "acme_client_hashes",
+                    reason: format!("{text:?} is not a client hash (1 to 128 letters or digits)"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if client_hashes.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "acme_client_hashes",
+                reason: "list at least one client hash for ACME to issue for".into(),
+            });
+        }
         if http01_port == 0 || tls_alpn01_port == 0 {
             return Err(ConfigError::Invalid {
                 key: "acme_http01_port",
@@ -78,7 +91,7 @@ impl AcmeSettings {
         Ok(AcmeSettings {
             enabled,
             eab_file,
-            client_hash,
+            client_hashes,
             http01_port,
             tls_alpn01_port,
             validation_address,
@@ -91,7 +104,7 @@ impl Default for AcmeSettings {
         AcmeSettings {
             enabled: false,
             eab_file: None,
-            client_hash: ClientHash::parse("acme").unwrap_or_else(|| unreachable!()),
+            client_hashes: ClientHash::parse("acme").into_iter().collect(),
             http01_port: 80,
             tls_alpn01_port: 443,
             validation_address: None,
@@ -132,6 +145,16 @@ impl AcmeConfig {
         let mut eab = HashMap::new();
         if let Some(path) = &settings.eab_file {
             eab = read_eab_file(path)?;
+            if let Some((key_id, key)) = eab
+                .iter()
+                .find(|(_, key)| !settings.client_hashes.contains(&key.client_hash))
+            {
+                return Err(format!(
+                    "{}: EAB key {key_id:?} is for client hash {}, which is not in acme_client_hashes",
+                    path.display(),
+                    key.client_hash
+                ));
+            }
             if eab.is_empty() {
                 return Err(format!(
                     "{} holds no EAB key: every new account would be refused",
@@ -149,6 +172,16 @@ impl AcmeConfig {
     /// `externalAccountRequired`, RFC 8555 7.1.1).
     pub(crate) fn eab_required(&self) -> bool {
         !self.eab.is_empty()
+    }
+
+    /// Whether ACME issues for `client_hash` (and so `PUT` and EST do not).
+    pub fn issues_for(&self, client_hash: &ClientHash) -> bool {
+        self.settings.enabled && self.settings.client_hashes.contains(client_hash)
+    }
+
+    /// The client hash of `/acme/directory` (the first of `acme_client_hashes`).
+    pub(crate) fn default_client_hash(&self) -> Option<&ClientHash> {
+        self.settings.client_hashes.first()
     }
 
     /// The EAB key with id `key_id`.

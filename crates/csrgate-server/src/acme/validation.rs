@@ -1,10 +1,11 @@
 //! Challenge validation (RFC 8555 8.3 http-01, RFC 8737 tls-alpn-01): csrgate connects to the
 //! identifier (or `acme_validation_address`) and checks the key authorization it finds there.
-//! Each attempt is bounded by [`VALIDATION_TIMEOUT`] and runs on a blocking thread (the HTTP
-//! client and the TLS handshake are blocking); redirects are not followed, so a validation
-//! reaches only the host and port the identifier and the configuration name.
+//! Each attempt, resolution included, is bounded by [`VALIDATION_TIMEOUT`]; at most
+//! [`MAX_CONCURRENT_VALIDATIONS`] run at once. Redirects are not followed and no proxy is used,
+//! so a validation reaches only the address the identifier names (or `acme_validation_address`)
+//! on the configured port; what the target served is not echoed into the problem.
 
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
@@ -22,8 +23,16 @@ const MAX_HTTP01_BODY: u64 = 4096;
 /// `acme-tls/1` as an ALPN protocol list (RFC 8737 6.2).
 const ACME_TLS_ALPN: &[u8] = b"\x0aacme-tls/1";
 
+/// Validations under way at most, server-wide: each holds a connection (and, for http-01, a
+/// blocking thread) for up to [`VALIDATION_TIMEOUT`]; more wait their turn.
+const MAX_CONCURRENT_VALIDATIONS: usize = 16;
+
+static SLOTS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_VALIDATIONS);
+
 /// Validates `kind` for `identifier`, whose key authorization (RFC 8555 8.1) is
-/// `key_authorization`. `Ok` when the responder proves control; the problem says what it found.
+/// `key_authorization`. `Ok` when the responder proves control; the problem says what was
+/// wrong, without echoing what the target served.
 pub(crate) async fn validate(
     kind: ChallengeType,
     identifier: &Identifier,
@@ -31,30 +40,55 @@ pub(crate) async fn validate(
     key_authorization: &str,
     settings: &AcmeSettings,
 ) -> Result<(), Problem> {
-    let identifier = identifier.clone();
-    let token = token.to_owned();
-    let key_authorization = key_authorization.to_owned();
-    let settings = settings.clone();
-    let attempt = tokio::task::spawn_blocking(move || match kind {
-        ChallengeType::Http01 => http01(&identifier, &token, &key_authorization, &settings),
-        ChallengeType::TlsAlpn01 => tls_alpn01(&identifier, &key_authorization, &settings),
-    });
-    match tokio::time::timeout(VALIDATION_TIMEOUT + Duration::from_secs(1), attempt).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(panicked)) => Err(Problem::new(
+    let _slot = SLOTS.acquire().await.map_err(|_| {
+        Problem::new(
             ProblemType::ServerInternal,
-            format!("validation failed inside the server: {panicked}"),
-        )),
+            "the validator is shutting down",
+        )
+    })?;
+    let attempt = async {
+        match kind {
+            ChallengeType::Http01 => {
+                let address = target(identifier, settings.http01_port, settings).await?;
+                let (identifier, token, key_authorization, port) = (
+                    identifier.clone(),
+                    token.to_owned(),
+                    key_authorization.to_owned(),
+                    settings.http01_port,
+                );
+                // ureq blocks; its own global timeout ends the thread's work as ours ends the wait.
+                tokio::task::spawn_blocking(move || {
+                    http01(&identifier, address, port, &token, &key_authorization)
+                })
+                .await
+                .map_err(|panicked| {
+                    Problem::new(
+                        ProblemType::ServerInternal,
+                        format!("validation failed inside the server: {panicked}"),
+                    )
+                })?
+            }
+            ChallengeType::TlsAlpn01 => {
+                let address = target(identifier, settings.tls_alpn01_port, settings).await?;
+                tls_alpn01(identifier, address, key_authorization).await
+            }
+        }
+    };
+    match tokio::time::timeout(VALIDATION_TIMEOUT, attempt).await {
+        Ok(outcome) => outcome,
         Err(_) => Err(Problem::new(
             ProblemType::Connection,
-            format!("no answer within {} s", VALIDATION_TIMEOUT.as_secs()),
+            format!(
+                "no complete answer within {} s",
+                VALIDATION_TIMEOUT.as_secs()
+            ),
         )),
     }
 }
 
 /// Where to connect for `identifier` on `port`: the configured validation address, or what the
-/// name resolves to.
-fn target(
+/// name resolves to (the caller's deadline bounds the lookup).
+async fn target(
     identifier: &Identifier,
     port: u16,
     settings: &AcmeSettings,
@@ -68,8 +102,8 @@ fn target(
             .parse::<IpAddr>()
             .map(|ip| SocketAddr::new(ip, port))
             .map_err(|_| Problem::malformed("the identifier is not an IP address")),
-        IdentifierType::Dns => (identifier.value.as_str(), port)
-            .to_socket_addrs()
+        IdentifierType::Dns => tokio::net::lookup_host((identifier.value.as_str(), port))
+            .await
             .ok()
             .and_then(|mut addresses| addresses.next())
             .ok_or_else(|| {
@@ -85,12 +119,11 @@ fn target(
 /// must answer 200 with the key authorization (surrounding whitespace ignored).
 fn http01(
     identifier: &Identifier,
+    address: SocketAddr,
+    port: u16,
     token: &str,
     key_authorization: &str,
-    settings: &AcmeSettings,
 ) -> Result<(), Problem> {
-    let port = settings.http01_port;
-    let address = target(identifier, port, settings)?;
     let host = match identifier.kind {
         IdentifierType::Ip if identifier.value.contains(':') => format!("[{}]", identifier.value),
         _ => identifier.value.clone(),
@@ -106,6 +139,8 @@ fn http01(
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent("csrgate-acme-validator")
+        // Straight to the target: no proxy from the environment.
+        .proxy(None)
         .build()
         .into();
     let mut response = agent
@@ -139,9 +174,8 @@ fn http01(
         return Err(Problem::new(
             ProblemType::IncorrectResponse,
             format!(
-                "http-01: http://{host}/.well-known/acme-challenge/{token} holds {:?}, not this \
-                 challenge's key authorization",
-                body.trim().chars().take(100).collect::<String>()
+                "http-01: http://{host}/.well-known/acme-challenge/{token} holds something else \
+                 than this challenge's key authorization"
             ),
         ));
     }
@@ -151,21 +185,18 @@ fn http01(
 /// tls-alpn-01 (RFC 8737 3): a TLS handshake offering only `acme-tls/1`, with the identifier
 /// as SNI (an IP's reverse name, RFC 8738 6), must present a certificate for exactly the
 /// identifier carrying SHA-256 of the key authorization.
-fn tls_alpn01(
+async fn tls_alpn01(
     identifier: &Identifier,
+    address: SocketAddr,
     key_authorization: &str,
-    settings: &AcmeSettings,
 ) -> Result<(), Problem> {
     let tls = |detail: String| Problem::new(ProblemType::Tls, format!("tls-alpn-01: {detail}"));
-    let address = target(identifier, settings.tls_alpn01_port, settings)?;
-    let stream = TcpStream::connect_timeout(&address, VALIDATION_TIMEOUT).map_err(|e| {
+    let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| {
         Problem::new(
             ProblemType::Connection,
             format!("tls-alpn-01: cannot connect to {address}: {e}"),
         )
     })?;
-    let _ = stream.set_read_timeout(Some(VALIDATION_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(VALIDATION_TIMEOUT));
     let (server_name, alpn_identifier) = match identifier.kind {
         IdentifierType::Dns => (
             identifier.value.clone(),
@@ -192,8 +223,13 @@ fn tls_alpn01(
     let connector = builder.build();
     let mut configuration = connector.configure().map_err(|e| tls(e.to_string()))?;
     configuration.set_verify_hostname(false);
-    let stream = configuration
-        .connect(&server_name, stream)
+    let ssl = configuration
+        .into_ssl(&server_name)
+        .map_err(|e| tls(e.to_string()))?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, stream).map_err(|e| tls(e.to_string()))?;
+    std::pin::Pin::new(&mut stream)
+        .connect()
+        .await
         .map_err(|e| tls(format!("the handshake with {address} failed: {e}")))?;
     if stream.ssl().selected_alpn_protocol() != Some(b"acme-tls/1") {
         return Err(tls(format!(

@@ -57,10 +57,11 @@ const MIGRATIONS: &[&str] = &[
          der         bytea NOT NULL,
          pem         text NOT NULL
      );",
-    // 2: ACME's state (crate::AcmeKind numbers the kinds).
+    // 2: ACME's state (crate::AcmeKind numbers the kinds). Ids compare byte-wise (C), as
+    // sled's keys do: prefix scans and time-ordered range removals use the primary key.
     "CREATE TABLE acme (
          kind  smallint NOT NULL,
-         id    text NOT NULL,
+         id    text COLLATE \"C\" NOT NULL,
          value bytea NOT NULL,
          PRIMARY KEY (kind, id)
      );",

@@ -1,4 +1,5 @@
-//! The EST rows (issue 21): `simpleenroll` over TLS with HTTP Basic, beside a `PUT` over the same
+//! The EST and ACME rows (issue 21): `simpleenroll` over TLS with HTTP Basic and full ACME
+//! issuances (acme.rs), beside a `PUT` over the same
 //! TLS listener and the plain `PUT` row of the same run, so what EST itself costs (base64, the
 //! PKCS#7 answer, Basic authentication) is told apart from what TLS costs.
 
@@ -58,17 +59,20 @@ pub fn measure_est(
     for client in 0..CLIENT_HASHES {
         writeln!(file, "bench{client} {USER}{client} {PASSWORD}")?;
     }
+    let responder = crate::acme::Responder::start()?;
     let config = dir.join("csrgate.toml");
     std::fs::write(
         &config,
         format!(
             "listen = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}\n\
-             est_credentials_file = {:?}\nidentity = {:?}\ndata = {:?}\n",
+             est_credentials_file = {:?}\nidentity = {:?}\ndata = {:?}\n\
+             acme = true\nacme_http01_port = {}\nacme_validation_address = \"127.0.0.1\"\n",
             certificate_path,
             key_path,
             credentials,
             identity,
-            dir.join("data")
+            dir.join("data"),
+            responder.port,
         ),
     )?;
     let mut server = servers::start_csrgate(binary, &dir, &config).context("EST daemon")?;
@@ -105,6 +109,16 @@ pub fn measure_est(
     let figures = measure(&server, &Arc::new(est), options).context("EST simpleenroll")?;
     print_row(
         "  EST simpleenroll (TLS, Basic)",
+        &figures,
+        baseline_us,
+        cores,
+    );
+
+    let port = server.address.port();
+    let figures = crate::acme::measure_acme(&server, port, &responder, csrs, options)
+        .context("ACME issuances")?;
+    print_row(
+        "  ACME order+finalize+download",
         &figures,
         baseline_us,
         cores,

@@ -7,7 +7,8 @@
 //!    store (durable, the default), send pre-generated CSRs over C keep-alive connections, and
 //!    print certs/s, latency, server CPU per certificate and peak RSS, with ratios to the baseline.
 //! 3. The same CSRs and load against `cfssl serve` (Debian's golang-cfssl), side by side.
-//! 4. The cached CRL and OCSP (a cached answer; a nonce, signed per request) under the same
+//! 4. EST and ACME (issue 21) beside a PUT over the same TLS listener.
+//! 5. The cached CRL and OCSP (a cached answer; a nonce, signed per request) under the same
 //!    load, against one raw P-256 signature; start-up to READY with 5 precompiled plugins.
 //!
 //! Run: cargo bench -p csrgate --bench gateway [-- --seconds 5 --runs 3 --concurrency 32]
@@ -17,6 +18,11 @@
 //! Micro-benchmarks of one plugin call and of CRL builds are `plugin_call` (csrgate-hooks) and
 //! `crl_build` (csrgate-server); BENCHMARKS.md runs all three.
 
+mod acme;
+// The tests' ACME client, shared; the benchmark uses part of it.
+#[allow(dead_code)]
+#[path = "../../../../tests/support/acme_client.rs"]
+mod acme_client;
 mod crypto;
 mod est;
 mod floors;
