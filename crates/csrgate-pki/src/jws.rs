@@ -82,9 +82,28 @@ impl JwsAlgorithm {
 /// A public key as a JWK (RFC 7517) of the three kinds ACME clients use, checked: EC P-256 or
 /// P-384 with a point on the curve, RSA of 2048 to 4096 bits with e = 65537, Ed25519 neither of
 /// small order nor non-canonical; members in canonical base64url, kept as received so the RFC
-/// 7638 thumbprint is the one the client computes. Only [`Jwk::parse`] makes one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Jwk(Members);
+/// 7638 thumbprint is the one the client computes. Only [`Jwk::parse`] makes one; it builds
+/// and checks the openssl key once (a point check costs as much as a verification), and every
+/// [`Jwk::verify`] uses that key.
+#[derive(Clone)]
+pub struct Jwk {
+    members: Members,
+    key: PKey<Public>,
+}
+
+impl PartialEq for Jwk {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members
+    }
+}
+
+impl Eq for Jwk {}
+
+impl std::fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Jwk").field(&self.members).finish()
+    }
+}
 
 /// The required members of each kind (RFC 7518 6.2, 6.3; RFC 8037 2), as received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,9 +269,8 @@ impl Jwk {
                 )));
             }
         };
-        let jwk = Jwk(members);
-        jwk.public_key()?;
-        Ok(jwk)
+        let key = public_key(&members)?;
+        Ok(Jwk { members, key })
     }
 
     /// The JWK thumbprint (RFC 7638 3): base64url of SHA-256 over the required members in
@@ -266,7 +284,7 @@ impl Jwk {
     /// The key's required members in RFC 7638 3's canonical JSON (what the thumbprint hashes):
     /// the form to store a key in, which [`Jwk::parse`] reads back as the same key.
     pub fn canonical_json(&self) -> String {
-        match &self.0 {
+        match &self.members {
             Members::Ec { crv, x, y } => format!(
                 r#"{{"crv":"{}","kty":"EC","x":"{x}","y":"{y}"}}"#,
                 crv.name()
@@ -282,70 +300,9 @@ impl Jwk {
     /// # Errors
     /// [`JwsError::BadPublicKey`] only on an openssl failure (the key was checked at parse).
     pub fn public_key_der(&self) -> Result<Vec<u8>, JwsError> {
-        self.public_key()?
+        self.key
             .public_key_to_der()
             .map_err(|e| JwsError::BadPublicKey(e.to_string()))
-    }
-
-    /// The openssl key, checking what [`Jwk`] promises.
-    fn public_key(&self) -> Result<PKey<Public>, JwsError> {
-        let bad = |why: String| JwsError::BadPublicKey(why);
-        let openssl = |e: openssl::error::ErrorStack| JwsError::BadPublicKey(e.to_string());
-        match &self.0 {
-            Members::Ec { crv, x, y } => {
-                let (nid, size) = match crv {
-                    Curve::P256 => (Nid::X9_62_PRIME256V1, 32),
-                    Curve::P384 => (Nid::SECP384R1, 48),
-                };
-                let (x, y) = (b64("x", x)?, b64("y", y)?);
-                if x.len() != size || y.len() != size {
-                    return Err(bad(format!(
-                        "{} coordinates are {size} octets each",
-                        crv.name()
-                    )));
-                }
-                let group = EcGroup::from_curve_name(nid).map_err(openssl)?;
-                let x = BigNum::from_slice(&x).map_err(openssl)?;
-                let y = BigNum::from_slice(&y).map_err(openssl)?;
-                // Refuses coordinates out of range and points off the curve (it runs
-                // EC_KEY_check_key); both curves have cofactor 1.
-                let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y)
-                    .map_err(|_| bad(format!("the point is not on {}", crv.name())))?;
-                PKey::from_ec_key(key).map_err(openssl)
-            }
-            Members::Rsa { n, e } => {
-                let (n, e) = (b64("n", n)?, b64("e", e)?);
-                if n.first().is_none_or(|b| *b == 0) {
-                    return Err(bad("RSA n is its minimal big-endian octets".into()));
-                }
-                // 65537, as Let's Encrypt requires: e = 1 makes every signature forgeable, and
-                // a large e makes each verification cost a private key's work.
-                if e != [0x01, 0x00, 0x01] {
-                    return Err(bad("RSA keys must have e = 65537 (AQAB)".into()));
-                }
-                let n = BigNum::from_slice(&n).map_err(openssl)?;
-                let bits = n.num_bits();
-                if !(2048..=4096).contains(&bits) {
-                    return Err(bad(format!(
-                        "an RSA key of {bits} bits: use 2048 to 4096 bits"
-                    )));
-                }
-                let e = BigNum::from_u32(65537).map_err(openssl)?;
-                let rsa = Rsa::from_public_components(n, e).map_err(openssl)?;
-                PKey::from_rsa(rsa).map_err(openssl)
-            }
-            Members::Ed25519 { x } => {
-                let x: [u8; 32] = b64("x", x)?
-                    .try_into()
-                    .map_err(|_| bad("an Ed25519 key is 32 octets".into()))?;
-                if !ed25519_acceptable(&x) {
-                    return Err(bad(
-                        "an Ed25519 key of small order or in a non-canonical encoding".into(),
-                    ));
-                }
-                PKey::public_key_from_raw_bytes(&x, Id::ED25519).map_err(openssl)
-            }
-        }
     }
 
     /// Verifies `signature` (the JWS encoding: r‖s for ECDSA, RFC 7518 3.4) over
@@ -361,7 +318,7 @@ impl Jwk {
         signature: &[u8],
     ) -> Result<(), JwsError> {
         let fits = matches!(
-            (alg, &self.0),
+            (alg, &self.members),
             (
                 JwsAlgorithm::Es256,
                 Members::Ec {
@@ -383,7 +340,7 @@ impl Jwk {
                 alg.name()
             )));
         }
-        let key = self.public_key()?;
+        let key = &self.key;
         let verified = match alg {
             JwsAlgorithm::Es256 | JwsAlgorithm::Es384 => {
                 let (size, digest) = if alg == JwsAlgorithm::Es256 {
@@ -399,17 +356,78 @@ impl Jwk {
                     .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
                     .and_then(|sig| sig.to_der())
                     .map_err(|_| JwsError::BadSignature)?;
-                Verifier::new(digest, &key)
+                Verifier::new(digest, key)
                     .and_then(|mut verifier| verifier.verify_oneshot(&der, signing_input))
             }
-            JwsAlgorithm::Rs256 => Verifier::new(MessageDigest::sha256(), &key)
+            JwsAlgorithm::Rs256 => Verifier::new(MessageDigest::sha256(), key)
                 .and_then(|mut verifier| verifier.verify_oneshot(signature, signing_input)),
-            JwsAlgorithm::EdDsa => Verifier::new_without_digest(&key)
+            JwsAlgorithm::EdDsa => Verifier::new_without_digest(key)
                 .and_then(|mut verifier| verifier.verify_oneshot(signature, signing_input)),
         };
         match verified {
             Ok(true) => Ok(()),
             _ => Err(JwsError::BadSignature),
+        }
+    }
+}
+
+/// The openssl key of `members`, checking what [`Jwk`] promises.
+fn public_key(members: &Members) -> Result<PKey<Public>, JwsError> {
+    let bad = |why: String| JwsError::BadPublicKey(why);
+    let openssl = |e: openssl::error::ErrorStack| JwsError::BadPublicKey(e.to_string());
+    match members {
+        Members::Ec { crv, x, y } => {
+            let (nid, size) = match crv {
+                Curve::P256 => (Nid::X9_62_PRIME256V1, 32),
+                Curve::P384 => (Nid::SECP384R1, 48),
+            };
+            let (x, y) = (b64("x", x)?, b64("y", y)?);
+            if x.len() != size || y.len() != size {
+                return Err(bad(format!(
+                    "{} coordinates are {size} octets each",
+                    crv.name()
+                )));
+            }
+            let group = EcGroup::from_curve_name(nid).map_err(openssl)?;
+            let x = BigNum::from_slice(&x).map_err(openssl)?;
+            let y = BigNum::from_slice(&y).map_err(openssl)?;
+            // Refuses coordinates out of range and points off the curve (it runs
+            // EC_KEY_check_key); both curves have cofactor 1.
+            let key = EcKey::from_public_key_affine_coordinates(&group, &x, &y)
+                .map_err(|_| bad(format!("the point is not on {}", crv.name())))?;
+            PKey::from_ec_key(key).map_err(openssl)
+        }
+        Members::Rsa { n, e } => {
+            let (n, e) = (b64("n", n)?, b64("e", e)?);
+            if n.first().is_none_or(|b| *b == 0) {
+                return Err(bad("RSA n is its minimal big-endian octets".into()));
+            }
+            // 65537, as Let's Encrypt requires: e = 1 makes every signature forgeable, and
+            // a large e makes each verification cost a private key's work.
+            if e != [0x01, 0x00, 0x01] {
+                return Err(bad("RSA keys must have e = 65537 (AQAB)".into()));
+            }
+            let n = BigNum::from_slice(&n).map_err(openssl)?;
+            let bits = n.num_bits();
+            if !(2048..=4096).contains(&bits) {
+                return Err(bad(format!(
+                    "an RSA key of {bits} bits: use 2048 to 4096 bits"
+                )));
+            }
+            let e = BigNum::from_u32(65537).map_err(openssl)?;
+            let rsa = Rsa::from_public_components(n, e).map_err(openssl)?;
+            PKey::from_rsa(rsa).map_err(openssl)
+        }
+        Members::Ed25519 { x } => {
+            let x: [u8; 32] = b64("x", x)?
+                .try_into()
+                .map_err(|_| bad("an Ed25519 key is 32 octets".into()))?;
+            if !ed25519_acceptable(&x) {
+                return Err(bad(
+                    "an Ed25519 key of small order or in a non-canonical encoding".into(),
+                ));
+            }
+            PKey::public_key_from_raw_bytes(&x, Id::ED25519).map_err(openssl)
         }
     }
 }

@@ -140,7 +140,7 @@ mod tests {
                 "DNS:b.test",
                 Some((&good_value, true)),
                 dns,
-                Err("not the identifier"),
+                Err("another identifier"),
             ),
             (
                 "DNS:a.test,DNS:b.test",

@@ -5,7 +5,7 @@
 //! Every admin handler takes an [`Admin`] argument: actix-web runs no handler whose extractors
 //! failed, so "no admin handler runs before authentication" is a type, not a convention.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -85,29 +85,20 @@ impl AdminTokens {
     /// `NAME TOKEN` (the name becomes the audit actor) or just `TOKEN` (named `admin`). Tokens
     /// shorter than 16 characters are refused.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
-        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-            .map(|dir| PathBuf::from(dir).join(CREDENTIAL))
-            .filter(|p| p.exists());
-        let Some(path) = credential.or_else(|| file.map(Path::to_path_buf)) else {
+        let Some(path) = crate::secret_file::source(CREDENTIAL, file) else {
             return Ok(AdminTokens::default());
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read admin tokens from {}: {e}", path.display()))?;
+        let text = crate::secret_file::read(&path, "admin tokens")?;
         let mut tokens = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (number, line) in crate::secret_file::entries(&text) {
             let (name, token) = match line.split_once(char::is_whitespace) {
                 Some((name, token)) => (name.to_owned(), token.trim()),
                 None => ("admin".to_owned(), line),
             };
             if token.len() < 16 {
                 return Err(format!(
-                    "{} line {}: tokens must be at least 16 characters",
+                    "{} line {number}: tokens must be at least 16 characters",
                     path.display(),
-                    number + 1
                 ));
             }
             tokens.push((name, Sha256::digest(token.as_bytes()).into()));

@@ -11,7 +11,7 @@
 //! rules, authorize, presign, signing, the store, postsign. Answers are base64 certs-only PKCS#7
 //! (RFC 7030 4.1.3, 4.2.3).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use actix_web::http::header;
@@ -73,21 +73,13 @@ impl EstCredentials {
     /// # Errors
     /// The file cannot be read, or a line is malformed (the message names the line).
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
-        let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-            .map(|dir| PathBuf::from(dir).join(CREDENTIAL))
-            .filter(|p| p.exists());
-        let Some(path) = credential.or_else(|| file.map(Path::to_path_buf)) else {
+        let Some(path) = crate::secret_file::source(CREDENTIAL, file) else {
             return Ok(EstCredentials::default());
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read EST credentials from {}: {e}", path.display()))?;
+        let text = crate::secret_file::read(&path, "EST credentials")?;
         let mut entries = Vec::new();
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let at = || format!("{} line {}", path.display(), number + 1);
+        for (number, line) in crate::secret_file::entries(&text) {
+            let at = || format!("{} line {number}", path.display());
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [client_hash, username, password] = fields.as_slice() else {
                 return Err(format!("{}: expected CLIENT_HASH USERNAME PASSWORD", at()));

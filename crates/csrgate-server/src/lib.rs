@@ -26,6 +26,7 @@ pub mod openapi;
 mod pipeline;
 mod routes;
 mod runtime;
+mod secret_file;
 mod tls;
 
 pub use acme::{AcmeConfig, AcmeSettings};

@@ -58,11 +58,21 @@ pub async fn prepare(
     body: &[u8],
     via: Via,
 ) -> Result<Prepared, ApiError> {
+    let csr = intake(generation, client_hash, body)?;
+    prepare_validated(ca, generation, client_hash, csr, None, Authorize::Run, via).await
+}
+
+/// A request body, parsed and checked under the signing policy.
+fn intake(
+    generation: &Generation,
+    client_hash: &ClientHash,
+    body: &[u8],
+) -> Result<ValidatedCsr, ApiError> {
     let csr = ValidatedCsr::parse_under(body, &generation.signing)?;
     if csr.requests_ca() {
         tracing::info!(%client_hash, "the CSR asks for CA:TRUE; the certificate is CA:FALSE as always");
     }
-    prepare_validated(ca, generation, client_hash, csr, None, Authorize::Run, via).await
+    Ok(csr)
 }
 
 /// What `csrgate plugin run` reports: every decision, not only the first refusal.
@@ -398,6 +408,22 @@ impl Gateway {
         replaces: Option<Serial>,
         via: Via,
     ) -> Result<IssuedCertificate, ApiError> {
+        let csr = intake(generation, client_hash, body)?;
+        self.issue_parsed(generation, client_hash, csr, replaces, via, "client")
+            .await
+    }
+
+    /// [`Gateway::issue`] of a CSR parsed already (ACME finalize checks its names first), in
+    /// the audit chain as `actor`'s.
+    pub(crate) async fn issue_parsed(
+        &self,
+        generation: &Generation,
+        client_hash: &ClientHash,
+        csr: ValidatedCsr,
+        replaces: Option<Serial>,
+        via: Via,
+        actor: &str,
+    ) -> Result<IssuedCertificate, ApiError> {
         if via != Via::Acme && generation.acme.issues_for(client_hash) {
             return Err(ApiError::denied(
                 "acme_client_hashes",
@@ -409,13 +435,21 @@ impl Gateway {
         }
         // Held until the write is durable, so that a flush waits for this request (see Store).
         let intent = self.store.write_intent();
-        let Prepared { csr, template } =
-            prepare(self.identity.summary(), generation, client_hash, body, via).await?;
+        let Prepared { csr, template } = prepare_validated(
+            self.identity.summary(),
+            generation,
+            client_hash,
+            csr,
+            None,
+            Authorize::Run,
+            via,
+        )
+        .await?;
         let predecessor = replaces.map(|serial| Predecessor {
             serial,
             revoke_as: Some(RevocationReason::Superseded),
             action: AuditAction::Rotate,
-            actor: "client".into(),
+            actor: actor.into(),
         });
         let rotated = predecessor.is_some();
         let issued = self
@@ -424,7 +458,7 @@ impl Gateway {
                 &csr,
                 &template,
                 &generation.signing,
-                Recorded::by(AuditAction::Issue, "client", predecessor.as_ref()),
+                Recorded::by(AuditAction::Issue, actor, predecessor.as_ref()),
             )
             .await?;
         drop(intent);

@@ -205,7 +205,7 @@ pub fn run(
     let gateway = Arc::new(gateway);
     let refresher = Arc::clone(&gateway);
     let gateway = web::Data::from(gateway);
-    let nonces = web::Data::new(crate::acme::Nonces::default());
+    let acme = web::Data::new(crate::acme::AcmeState::default());
     let limits = web::Data::new(routes::Limits {
         max_body_bytes: config.max_body_bytes,
         body_timeout: config.request_timeout,
@@ -247,7 +247,7 @@ pub fn run(
             App::new()
                 .app_data(gateway.clone())
                 .app_data(limits.clone())
-                .app_data(nonces.clone())
+                .app_data(acme.clone())
                 .wrap_fn(move |request, service| {
                     let metrics = Arc::clone(counted.metrics());
                     let refused = routes::refuse_oversized_head(request.request());

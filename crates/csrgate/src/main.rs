@@ -53,7 +53,9 @@ enum Command {
     /// Configuration keys (`serve --print-example-config` prints examples/csrgate.toml, which
     /// documents each): listen, listen_unix,
     /// listen_unix_mode, listen_tls, tls_certificate, tls_private_key, tls_key_passphrase_file,
-    /// tls_client_ca, est_credentials_file, admin_listen, identity, data, dev, passphrase_file,
+    /// tls_client_ca, est_credentials_file, acme, acme_client_hashes, acme_eab_file,
+    /// acme_http01_port, acme_tls_alpn01_port, acme_validation_address, admin_listen,
+    /// identity, data, dev, passphrase_file,
     /// admin_tokens_file, max_body_bytes,
     /// max_connections, request_timeout, strict_permissions, plugin_cache, open_issuance,
     /// log_level, log_format, ocsp_url, crl_url, ocsp_responder, root_crl, retention, store,
@@ -68,6 +70,11 @@ enum Command {
     /// ?sslmode=require over a network, verified against postgres_ca_file), the password from
     /// the credential postgres-password or postgres_password_file, postgres_pool_size
     /// connections (16). retention = "400d" removes certificates expired for longer (audited).
+    ///
+    /// ACME (acme = true, on listen_tls): /acme/directory and /acme/<client_hash>/directory for
+    /// each of acme_client_hashes (default "acme"), which then issue through ACME only (PUT and
+    /// EST refuse them); acme_eab_file (or the credential acme-eab) makes External Account
+    /// Binding required. See README "Certificates over ACME".
     ///
     /// Closed by default: without an [[issuance]] rule or an authorize plugin, serve refuses to
     /// start (exit 78) unless open_issuance = true or --dev.

@@ -249,10 +249,23 @@ pub(super) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), P
     file.sync_all().map_err(|e| PkiError::io(path, e))
 }
 
-/// PEM of a certificate given as DER (for records that keep DER only).
+/// PEM of a certificate given as DER (for records that keep DER only): RFC 7468's strict
+/// form, as openssl writes it (base64 in lines of 64). The DER is not parsed again: records
+/// hold what csrgate signed or checked on import; an empty one is refused.
 pub fn certificate_pem_from_der(der: &[u8]) -> Result<String, PkiError> {
-    let certificate = X509::from_der(der)?;
-    Ok(String::from_utf8_lossy(&certificate.to_pem()?).into_owned())
+    use base64::Engine as _;
+    if der.is_empty() {
+        return Err(PkiError::InvalidParameter("an empty certificate".into()));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::with_capacity(encoded.len() + encoded.len() / 64 + 60);
+    pem.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    Ok(pem)
 }
 
 /// True when a PEM private key is encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY` (RFC 5958) or a
@@ -261,4 +274,41 @@ pub fn pem_key_is_encrypted(pem: &[u8]) -> bool {
     let text = String::from_utf8_lossy(pem);
     text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         || text.contains("Proc-Type: 4,ENCRYPTED")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PEM is byte for byte what openssl writes, for certificates of every length class
+    /// (DER lengths that are and are not multiples of 48, the base64 line's worth).
+    #[test]
+    fn certificate_pem_matches_openssl() {
+        for (days, cn) in [
+            (1, "a"),
+            (30, "a-much-longer-common-name.example.test"),
+            (7, "bc"),
+        ] {
+            let key = openssl::pkey::PKey::ec_gen("prime256v1").expect("key");
+            let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+            name.append_entry_by_text("CN", cn).expect("cn");
+            let name = name.build();
+            let mut builder = X509::builder().expect("builder");
+            builder.set_subject_name(&name).expect("subject");
+            builder.set_issuer_name(&name).expect("issuer");
+            builder.set_pubkey(&key).expect("pubkey");
+            let not_before = openssl::asn1::Asn1Time::days_from_now(0).expect("t");
+            let not_after = openssl::asn1::Asn1Time::days_from_now(days).expect("t");
+            builder.set_not_before(&not_before).expect("nb");
+            builder.set_not_after(&not_after).expect("na");
+            builder
+                .sign(&key, openssl::hash::MessageDigest::sha256())
+                .expect("sign");
+            let certificate = builder.build();
+            let der = certificate.to_der().expect("der");
+            let expected = String::from_utf8(certificate.to_pem().expect("pem")).expect("utf8");
+            assert_eq!(certificate_pem_from_der(&der).expect("pem"), expected);
+        }
+        assert!(certificate_pem_from_der(&[]).is_err());
+    }
 }

@@ -20,7 +20,9 @@ use super::objects::{
     ChallengeType, Identifier, IdentifierType, Order, OrderStatus, Stored, changed_meanwhile,
 };
 use super::problem::{Problem, ProblemType};
-use super::{KeyUse, Nonces, Reply, Urls, Verified, answer, intake, now, require_acme, timestamp};
+use super::{
+    AcmeState, KeyUse, Reply, Urls, Verified, answer, intake, now, require_acme, timestamp,
+};
 use crate::routes::Limits;
 use crate::{ClientHash, Gateway};
 
@@ -39,11 +41,11 @@ const MAX_IDENTIFIERS: usize = 100;
 /// Contacts per account at most.
 const MAX_CONTACTS: usize = 8;
 
-/// What every endpoint needs: the gateway, the body limits and the nonces.
+/// What every endpoint needs: the gateway, the body limits and ACME's state.
 pub(crate) struct Cx {
     gateway: web::Data<Gateway>,
     limits: web::Data<Limits>,
-    nonces: web::Data<Nonces>,
+    state: web::Data<AcmeState>,
 }
 
 impl FromRequest for Cx {
@@ -62,8 +64,8 @@ impl FromRequest for Cx {
                     .app_data::<web::Data<Limits>>()
                     .cloned()
                     .ok_or_else(missing)?,
-                nonces: request
-                    .app_data::<web::Data<Nonces>>()
+                state: request
+                    .app_data::<web::Data<AcmeState>>()
                     .cloned()
                     .ok_or_else(missing)?,
             })
@@ -90,7 +92,7 @@ impl Cx {
             payload,
             &self.gateway,
             &self.limits,
-            &self.nonces,
+            &self.state,
             urls,
             key_use,
         )
@@ -103,7 +105,7 @@ impl Cx {
         urls: Option<&Urls>,
         route: &'static str,
     ) -> HttpResponse {
-        answer(outcome, &self.gateway, &self.nonces, urls, route).await
+        answer(outcome, &self.gateway, &self.state, urls, route).await
     }
 }
 
@@ -890,7 +892,7 @@ pub(crate) async fn finalize(
             let csr = csrgate_pki::ValidatedCsr::parse_under(&der, &generation.signing)
                 .map_err(|e| Problem::from(crate::ApiError::from(e)))?;
             check_csr_names(&csr, &order.value.identifiers)?;
-            let account_key = Jwk::parse(account.key.as_bytes())?.public_key_der()?;
+            let account_key = cx.state.account_key(&account.key)?.public_key_der()?;
             if hex::encode(openssl::sha::sha1(&account_key)) == csr.public_key_sha1() {
                 return Err(Problem::new(
                     ProblemType::BadCsr,
@@ -913,14 +915,16 @@ pub(crate) async fn finalize(
                 .ok_or_else(changed_meanwhile)?;
             let mut done = processing.value.clone();
             done.processing_since = None;
+            let actor = format!("acme:{}", account.id);
             let outcome = cx
                 .gateway
-                .issue(
+                .issue_parsed(
                     &generation,
                     &client_hash,
-                    &der,
+                    csr,
                     None,
                     csrgate_hooks::model::Via::Acme,
+                    &actor,
                 )
                 .await;
             let refusal = match outcome {

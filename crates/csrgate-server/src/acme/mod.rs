@@ -24,7 +24,40 @@ use csrgate_store::AcmeKind;
 
 pub use settings::{AcmeConfig, AcmeSettings};
 
-pub(crate) use nonce::Nonces;
+use nonce::Nonces;
+
+/// Account keys kept parsed: checking a key (its point on the curve) costs as much as a
+/// signature verification, and an account's key is the same for every request it signs.
+const CACHED_ACCOUNT_KEYS: usize = 10_000;
+
+/// ACME's process-wide state: the nonces and the parsed account keys.
+pub(crate) struct AcmeState {
+    nonces: Nonces,
+    /// By the key's RFC 7638 canonical JSON (what the account stores): a key's text fixes the
+    /// key, so an entry is never stale.
+    account_keys: quick_cache::sync::Cache<String, Jwk>,
+}
+
+impl Default for AcmeState {
+    fn default() -> Self {
+        AcmeState {
+            nonces: Nonces::default(),
+            account_keys: quick_cache::sync::Cache::new(CACHED_ACCOUNT_KEYS),
+        }
+    }
+}
+
+impl AcmeState {
+    /// The stored account key `canonical`, parsed (once).
+    pub(crate) fn account_key(&self, canonical: &str) -> Result<Jwk, Problem> {
+        if let Some(key) = self.account_keys.get(canonical) {
+            return Ok(key);
+        }
+        let key = Jwk::parse(canonical.as_bytes())?;
+        self.account_keys.insert(canonical.to_owned(), key.clone());
+        Ok(key)
+    }
+}
 use objects::{Account, AccountStatus, Stored};
 use problem::{Problem, ProblemType};
 
@@ -215,7 +248,7 @@ pub(crate) async fn intake(
     payload: web::Payload,
     gateway: &Gateway,
     limits: &Limits,
-    nonces: &Nonces,
+    state: &AcmeState,
     urls: &Urls,
     key_use: KeyUse,
 ) -> Result<Verified, Problem> {
@@ -273,8 +306,7 @@ pub(crate) async fn intake(
                     Problem::new(ProblemType::AccountDoesNotExist, "no such account")
                         .with_status(401)
                 })?;
-            let key = Jwk::parse(account.value.key.as_bytes())?;
-            jws.verify(&key)?;
+            jws.verify(&state.account_key(&account.value.key)?)?;
             if account.value.status != AccountStatus::Valid {
                 return Err(Problem::unauthorized("the account is deactivated"));
             }
@@ -288,7 +320,7 @@ pub(crate) async fn intake(
             "the protected header has no nonce (RFC 8555 6.5)",
         )
     })?;
-    nonces.redeem(store, nonce, now()).await?;
+    state.nonces.redeem(store, nonce, now()).await?;
     Ok(Verified { jws, account, jwk })
 }
 
@@ -387,14 +419,14 @@ impl Reply {
 pub(crate) async fn answer(
     outcome: Result<Reply, Problem>,
     gateway: &Gateway,
-    nonces: &Nonces,
+    state: &AcmeState,
     urls: Option<&Urls>,
     route: &'static str,
 ) -> HttpResponse {
     // Where ACME is off (or the path names no directory) the answer is a plain 404: no nonce
     // is made, nor the nonce key.
     let nonce = match urls {
-        Some(_) => nonces.issue(gateway.store(), now()).await.map(Some),
+        Some(_) => state.nonces.issue(gateway.store(), now()).await.map(Some),
         None => Ok(None),
     };
     let outcome = match (outcome, &nonce) {

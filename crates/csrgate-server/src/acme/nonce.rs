@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use csrgate_store::{AcmeKind, Store, StoreError};
 use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
+use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 
 use super::problem::{Problem, ProblemType};
@@ -34,17 +34,17 @@ const RANDOM: usize = 16;
 const MAC: usize = 16;
 
 /// The nonce key (loaded from the store once) and when redeemed nonces were last pruned.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Nonces {
-    key: OnceLock<[u8; 32]>,
+    key: OnceLock<PKey<Private>>,
     last_prune: AtomicI64,
 }
 
 impl Nonces {
     /// The shared key: the store's, made there by the first replica that needed one.
-    async fn key(&self, store: &Store) -> Result<[u8; 32], StoreError> {
+    async fn key(&self, store: &Store) -> Result<&PKey<Private>, StoreError> {
         if let Some(key) = self.key.get() {
-            return Ok(*key);
+            return Ok(key);
         }
         let mut fresh = [0u8; 32];
         openssl::rand::rand_bytes(&mut fresh)
@@ -60,7 +60,9 @@ impl Nonces {
                 key: "acme nonce key".into(),
                 reason: "not 32 octets".into(),
             })?;
-        Ok(*self.key.get_or_init(|| stored))
+        let key =
+            PKey::hmac(&stored).map_err(|e| StoreError::Unavailable(format!("HMAC key: {e}")))?;
+        Ok(self.key.get_or_init(|| key))
     }
 
     /// A new nonce.
@@ -73,7 +75,7 @@ impl Nonces {
         nonce[..STAMP].copy_from_slice(&(now as u64).to_be_bytes());
         openssl::rand::rand_bytes(&mut nonce[STAMP..STAMP + RANDOM])
             .map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
-        let mac = mac(&key, &nonce[..STAMP + RANDOM])?;
+        let mac = mac(key, &nonce[..STAMP + RANDOM])?;
         nonce[STAMP + RANDOM..].copy_from_slice(&mac[..MAC]);
         Ok(URL_SAFE_NO_PAD.encode(nonce))
     }
@@ -94,7 +96,7 @@ impl Nonces {
             .filter(|bytes| bytes.len() == STAMP + RANDOM + MAC)
             .ok_or_else(|| bad("the nonce was not made by this server"))?;
         let key = self.key(store).await?;
-        let mac = mac(&key, &bytes[..STAMP + RANDOM])?;
+        let mac = mac(key, &bytes[..STAMP + RANDOM])?;
         if !openssl::memcmp::eq(&mac[..MAC], &bytes[STAMP + RANDOM..]) {
             return Err(bad("the nonce was not made by this server"));
         }
@@ -135,10 +137,9 @@ impl Nonces {
     }
 }
 
-fn mac(key: &[u8; 32], data: &[u8]) -> Result<Vec<u8>, StoreError> {
+fn mac(key: &PKey<Private>, data: &[u8]) -> Result<Vec<u8>, StoreError> {
     let crypto = |e: openssl::error::ErrorStack| StoreError::Unavailable(format!("HMAC: {e}"));
-    let key = PKey::hmac(key).map_err(crypto)?;
-    let mut signer = Signer::new(MessageDigest::sha256(), &key).map_err(crypto)?;
+    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
     signer.update(data).map_err(crypto)?;
     signer.sign_to_vec().map_err(crypto)
 }

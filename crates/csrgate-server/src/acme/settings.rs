@@ -11,6 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::ClientHash;
 use crate::config::ConfigError;
 
+/// Name of the systemd credential holding EAB keys (`LoadCredential=acme-eab:...`); it wins over
+/// `acme_eab_file`.
+pub const EAB_CREDENTIAL: &str = "acme-eab";
+
 /// Shortest EAB MAC key accepted: 256 bits, HS256's own output size (RFC 7518 3.2).
 const MIN_EAB_KEY_BYTES: usize = 32;
 
@@ -20,8 +24,9 @@ pub struct AcmeSettings {
     /// `acme = true`: serve ACME on the `listen_tls` listeners (off by default).
     pub enabled: bool,
     /// `acme_eab_file`: lines `KEY_ID CLIENT_HASH MAC_KEY` (MAC key in base64url, as
-    /// `certbot --eab-hmac-key` and `lego --hmac` take it). When set, new accounts need an
-    /// External Account Binding, and its key id decides their client hash.
+    /// `certbot --eab-hmac-key` and `lego --hmac` take it); the systemd credential `acme-eab`
+    /// wins over it. When set, new accounts need an External Account Binding, and its key id
+    /// decides their client hash.
     pub eab_file: Option<PathBuf>,
     /// `acme_client_hashes` (default `["acme"]`): the client hashes ACME issues for, and only
     /// ACME: `/acme/directory` issues for the first, `/acme/<client_hash>/directory` exists for
@@ -143,8 +148,9 @@ impl AcmeConfig {
     /// The file cannot be read or a line is malformed (the message names the line).
     pub fn load(settings: &AcmeSettings) -> Result<Self, String> {
         let mut eab = HashMap::new();
-        if let Some(path) = &settings.eab_file {
-            eab = read_eab_file(path)?;
+        let source = crate::secret_file::source(EAB_CREDENTIAL, settings.eab_file.as_deref());
+        if let Some(path) = source.filter(|_| settings.enabled) {
+            eab = read_eab_file(&path)?;
             if let Some((key_id, key)) = eab
                 .iter()
                 .find(|(_, key)| !settings.client_hashes.contains(&key.client_hash))
@@ -191,15 +197,10 @@ impl AcmeConfig {
 }
 
 fn read_eab_file(path: &Path) -> Result<HashMap<String, EabKey>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read ACME EAB keys from {}: {e}", path.display()))?;
+    let text = crate::secret_file::read(path, "ACME EAB keys")?;
     let mut keys = HashMap::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = || format!("{} line {}", path.display(), number + 1);
+    for (number, line) in crate::secret_file::entries(&text) {
+        let at = || format!("{} line {number}", path.display());
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [key_id, client_hash, mac_key] = fields.as_slice() else {
             return Err(format!("{}: expected KEY_ID CLIENT_HASH MAC_KEY", at()));

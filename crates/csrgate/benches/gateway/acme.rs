@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use openssl::hash::MessageDigest;
 use openssl::x509::X509Req;
+use openssl::x509::extension::SubjectAlternativeName;
 use serde_json::json;
 
 use crate::acme_client::{AcmeClient, b64, http01_responder};
@@ -40,13 +42,21 @@ struct Client {
     csr: String,
 }
 
+/// A P-256 request for `name` alone (the order's one identifier), DER.
+fn csr_for(name: &str) -> anyhow::Result<Vec<u8>> {
+    let key = crate::crypto::CaKey::P256.generate()?;
+    let mut request = X509Req::builder()?;
+    request.set_pubkey(&key)?;
+    let mut extensions = openssl::stack::Stack::new()?;
+    let context = request.x509v3_context(None);
+    extensions.push(SubjectAlternativeName::new().dns(name).build(&context)?)?;
+    request.add_extensions(&extensions)?;
+    request.sign(&key, MessageDigest::sha256())?;
+    Ok(request.build().to_der()?)
+}
+
 /// Registers an account for `name`, validates it over http-01, returns the client.
-fn prepared(
-    directory: &str,
-    name: &str,
-    csr_pem: &[u8],
-    responder: &Responder,
-) -> anyhow::Result<Client> {
+fn prepared(directory: &str, name: &str, responder: &Responder) -> anyhow::Result<Client> {
     let mut acme = AcmeClient::unverified(directory);
     acme.register();
     let order = acme.post(
@@ -74,7 +84,7 @@ fn prepared(
     if validated.json()["status"] != "valid" {
         bail!("http-01 for {name} failed: {}", validated.body);
     }
-    let csr = X509Req::from_pem(csr_pem)?.to_der()?;
+    let csr = csr_for(name)?;
     Ok(Client {
         acme,
         csr: b64(&csr),
@@ -147,15 +157,13 @@ pub fn measure_acme(
     server: &Server,
     port: u16,
     responder: &Responder,
-    csrs: &[Vec<u8>],
     options: &Options,
 ) -> anyhow::Result<Figures> {
-    let directory = format!("https://127.0.0.1:{port}/acme/bench0/directory");
-    let clients = options.concurrency.min(csrs.len());
-    let mut prepared_clients = Vec::with_capacity(clients);
-    for (i, csr) in csrs.iter().enumerate().take(clients) {
+    let directory = format!("https://127.0.0.1:{port}/acme/directory");
+    let mut prepared_clients = Vec::with_capacity(options.concurrency);
+    for i in 0..options.concurrency {
         let name = format!("acme{i}.bench.test");
-        prepared_clients.push((name.clone(), prepared(&directory, &name, csr, responder)?));
+        prepared_clients.push((name.clone(), prepared(&directory, &name, responder)?));
     }
     let mut pool: Pool = prepared_clients;
     (pool, _) = round(pool, Duration::from_secs(1))?;

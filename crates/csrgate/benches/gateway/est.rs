@@ -66,7 +66,7 @@ pub fn measure_est(
         format!(
             "listen = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}\n\
              est_credentials_file = {:?}\nidentity = {:?}\ndata = {:?}\n\
-             acme = true\nacme_http01_port = {}\nacme_validation_address = \"127.0.0.1\"\n",
+             acme = true\nacme_client_hashes = [\"acmebench\"]\nacme_http01_port = {}\nacme_validation_address = \"127.0.0.1\"\n",
             certificate_path,
             key_path,
             credentials,
@@ -115,8 +115,8 @@ pub fn measure_est(
     );
 
     let port = server.address.port();
-    let figures = crate::acme::measure_acme(&server, port, &responder, csrs, options)
-        .context("ACME issuances")?;
+    let figures =
+        crate::acme::measure_acme(&server, port, &responder, options).context("ACME issuances")?;
     print_row(
         "  ACME order+finalize+download",
         &figures,
