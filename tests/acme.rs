@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::support::acme_client::{AcmeClient, Answer, b64, http01_responder};
+use crate::support::acme_client::{AcmeClient, Answer, b64, dns_responder, http01_responder};
 use crate::support::tls::*;
 use crate::support::*;
 
@@ -46,7 +46,7 @@ impl Acme {
             "listen_tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_private_key = \"{}\"\n\
              admin_tokens_file = \"{}\"\nacme = true\nacme_client_hashes = [\"acme\", \"webteam\"]\nacme_http01_port = {http01}\n\
              acme_tls_alpn01_port = {tls_alpn01}\nacme_validation_address = \"127.0.0.1\"\n{extra}\n\
-             [[issuance]]\nname = \"web\"\nclients = [\"webteam\", \"acme\"]\ndns = [\".example.test\"]\nip = [\"127.0.0.0/8\"]\n",
+             [[issuance]]\nname = \"web\"\nclients = [\"webteam\", \"acme\"]\ndns = [\".example.test\"]\nwildcards = true\nip = [\"127.0.0.0/8\"]\n",
             chain.display(),
             key.display(),
             tokens.display(),
@@ -740,7 +740,7 @@ fn bad_requests_get_acme_problem_documents_and_change_nothing() {
             }),
         ),
         (
-            "wildcard (needs dns-01)",
+            "an IP address as a DNS name",
             400,
             "rejectedIdentifier",
             Box::new({
@@ -748,7 +748,7 @@ fn bad_requests_get_acme_problem_documents_and_change_nothing() {
                 move |c| {
                     c.post(
                         &url,
-                        Some(&json!({"identifiers": [{"type": "dns", "value": "*.example.test"}]})),
+                        Some(&json!({"identifiers": [{"type": "dns", "value": "127.0.0.1"}]})),
                     )
                 }
             }),
@@ -850,6 +850,36 @@ fn external_account_binding_decides_the_client_hash() {
     let serial = serial_of(&ws.path("lego/certificates/eab.example.test.crt"));
     assert_eq!(acme.listed("webteam"), [(serial, "valid".to_owned())]);
 
+    // Withdrawn: the key taken out of the file (SIGHUP), its account can no longer order.
+    std::fs::write(&eab, format!("kid-2 webteam {mac}\n")).expect("rewrite");
+    acme.daemon.hup();
+    acme.daemon.wait_for_log("reloaded");
+    let (ok, out) = acme.lego(
+        &ws,
+        &acme.directory(None),
+        &[
+            "--eab",
+            "--kid",
+            "kid-1",
+            "--hmac",
+            &mac,
+            "-d",
+            "eab.example.test",
+            "--http",
+            "--http.port",
+            &format!("127.0.0.1:{}", acme.http01),
+            "renew",
+            "--days",
+            "9999",
+            "--no-random-sleep",
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("external account binding is not configured"),
+        "{out}"
+    );
+
     // The key is bound once; a wrong MAC key is refused.
     for (kid, key, problem) in [
         ("kid-1", mac.clone(), "unauthorized"),
@@ -949,5 +979,130 @@ fn key_rollover_moves_the_account_and_deactivation_ends_it() {
         (refused.status, refused.problem().as_str()),
         (403, "unauthorized"),
         "{refused:?}"
+    );
+}
+
+/// dns-01 (RFC 8555 8.4) through `acme_dns_resolver`, and with it wildcards: the order's
+/// authorization is for the base name, offers dns-01 alone, and the certificate names the
+/// wildcard; a TXT record with another digest is refused.
+#[test]
+fn dns01_validates_names_and_wildcards() {
+    let ws = Workspace::new();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let dns = socket.local_addr().expect("addr");
+    let records = Arc::new(Mutex::new(Vec::new()));
+    dns_responder(socket, Arc::clone(&records));
+    let acme = Acme::start(&ws, &format!("acme_dns_resolver = \"{dns}\"\n"));
+    let mut client = AcmeClient::new(&acme.directory(Some("webteam")), &acme.tls_root);
+    client.register();
+    let order = client.post(
+        &client.url("newOrder"),
+        Some(&json!({"identifiers": [
+            {"type": "dns", "value": "*.wild.example.test"},
+            {"type": "dns", "value": "wild.example.test"},
+        ]})),
+    );
+    assert_eq!(order.status, 201, "{order:?}");
+    let order_url = order.location.clone().expect("Location");
+    let digest = |token: &str, thumbprint: &str| {
+        b64(&openssl::sha::sha256(
+            format!("{token}.{thumbprint}").as_bytes(),
+        ))
+    };
+    for (index, authz_url) in order.json()["authorizations"]
+        .as_array()
+        .expect("authorizations")
+        .clone()
+        .into_iter()
+        .enumerate()
+    {
+        let authz = client.post(authz_url.as_str().expect("url"), None).json();
+        assert_eq!(authz["identifier"]["value"], "wild.example.test", "{authz}");
+        let kinds: Vec<&str> = authz["challenges"]
+            .as_array()
+            .expect("challenges")
+            .iter()
+            .map(|c| c["type"].as_str().expect("type"))
+            .collect();
+        let wildcard = authz["wildcard"] == true;
+        assert_eq!(wildcard, index == 0, "{authz}");
+        if wildcard {
+            assert_eq!(kinds, ["dns-01"]);
+        } else {
+            assert_eq!(kinds, ["http-01", "tls-alpn-01", "dns-01"]);
+        }
+        let challenge = authz["challenges"]
+            .as_array()
+            .expect("challenges")
+            .iter()
+            .find(|c| c["type"] == "dns-01")
+            .expect("dns-01")
+            .clone();
+        let token = challenge["token"].as_str().expect("token");
+        let url = challenge["url"].as_str().expect("url");
+        if index == 0 {
+            // A record with another digest first: refused, the authorization invalid.
+            records
+                .lock()
+                .expect("lock")
+                .push(("_acme-challenge.wild.example.test".into(), digest("x", "y")));
+            let refused = client.post(url, Some(&json!({})));
+            assert_eq!(refused.json()["status"], "invalid", "{refused:?}");
+            assert_eq!(
+                refused.json()["error"]["type"],
+                "urn:ietf:params:acme:error:incorrectResponse",
+                "{refused:?}"
+            );
+            records.lock().expect("lock").clear();
+            continue;
+        }
+        records.lock().expect("lock").push((
+            "_acme-challenge.wild.example.test".into(),
+            digest(token, &client.thumbprint()),
+        ));
+        let validated = client.post(url, Some(&json!({})));
+        assert_eq!(validated.json()["status"], "valid", "{validated:?}");
+    }
+    // The wildcard's authorization failed: the order is invalid. A new one, validated.
+    let invalid = client.post(&order_url, None);
+    assert_eq!(invalid.json()["status"], "invalid", "{invalid:?}");
+    let order = client.post(
+        &client.url("newOrder"),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "*.wild.example.test"}]})),
+    );
+    let authz_url = order.json()["authorizations"][0]
+        .as_str()
+        .expect("authz")
+        .to_owned();
+    let authz = client.post(&authz_url, None).json();
+    let challenge = authz["challenges"][0].clone();
+    records.lock().expect("lock").push((
+        "_acme-challenge.wild.example.test".into(),
+        digest(
+            challenge["token"].as_str().expect("token"),
+            &client.thumbprint(),
+        ),
+    ));
+    let validated = client.post(challenge["url"].as_str().expect("url"), Some(&json!({})));
+    assert_eq!(validated.json()["status"], "valid", "{validated:?}");
+    let order_url = order.location.clone().expect("Location");
+    let ready = client.post(&order_url, None);
+    assert_eq!(ready.json()["status"], "ready", "{ready:?}");
+    let finalize = ready.json()["finalize"]
+        .as_str()
+        .expect("finalize")
+        .to_owned();
+    let csr = csr_der(&ws, "wild", "DNS:*.wild.example.test");
+    let done = client.post(&finalize, Some(&json!({"csr": b64(&csr)})));
+    assert_eq!(done.json()["status"], "valid", "{done:?}");
+    let pem = client.post(
+        done.json()["certificate"].as_str().expect("certificate"),
+        None,
+    );
+    let chain = ws.write("wild-chain.pem", pem.body.as_bytes());
+    assert!(openssl_verify(&acme.ca, None, &chain).status.success());
+    assert!(
+        openssl_x509(&chain, &["-noout", "-ext", "subjectAltName"])
+            .contains("DNS:*.wild.example.test")
     );
 }

@@ -284,3 +284,65 @@ pub fn http01_responder(listener: TcpListener, answers: Arc<Mutex<Vec<(String, S
         }
     });
 }
+
+/// A DNS server (RFC 1035) on `socket` answering TXT queries from `records` (name without the
+/// trailing dot, lower case → TXT strings) and nothing else, on a thread of its own: what a
+/// dns-01 client's DNS provider would publish.
+pub fn dns_responder(socket: std::net::UdpSocket, records: Arc<Mutex<Vec<(String, String)>>>) {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 512];
+        while let Ok((length, peer)) = socket.recv_from(&mut buffer) {
+            let query = &buffer[..length];
+            if let Some(answer) = dns_answer(query, &records) {
+                let _ = socket.send_to(&answer, peer);
+            }
+        }
+    });
+}
+
+/// The answer to one query: the question echoed, and a TXT record per matching entry.
+fn dns_answer(query: &[u8], records: &Mutex<Vec<(String, String)>>) -> Option<Vec<u8>> {
+    // Header (12 octets), then QNAME labels up to a zero octet, QTYPE, QCLASS.
+    let mut at = 12;
+    let mut labels = Vec::new();
+    loop {
+        let length = usize::from(*query.get(at)?);
+        at += 1;
+        if length == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + length)?).to_ascii_lowercase());
+        at += length;
+    }
+    let question_end = at + 4;
+    let question = query.get(12..question_end)?;
+    let qtype = u16::from_be_bytes([query[at], query[at + 1]]);
+    let name = labels.join(".");
+    let values: Vec<String> = if qtype == 16 {
+        records
+            .lock()
+            .ok()?
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut answer = Vec::with_capacity(512);
+    answer.extend_from_slice(&query[..2]); // ID
+    answer.extend_from_slice(&[0x84, 0x00]); // response, authoritative, no error
+    answer.extend_from_slice(&[0, 1]); // one question
+    answer.extend_from_slice(&(values.len() as u16).to_be_bytes());
+    answer.extend_from_slice(&[0, 0, 0, 0]); // no authority, no additional
+    answer.extend_from_slice(question);
+    for value in values {
+        answer.extend_from_slice(&[0xc0, 0x0c]); // the question's name
+        answer.extend_from_slice(&[0, 16, 0, 1]); // TXT, IN
+        answer.extend_from_slice(&[0, 0, 0, 0]); // TTL 0
+        answer.extend_from_slice(&((value.len() + 1) as u16).to_be_bytes());
+        answer.push(value.len() as u8);
+        answer.extend_from_slice(value.as_bytes());
+    }
+    Some(answer)
+}

@@ -67,6 +67,7 @@ struct RawSettings {
     acme_http01_port: u16,
     acme_tls_alpn01_port: u16,
     acme_validation_address: Option<String>,
+    acme_dns_resolver: Option<String>,
     crl: RawCrl,
     listen_unix: Option<PathBuf>,
     listen_unix_mode: String,
@@ -735,6 +736,7 @@ impl RawSettings {
             self.acme_http01_port,
             self.acme_tls_alpn01_port,
             self.acme_validation_address.as_deref(),
+            self.acme_dns_resolver.as_deref(),
         )?;
         if acme.enabled && listen_tls.is_empty() {
             return Err(ConfigError::Invalid {

@@ -576,11 +576,6 @@ fn checked_identifier(identifier: &Identifier) -> Result<Identifier, Problem> {
     match identifier.kind {
         IdentifierType::Dns => {
             let name = identifier.value.to_ascii_lowercase();
-            if name.starts_with("*.") {
-                return Err(rejected(format!(
-                    "{name}: wildcard names are validated with dns-01, which this server does not offer"
-                )));
-            }
             SubjectAltName::dns(&name).map_err(|e| rejected(e.to_string()))?;
             if name.parse::<IpAddr>().is_ok() {
                 return Err(rejected(format!(
@@ -675,8 +670,9 @@ pub(crate) async fn new_order(request: HttpRequest, payload: web::Payload, cx: C
 }
 
 /// The account's valid authorization for `identifier` if it stays valid for a day more
-/// (RFC 8555 7.4 lets orders reuse them), else a new pending one offering http-01 and
-/// tls-alpn-01.
+/// (RFC 8555 7.4 lets orders reuse them), else a new pending one: for a wildcard, of its base
+/// name with dns-01 alone (RFC 8555 7.1.3); for other DNS names http-01, tls-alpn-01 and dns-01;
+/// for an IP address http-01 and tls-alpn-01 (RFC 8738 7: no dns-01).
 async fn authorization_for(
     store: &csrgate_store::Store,
     account: &Account,
@@ -699,14 +695,29 @@ async fn authorization_for(
             return Ok(found.value);
         }
     }
+    let base = identifier.value.strip_prefix("*.");
+    let kinds: &[ChallengeType] = match (identifier.kind, base) {
+        (IdentifierType::Dns, Some(_)) => &[ChallengeType::Dns01],
+        (IdentifierType::Dns, None) => &[
+            ChallengeType::Http01,
+            ChallengeType::TlsAlpn01,
+            ChallengeType::Dns01,
+        ],
+        (IdentifierType::Ip, _) => &[ChallengeType::Http01, ChallengeType::TlsAlpn01],
+    };
     let authorization = Authorization {
         id: objects::new_id()?,
         account: account.id.clone(),
-        identifier: identifier.clone(),
+        identifier: Identifier {
+            kind: identifier.kind,
+            value: base.unwrap_or(&identifier.value).to_owned(),
+        },
+        wildcard: base.is_some(),
         status: AuthzStatus::Pending,
         expires: now + PENDING_LIFETIME_SECS,
-        challenges: [ChallengeType::Http01, ChallengeType::TlsAlpn01]
-            .into_iter()
+        challenges: kinds
+            .iter()
+            .copied()
             .map(|kind| {
                 Ok(Challenge {
                     kind,
@@ -744,7 +755,16 @@ async fn remember_valid(
     account: &Account,
     authorization: &Authorization,
 ) -> Result<(), Problem> {
-    let key = valid_authorization_key(&account.id, &authorization.identifier);
+    // Keyed as orders name it: a wildcard's authorization serves wildcard orders only.
+    let ordered = Identifier {
+        kind: authorization.identifier.kind,
+        value: if authorization.wildcard {
+            format!("*.{}", authorization.identifier.value)
+        } else {
+            authorization.identifier.value.clone()
+        },
+    };
+    let key = valid_authorization_key(&account.id, &ordered);
     let id = authorization.id.as_bytes();
     if !store
         .acme_insert(AcmeKind::ValidAuthorization, &key, id)
@@ -1045,7 +1065,7 @@ fn check_csr_names(
 }
 
 fn authorization_view(urls: &Urls, authorization: &Authorization, now: i64) -> Value {
-    json!({
+    let mut view = json!({
         "identifier": authorization.identifier,
         "status": authorization.status_at(now),
         "expires": timestamp(authorization.expires),
@@ -1059,7 +1079,11 @@ fn authorization_view(urls: &Urls, authorization: &Authorization, now: i64) -> V
             })
             .map(|challenge| challenge_view(urls, &authorization.id, challenge))
             .collect::<Vec<_>>(),
-    })
+    });
+    if authorization.wildcard {
+        view["wildcard"] = json!(true);
+    }
+    view
 }
 
 fn challenge_view(urls: &Urls, authorization: &str, challenge: &Challenge) -> Value {

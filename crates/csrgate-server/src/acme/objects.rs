@@ -121,7 +121,11 @@ impl Order {
 pub(crate) struct Authorization {
     pub(crate) id: String,
     pub(crate) account: String,
+    /// For a wildcard order's name, its base name (`example.com` for `*.example.com`).
     pub(crate) identifier: Identifier,
+    /// Whether it authorizes the wildcard of `identifier` (validated by dns-01 only).
+    #[serde(default)]
+    pub(crate) wildcard: bool,
     pub(crate) status: AuthzStatus,
     /// Unix seconds.
     pub(crate) expires: i64,
@@ -176,6 +180,9 @@ pub(crate) enum ChallengeType {
     /// RFC 8737.
     #[serde(rename = "tls-alpn-01")]
     TlsAlpn01,
+    /// RFC 8555 8.4.
+    #[serde(rename = "dns-01")]
+    Dns01,
 }
 
 impl ChallengeType {
@@ -184,14 +191,19 @@ impl ChallengeType {
         match self {
             ChallengeType::Http01 => "http-01",
             ChallengeType::TlsAlpn01 => "tls-alpn-01",
+            ChallengeType::Dns01 => "dns-01",
         }
     }
 
     /// The type a URL segment names.
     pub(crate) fn parse(name: &str) -> Option<Self> {
-        [ChallengeType::Http01, ChallengeType::TlsAlpn01]
-            .into_iter()
-            .find(|kind| kind.name() == name)
+        [
+            ChallengeType::Http01,
+            ChallengeType::TlsAlpn01,
+            ChallengeType::Dns01,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 }
 

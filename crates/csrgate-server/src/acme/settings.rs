@@ -41,6 +41,9 @@ pub struct AcmeSettings {
     /// the identifier resolves to (tests on loopback; split-horizon networks). The HTTP Host
     /// and the TLS SNI still name the identifier.
     pub validation_address: Option<IpAddr>,
+    /// `acme_dns_resolver` (`IP:PORT`): the DNS server dns-01 asks (default: the system's
+    /// resolvers from /etc/resolv.conf).
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl AcmeSettings {
@@ -55,6 +58,7 @@ impl AcmeSettings {
         http01_port: u16,
         tls_alpn01_port: u16,
         validation_address: Option<&str>,
+        dns_resolver: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let client_hashes = client_hashes
             .iter()
@@ -87,6 +91,16 @@ impl AcmeSettings {
                     })
             })
             .transpose()?;
+        let dns_resolver = dns_resolver
+            .map(|text| {
+                text.trim()
+                    .parse::<std::net::SocketAddr>()
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "acme_dns_resolver",
+                        reason: format!("{text:?} is not IP:PORT (e.g. 10.0.0.53:53)"),
+                    })
+            })
+            .transpose()?;
         if !enabled && eab_file.is_some() {
             return Err(ConfigError::Invalid {
                 key: "acme_eab_file",
@@ -100,6 +114,7 @@ impl AcmeSettings {
             http01_port,
             tls_alpn01_port,
             validation_address,
+            dns_resolver,
         })
     }
 }
@@ -113,6 +128,7 @@ impl Default for AcmeSettings {
             http01_port: 80,
             tls_alpn01_port: 443,
             validation_address: None,
+            dns_resolver: None,
         }
     }
 }

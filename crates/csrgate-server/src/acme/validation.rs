@@ -1,5 +1,6 @@
-//! Challenge validation (RFC 8555 8.3 http-01, RFC 8737 tls-alpn-01): csrgate connects to the
-//! identifier (or `acme_validation_address`) and checks the key authorization it finds there.
+//! Challenge validation (RFC 8555 8.3 http-01, RFC 8737 tls-alpn-01, RFC 8555 8.4 dns-01):
+//! csrgate connects to the identifier (or `acme_validation_address`), or asks DNS (the system's
+//! resolvers, or `acme_dns_resolver`), and checks the key authorization it finds there.
 //! Each attempt, resolution included, is bounded by [`VALIDATION_TIMEOUT`]; at most
 //! [`MAX_CONCURRENT_VALIDATIONS`] run at once. Redirects are not followed and no proxy is used,
 //! so a validation reaches only the address the identifier names (or `acme_validation_address`)
@@ -72,6 +73,7 @@ pub(crate) async fn validate(
                 let address = target(identifier, settings.tls_alpn01_port, settings).await?;
                 tls_alpn01(identifier, address, key_authorization).await
             }
+            ChallengeType::Dns01 => dns01(identifier, key_authorization, settings).await,
         }
     };
     match tokio::time::timeout(VALIDATION_TIMEOUT, attempt).await {
@@ -248,6 +250,62 @@ async fn tls_alpn01(
             format!("tls-alpn-01: the certificate of {address}: {why}"),
         )
     })
+}
+
+/// dns-01 (RFC 8555 8.4): a TXT record at `_acme-challenge.<name>` holding base64url of
+/// SHA-256 of the key authorization, looked up through `acme_dns_resolver` or the system's
+/// resolvers (hickory-resolver; answers not cached, so a record just set is seen).
+async fn dns01(
+    identifier: &Identifier,
+    key_authorization: &str,
+    settings: &AcmeSettings,
+) -> Result<(), Problem> {
+    use base64::Engine as _;
+    use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
+    use hickory_resolver::name_server::TokioConnectionProvider;
+
+    let dns = |detail: String| Problem::new(ProblemType::Dns, format!("dns-01: {detail}"));
+    if identifier.kind != IdentifierType::Dns {
+        return Err(Problem::malformed("dns-01 validates DNS names only"));
+    }
+    let mut options = ResolverOpts::default();
+    options.cache_size = 0;
+    options.timeout = VALIDATION_TIMEOUT / 2;
+    let builder = match settings.dns_resolver {
+        Some(server) => hickory_resolver::Resolver::builder_with_config(
+            ResolverConfig::from_parts(
+                None,
+                Vec::new(),
+                NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true),
+            ),
+            TokioConnectionProvider::default(),
+        ),
+        None => hickory_resolver::Resolver::builder(TokioConnectionProvider::default())
+            .map_err(|e| dns(format!("no system resolver configuration: {e}")))?,
+    };
+    let resolver = builder.with_options(options).build();
+    let name = format!("_acme-challenge.{}.", identifier.value);
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(key_authorization.as_bytes()));
+    let records = resolver
+        .txt_lookup(name.as_str())
+        .await
+        .map_err(|e| dns(format!("no TXT record at {name}: {e}")))?;
+    let found = records.iter().any(|txt| {
+        txt.txt_data()
+            .iter()
+            .map(|part| part.as_ref())
+            .collect::<Vec<&[u8]>>()
+            .concat()
+            == expected.as_bytes()
+    });
+    if !found {
+        return Err(Problem::new(
+            ProblemType::IncorrectResponse,
+            format!("dns-01: no TXT record at {name} holds this challenge's digest"),
+        ));
+    }
+    Ok(())
 }
 
 /// The reverse-mapping name of an address (RFC 8738 6: in-addr.arpa / ip6.arpa).
