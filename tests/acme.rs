@@ -740,6 +740,20 @@ fn bad_requests_get_acme_problem_documents_and_change_nothing() {
             }),
         ),
         (
+            "a wildcard of a top-level domain",
+            400,
+            "rejectedIdentifier",
+            Box::new({
+                let url = url.clone();
+                move |c| {
+                    c.post(
+                        &url,
+                        Some(&json!({"identifiers": [{"type": "dns", "value": "*.test"}]})),
+                    )
+                }
+            }),
+        ),
+        (
             "an IP address as a DNS name",
             400,
             "rejectedIdentifier",
@@ -1070,11 +1084,11 @@ fn dns01_validates_names_and_wildcards() {
         &client.url("newOrder"),
         Some(&json!({"identifiers": [{"type": "dns", "value": "*.wild.example.test"}]})),
     );
-    let authz_url = order.json()["authorizations"][0]
+    let wildcard_authz = order.json()["authorizations"][0]
         .as_str()
         .expect("authz")
         .to_owned();
-    let authz = client.post(&authz_url, None).json();
+    let authz = client.post(&wildcard_authz, None).json();
     let challenge = authz["challenges"][0].clone();
     records.lock().expect("lock").push((
         "_acme-challenge.wild.example.test".into(),
@@ -1105,96 +1119,34 @@ fn dns01_validates_names_and_wildcards() {
         openssl_x509(&chain, &["-noout", "-ext", "subjectAltName"])
             .contains("DNS:*.wild.example.test")
     );
-}
 
-/// Two replicas on one PostgreSQL store (issue 20's setup) are one ACME server: a nonce made by
-/// one is accepted by the other, once; an account made through one is found through the other.
-#[test]
-fn replicas_share_nonces_and_accounts() {
-    let ws = Workspace::new();
-    let url = crate::replicas::postgres_database(&crate::replicas::test_cluster(), "acme");
-    let identity = ws.create_identity("ca", "ec:p256", "ACME CA", None);
-    let tls_ca = TestCa::new(&ws, "tls-root");
-    let (chain, key) = tls_ca.server(&ws, "server", "csrgate.test", PASSPHRASE);
-    let start = |name: &str| {
-        let port = free_port();
-        let config = ws.write(
-            &format!("{name}.toml"),
-            format!(
-                "listen_tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\n\
-                 tls_private_key = \"{}\"\nstore = \"postgres\"\npostgres_url = \"{url}\"\n\
-                 acme = true\nopen_issuance = true\n",
-                chain.display(),
-                key.display(),
-            )
-            .as_bytes(),
-        );
-        let daemon = Daemon::start(
-            &identity,
-            &ws.path(&format!("data-{name}")),
-            &["--config", config.to_str().expect("utf8")],
-        );
-        (daemon, https(port, "/acme/directory"))
-    };
-    let (_a, directory_a) = start("a");
-    let (_b, directory_b) = start("b");
-    let mut at_a = AcmeClient::new(&directory_a, &tls_ca.certificate);
-    let mut at_b = AcmeClient::new(&directory_b, &tls_ca.certificate);
-
-    // A nonce from A, spent at B (a new account), then refused at A.
-    let nonce = at_a.nonce();
-    let new_account = at_b.url("newAccount");
-    let body = at_b.sign(
-        &new_account,
-        Some(&json!({"termsOfServiceAgreed": true})),
-        Some(&nonce),
-        true,
+    // Each authorization serves its own kind of order: the base name's order gets the base
+    // name's authorization (validated in the first order), not the wildcard's.
+    let plain = client.post(
+        &client.url("newOrder"),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "wild.example.test"}]})),
     );
-    let made = at_b.post_raw(&new_account, &body, "application/jose+json");
-    assert_eq!(made.status, 201, "{made:?}");
-    let account_id = made
-        .location
-        .clone()
-        .expect("Location")
-        .rsplit('/')
-        .next()
-        .map(str::to_owned);
-    let again = at_a.url("newAccount");
-    let replay = at_b.sign(
-        &again,
-        Some(&json!({"termsOfServiceAgreed": true})),
-        Some(&nonce),
-        true,
+    let plain_authz = plain.json()["authorizations"][0]
+        .as_str()
+        .expect("authz")
+        .to_owned();
+    assert_ne!(plain_authz, wildcard_authz);
+    let authz = client.post(&plain_authz, None).json();
+    assert_eq!(authz["status"], "valid", "{authz}");
+    assert!(authz.get("wildcard").is_none(), "{authz}");
+    // A wildcard of a name validated only as itself is not authorized by that.
+    let other = client.post(
+        &client.url("newOrder"),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "*.example.test"}]})),
     );
-    let replayed = at_a.post_raw(&again, &replay, "application/jose+json");
-    assert_eq!(
-        (replayed.status, replayed.problem().as_str()),
-        (400, "badNonce"),
-        "{replayed:?}"
+    let other_authz = other.json()["authorizations"][0]
+        .as_str()
+        .expect("authz")
+        .to_owned();
+    assert_eq!(client.post(&other_authz, None).json()["status"], "pending");
+    let again = client.post(
+        &client.url("newOrder"),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "*.wild.example.test"}]})),
     );
-
-    // The account made at B is found at A (same id, A's URL).
-    let nonce = at_a.nonce();
-    let body = at_b.sign(
-        &again,
-        Some(&json!({"onlyReturnExisting": true})),
-        Some(&nonce),
-        true,
-    );
-    let found = at_a.post_raw(&again, &body, "application/jose+json");
-    assert_eq!(found.status, 200, "{found:?}");
-    assert_eq!(
-        found
-            .location
-            .as_deref()
-            .and_then(|l| l.rsplit('/').next())
-            .map(str::to_owned),
-        account_id
-    );
-    assert!(
-        found
-            .location
-            .as_deref()
-            .is_some_and(|l| l.starts_with(&directory_a.replace("/acme/directory", "")))
-    );
+    assert_eq!(again.json()["status"], "ready", "{again:?}");
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::tls::TestCa;
+use crate::support::tls::{TestCa, free_port, https};
 use crate::support::*;
 
 const TOKEN: &str = "replica-test-admin-token-0123456789";
@@ -682,4 +682,96 @@ fn a_running_store_is_backed_up_consistently_and_restored_anywhere() {
     let said = restore(format!("sled:{}", partial.display()), &snapshot);
     assert!(said.status.success(), "{}", text(&said.stderr));
     assert_eq!(stored_certificates(&partial), count);
+}
+
+/// Two replicas on one PostgreSQL store (issue 20's setup) are one ACME server: a nonce made by
+/// one is accepted by the other, once; an account made through one is found through the other.
+#[test]
+fn replicas_share_nonces_and_accounts() {
+    let ws = Workspace::new();
+    let url = postgres_database(&test_cluster(), "acme");
+    let identity = ws.create_identity("ca", "ec:p256", "ACME CA", None);
+    let tls_ca = TestCa::new(&ws, "tls-root");
+    let (chain, key) = tls_ca.server(&ws, "server", "csrgate.test", PASSPHRASE);
+    let start = |name: &str| {
+        let port = free_port();
+        let config = ws.write(
+            &format!("{name}.toml"),
+            format!(
+                "listen_tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\n\
+                 tls_private_key = \"{}\"\nstore = \"postgres\"\npostgres_url = \"{url}\"\n\
+                 acme = true\nopen_issuance = true\n",
+                chain.display(),
+                key.display(),
+            )
+            .as_bytes(),
+        );
+        let daemon = Daemon::start(
+            &identity,
+            &ws.path(&format!("data-{name}")),
+            &["--config", config.to_str().expect("utf8")],
+        );
+        (daemon, https(port, "/acme/directory"))
+    };
+    let (_a, directory_a) = start("a");
+    let (_b, directory_b) = start("b");
+    let mut at_a = crate::support::acme_client::AcmeClient::new(&directory_a, &tls_ca.certificate);
+    let mut at_b = crate::support::acme_client::AcmeClient::new(&directory_b, &tls_ca.certificate);
+
+    // A nonce from A, spent at B (a new account), then refused at A.
+    let nonce = at_a.nonce();
+    let new_account = at_b.url("newAccount");
+    let body = at_b.sign(
+        &new_account,
+        Some(&serde_json::json!({"termsOfServiceAgreed": true})),
+        Some(&nonce),
+        true,
+    );
+    let made = at_b.post_raw(&new_account, &body, "application/jose+json");
+    assert_eq!(made.status, 201, "{made:?}");
+    let account_id = made
+        .location
+        .clone()
+        .expect("Location")
+        .rsplit('/')
+        .next()
+        .map(str::to_owned);
+    let again = at_a.url("newAccount");
+    let replay = at_b.sign(
+        &again,
+        Some(&serde_json::json!({"termsOfServiceAgreed": true})),
+        Some(&nonce),
+        true,
+    );
+    let replayed = at_a.post_raw(&again, &replay, "application/jose+json");
+    assert_eq!(
+        (replayed.status, replayed.problem().as_str()),
+        (400, "badNonce"),
+        "{replayed:?}"
+    );
+
+    // The account made at B is found at A (same id, A's URL).
+    let nonce = at_a.nonce();
+    let body = at_b.sign(
+        &again,
+        Some(&serde_json::json!({"onlyReturnExisting": true})),
+        Some(&nonce),
+        true,
+    );
+    let found = at_a.post_raw(&again, &body, "application/jose+json");
+    assert_eq!(found.status, 200, "{found:?}");
+    assert_eq!(
+        found
+            .location
+            .as_deref()
+            .and_then(|l| l.rsplit('/').next())
+            .map(str::to_owned),
+        account_id
+    );
+    assert!(
+        found
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&directory_a.replace("/acme/directory", "")))
+    );
 }

@@ -276,31 +276,15 @@ pub(crate) async fn new_account(
             // The account first (an orphan if this request loses a race below), then the key
             // index, which decides between concurrent requests with one key, then the EAB key,
             // bound once.
-            objects::create(store, AcmeKind::Account, &account.id, &account).await?;
-            if !store
-                .acme_insert(AcmeKind::AccountKey, &thumbprint, account.id.as_bytes())
-                .await?
+            if let Some(key_id) = &eab_key_id
+                && store.acme_get(AcmeKind::BoundKey, key_id).await?.is_some()
             {
-                if let Some(existing) = account_of_key(&cx.gateway, &thumbprint).await? {
-                    return Ok(Reply::json(StatusCode::OK, account_view(urls, &existing))
-                        .at(urls.account(&existing.id)));
-                }
-                // A key once rolled over from, reused: the entry names no account of it.
-                let stale = store
-                    .acme_get(AcmeKind::AccountKey, &thumbprint)
-                    .await?
-                    .unwrap_or_default();
-                if !store
-                    .acme_replace(
-                        AcmeKind::AccountKey,
-                        &thumbprint,
-                        &stale,
-                        account.id.as_bytes(),
-                    )
-                    .await?
-                {
-                    return Err(changed_meanwhile());
-                }
+                return Err(eab_key_taken(key_id));
+            }
+            objects::create(store, AcmeKind::Account, &account.id, &account).await?;
+            if let Some(existing) = claim_key(&cx.gateway, &thumbprint, &account.id).await? {
+                return Ok(Reply::json(StatusCode::OK, account_view(urls, &existing))
+                    .at(urls.account(&existing.id)));
             }
             if let Some(key_id) = &eab_key_id
                 && !store
@@ -315,9 +299,7 @@ pub(crate) async fn new_account(
                     closed.status = AccountStatus::Deactivated;
                     objects::swap(store, AcmeKind::Account, &account.id, &made, closed).await?;
                 }
-                return Err(Problem::unauthorized(format!(
-                    "EAB key {key_id:?} is bound to another account already: ask the operator for a new one"
-                )));
+                return Err(eab_key_taken(key_id));
             }
             tracing::info!(via = "acme", account = %account.id, %client_hash, eab = ?eab_key_id, "ACME account created");
             Ok(
@@ -326,6 +308,44 @@ pub(crate) async fn new_account(
             )
         }
     )
+}
+
+/// Points the key index at account `id` for `thumbprint`, unless an account holds that key:
+/// then that account (a concurrent newAccount with the same key, or a key change to a key in
+/// use). An entry naming an account whose key changed since is taken over.
+async fn claim_key(
+    gateway: &Gateway,
+    thumbprint: &str,
+    id: &str,
+) -> Result<Option<Account>, Problem> {
+    let store = gateway.store();
+    if store
+        .acme_insert(AcmeKind::AccountKey, thumbprint, id.as_bytes())
+        .await?
+    {
+        return Ok(None);
+    }
+    if let Some(holder) = account_of_key(gateway, thumbprint).await? {
+        return Ok(Some(holder));
+    }
+    let stale = store
+        .acme_get(AcmeKind::AccountKey, thumbprint)
+        .await?
+        .unwrap_or_default();
+    if !store
+        .acme_replace(AcmeKind::AccountKey, thumbprint, &stale, id.as_bytes())
+        .await?
+    {
+        return Err(changed_meanwhile());
+    }
+    Ok(None)
+}
+
+/// The refusal of an EAB key bound already (RFC 8555 7.3.4: one account per key).
+fn eab_key_taken(key_id: &str) -> Problem {
+    Problem::unauthorized(format!(
+        "EAB key {key_id:?} is bound to another account already: ask the operator for a new one"
+    ))
 }
 
 /// The valid account whose key has `thumbprint` (an index entry left by a key rollover names
@@ -577,6 +597,13 @@ fn checked_identifier(identifier: &Identifier) -> Result<Identifier, Problem> {
         IdentifierType::Dns => {
             let name = identifier.value.to_ascii_lowercase();
             SubjectAltName::dns(&name).map_err(|e| rejected(e.to_string()))?;
+            if let Some(base) = name.strip_prefix("*.")
+                && (!base.contains('.') || base.parse::<IpAddr>().is_ok())
+            {
+                return Err(rejected(format!(
+                    "{name}: a wildcard covers names under a domain of two labels or more"
+                )));
+            }
             if name.parse::<IpAddr>().is_ok() {
                 return Err(rejected(format!(
                     "{name} is an IP address: order it as type ip"
@@ -689,8 +716,15 @@ async fn authorization_for(
         let id = String::from_utf8_lossy(&id);
         let found: Option<Stored<Authorization>> =
             objects::load(store, AcmeKind::Authorization, &id).await?;
+        // Defence in depth: the index's entry must be this account's authorization of exactly
+        // this name (a wildcard's of the wildcard).
+        let base = identifier.value.strip_prefix("*.");
         if let Some(found) = found
             && found.value.status_at(now + REUSE_MARGIN_SECS) == AuthzStatus::Valid
+            && found.value.account == account.id
+            && found.value.wildcard == base.is_some()
+            && found.value.identifier.kind == identifier.kind
+            && found.value.identifier.value == base.unwrap_or(&identifier.value)
         {
             return Ok(found.value);
         }
@@ -951,13 +985,18 @@ pub(crate) async fn finalize(
                 Ok(issued) => {
                     // Linked before the order moves on: whatever happens next, the account
                     // can download and revoke what was issued.
-                    store
+                    if let Err(error) = store
                         .acme_insert(
                             AcmeKind::CertificateOrder,
                             &issued.serial.to_string(),
                             order_id.as_bytes(),
                         )
-                        .await?;
+                        .await
+                    {
+                        // Issued and recorded: the order still moves on; only ACME's download
+                        // and revocation of it need the link (the admin API has the record).
+                        tracing::error!(%error, serial = %issued.serial, order = %order_id, "ACME certificate not linked to its order");
+                    }
                     done.status = OrderStatus::Valid;
                     done.certificate = Some(issued.serial.to_string());
                     tracing::info!(%client_hash, serial = %issued.serial, via = "acme", account = %account.id, status = 200, latency_us = started.elapsed().as_micros() as u64, "certificate issued");
@@ -1271,6 +1310,14 @@ pub(crate) async fn challenge(
                     updated.expires = updated.expires.max(now + AUTHORIZATION_LIFETIME_SECS);
                     tracing::info!(via = "acme", account = %account.id, identifier = %updated.identifier.value, challenge = kind.name(), "ACME challenge valid");
                 }
+                // No validator free: nothing was tried, the challenge is pending again and
+                // the client retries.
+                Err(problem) if problem.kind == ProblemType::RateLimited => {
+                    challenge.status = ChallengeStatus::Pending;
+                    challenge.attempted = None;
+                    objects::swap(store, AcmeKind::Authorization, id, &claimed, updated).await?;
+                    return Err(problem);
+                }
                 Err(problem) => {
                     tracing::info!(via = "acme", account = %account.id, identifier = %updated.identifier.value, challenge = kind.name(), detail = %problem.detail, "ACME challenge invalid");
                     challenge.status = ChallengeStatus::Invalid;
@@ -1490,7 +1537,7 @@ pub(crate) async fn key_change(
                 return Err(Problem::unauthorized("oldKey is not the account's key"));
             }
             let thumbprint = new_key.thumbprint();
-            if let Some(other) = account_of_key(&cx.gateway, &thumbprint).await? {
+            if let Some(other) = claim_key(&cx.gateway, &thumbprint, &stored.value.id).await? {
                 // RFC 8555 7.3.5: 409 with the other account's URL.
                 return Ok(Reply::problem(
                     Problem::malformed("the new key belongs to another account already")
@@ -1499,30 +1546,6 @@ pub(crate) async fn key_change(
                 .at(urls.account(&other.id)));
             }
             let store = cx.gateway.store();
-            if !store
-                .acme_insert(
-                    AcmeKind::AccountKey,
-                    &thumbprint,
-                    stored.value.id.as_bytes(),
-                )
-                .await?
-            {
-                let stale = store
-                    .acme_get(AcmeKind::AccountKey, &thumbprint)
-                    .await?
-                    .unwrap_or_default();
-                if !store
-                    .acme_replace(
-                        AcmeKind::AccountKey,
-                        &thumbprint,
-                        &stale,
-                        stored.value.id.as_bytes(),
-                    )
-                    .await?
-                {
-                    return Err(changed_meanwhile());
-                }
-            }
             let mut account = stored.value.clone();
             account.key = new_key.canonical_json();
             account.thumbprint = thumbprint;

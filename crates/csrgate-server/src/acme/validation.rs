@@ -28,6 +28,9 @@ const ACME_TLS_ALPN: &[u8] = b"\x0aacme-tls/1";
 /// blocking thread) for up to [`VALIDATION_TIMEOUT`]; more wait their turn.
 const MAX_CONCURRENT_VALIDATIONS: usize = 16;
 
+/// How long a validation waits for a slot before the client is asked to retry.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
 static SLOTS: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MAX_CONCURRENT_VALIDATIONS);
 
@@ -41,12 +44,24 @@ pub(crate) async fn validate(
     key_authorization: &str,
     settings: &AcmeSettings,
 ) -> Result<(), Problem> {
-    let _slot = SLOTS.acquire().await.map_err(|_| {
-        Problem::new(
-            ProblemType::ServerInternal,
-            "the validator is shutting down",
-        )
-    })?;
+    // A slot within a short wait, or the client is told to retry (its challenge stays
+    // pending): validations of blackholed targets must not queue everyone else's.
+    let _slot = match tokio::time::timeout(SLOT_WAIT, SLOTS.acquire()).await {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) => {
+            return Err(Problem::new(
+                ProblemType::ServerInternal,
+                "the validator is shutting down",
+            ));
+        }
+        Err(_) => {
+            return Err(Problem::new(
+                ProblemType::RateLimited,
+                "every validator is busy: ask for this challenge again in a few seconds",
+            )
+            .with_status(503));
+        }
+    };
     let attempt = async {
         match kind {
             ChallengeType::Http01 => {
@@ -104,7 +119,8 @@ async fn target(
             .parse::<IpAddr>()
             .map(|ip| SocketAddr::new(ip, port))
             .map_err(|_| Problem::malformed("the identifier is not an IP address")),
-        IdentifierType::Dns => tokio::net::lookup_host((identifier.value.as_str(), port))
+        // Fully qualified (a trailing dot): the resolver's search domains never extend it.
+        IdentifierType::Dns => tokio::net::lookup_host((format!("{}.", identifier.value), port))
             .await
             .ok()
             .and_then(|mut addresses| addresses.next())
@@ -268,10 +284,7 @@ async fn dns01(
     if identifier.kind != IdentifierType::Dns {
         return Err(Problem::malformed("dns-01 validates DNS names only"));
     }
-    let mut options = ResolverOpts::default();
-    options.cache_size = 0;
-    options.timeout = VALIDATION_TIMEOUT / 2;
-    let builder = match settings.dns_resolver {
+    let mut builder = match settings.dns_resolver {
         Some(server) => hickory_resolver::Resolver::builder_with_config(
             ResolverConfig::from_parts(
                 None,
@@ -283,7 +296,12 @@ async fn dns01(
         None => hickory_resolver::Resolver::builder(TokioConnectionProvider::default())
             .map_err(|e| dns(format!("no system resolver configuration: {e}")))?,
     };
-    let resolver = builder.with_options(options).build();
+    // The system's options (resolv.conf) but for these two: no cache here, so a record just
+    // published is seen (an upstream resolver may still cache), and half the deadline per try.
+    let options: &mut ResolverOpts = builder.options_mut();
+    options.cache_size = 0;
+    options.timeout = VALIDATION_TIMEOUT / 2;
+    let resolver = builder.build();
     let name = format!("_acme-challenge.{}.", identifier.value);
     let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(openssl::sha::sha256(key_authorization.as_bytes()));
