@@ -552,6 +552,99 @@ fn ip_identifiers_and_orders_survive_a_restart() {
     assert_eq!(peek.status, 404, "{peek:?}");
 }
 
+/// How a refused request differs from a good newOrder of the account.
+enum Bad {
+    /// This body as it is.
+    Body(&'static [u8]),
+    /// Signed well, sent with this media type.
+    MediaType(&'static str),
+    /// Sent twice with one nonce (the first is accepted).
+    Replayed,
+    /// Signed with this nonce (or none).
+    Nonce(Option<String>),
+    /// Signed for the URL of this directory entry.
+    SignedFor(&'static str),
+    /// Signed by another key that claims the account's kid.
+    Stranger,
+    /// Signed with a kid that names no account.
+    UnknownKid,
+    /// Signed with the key as jwk.
+    Jwk,
+    /// An HMAC algorithm in the protected header.
+    Hs256,
+    /// This payload, signed well.
+    Payload(Value),
+    /// Finalize of a new order whose challenges were not met.
+    FinalizeEarly,
+}
+
+impl Bad {
+    /// Sends the request to `url` (newOrder), `payload` being the good order's.
+    fn send(self, c: &mut AcmeClient, stranger: &AcmeClient, url: &str, payload: &Value) -> Answer {
+        const JOSE: &str = "application/jose+json";
+        let nonce = c.nonce();
+        let signed = |c: &AcmeClient, nonce: Option<&str>| c.sign(url, Some(payload), nonce, false);
+        match self {
+            Bad::Body(body) => c.post_raw(url, body, JOSE),
+            Bad::MediaType(media) => {
+                let body = signed(c, Some(&nonce));
+                c.post_raw(url, &body, media)
+            }
+            Bad::Replayed => {
+                let body = signed(c, Some(&nonce));
+                let first = c.post_raw(url, &body, JOSE);
+                assert_eq!(first.status, 201, "{first:?}");
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::Nonce(other) => {
+                let body = signed(c, other.as_deref());
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::SignedFor(entry) => {
+                let body = c.sign(&c.url(entry), Some(payload), Some(&nonce), false);
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::Stranger => {
+                let body = signed(stranger, Some(&nonce));
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::UnknownKid => {
+                let real = c.kid.clone();
+                c.kid = real.as_ref().map(|kid| format!("{kid}00"));
+                let body = signed(c, Some(&nonce));
+                c.kid = real;
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::Jwk => {
+                let body = c.sign(url, Some(payload), Some(&nonce), true);
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::Hs256 => {
+                let protected = json!({"alg": "HS256", "url": url, "nonce": nonce, "kid": c.kid});
+                let body = json!({
+                    "protected": b64(protected.to_string().as_bytes()),
+                    "payload": b64(b"{}"),
+                    "signature": b64(&[1; 32]),
+                });
+                c.post_raw(url, body.to_string().as_bytes(), JOSE)
+            }
+            Bad::Payload(other) => {
+                let body = c.sign(url, Some(&other), Some(&nonce), false);
+                c.post_raw(url, &body, JOSE)
+            }
+            Bad::FinalizeEarly => {
+                let body = signed(c, Some(&nonce));
+                let order = c.post_raw(url, &body, JOSE);
+                let finalize = order.json()["finalize"]
+                    .as_str()
+                    .expect("finalize")
+                    .to_owned();
+                c.post(&finalize, Some(&json!({"csr": b64(b"not a csr")})))
+            }
+        }
+    }
+}
+
 /// Each request csrgate must refuse, and the ACME problem it answers.
 #[test]
 fn bad_requests_get_acme_problem_documents_and_change_nothing() {
@@ -565,227 +658,75 @@ fn bad_requests_get_acme_problem_documents_and_change_nothing() {
     // Another key claiming this account's kid.
     let mut stranger = AcmeClient::new(&acme.directory(Some("webteam")), &acme.tls_root);
     stranger.kid = client.kid.clone();
-    type Case = (
-        &'static str,
-        u16,
-        &'static str,
-        Box<dyn Fn(&mut AcmeClient) -> Answer>,
-    );
-    let url = new_order.clone();
-    let payload = order.clone();
-    let cases: Vec<Case> = vec![
-        (
-            "not JSON",
-            400,
-            "malformed",
-            Box::new({
-                let url = url.clone();
-                move |c| c.post_raw(&url, b"{not json", "application/jose+json")
-            }),
-        ),
+    let cases: [(&str, Bad, u16, &str); 15] = [
+        ("not JSON", Bad::Body(b"{not json"), 400, "malformed"),
         (
             "wrong media type",
+            Bad::MediaType("application/json"),
             415,
             "malformed",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let body = c.sign(&url, Some(&payload), Some(&n), false);
-                    c.post_raw(&url, &body, "application/json")
-                }
-            }),
         ),
-        (
-            "replayed nonce",
-            400,
-            "badNonce",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let body = c.sign(&url, Some(&payload), Some(&n), false);
-                    let first = c.post_raw(&url, &body, "application/jose+json");
-                    assert_eq!(first.status, 201, "{first:?}");
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
-        ),
+        ("replayed nonce", Bad::Replayed, 400, "badNonce"),
         (
             "nonce not ours",
+            Bad::Nonce(Some(b64(&[7; 40]))),
             400,
             "badNonce",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let body = c.sign(&url, Some(&payload), Some(&b64(&[7; 40])), false);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
         ),
-        (
-            "no nonce",
-            400,
-            "badNonce",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let body = c.sign(&url, Some(&payload), None, false);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
-        ),
+        ("no nonce", Bad::Nonce(None), 400, "badNonce"),
         (
             "url of another endpoint",
+            Bad::SignedFor("revokeCert"),
             403,
             "unauthorized",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let other = c.url("revokeCert");
-                    let body = c.sign(&other, Some(&payload), Some(&n), false);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
         ),
         (
             "signed by another key than the account's",
+            Bad::Stranger,
             400,
             "malformed",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let body = stranger.sign(&url, Some(&payload), Some(&n), false);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
         ),
         (
             "unknown account",
+            Bad::UnknownKid,
             401,
             "accountDoesNotExist",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let real = c.kid.clone();
-                    c.kid = real.as_ref().map(|kid| format!("{kid}00"));
-                    let body = c.sign(&url, Some(&payload), Some(&n), false);
-                    c.kid = real;
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
         ),
-        (
-            "jwk where an account signs",
-            400,
-            "malformed",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let n = c.nonce();
-                    let body = c.sign(&url, Some(&payload), Some(&n), true);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
-        ),
-        (
-            "HS256",
-            400,
-            "badSignatureAlgorithm",
-            Box::new({
-                let url = url.clone();
-                move |c| {
-                    let n = c.nonce();
-                    let protected = b64(
-                        json!({"alg": "HS256", "url": url, "nonce": n, "kid": c.kid})
-                            .to_string()
-                            .as_bytes(),
-                    );
-                    let body = json!({"protected": protected, "payload": b64(b"{}"), "signature": b64(&[1; 32])}).to_string();
-                    c.post_raw(&url, body.as_bytes(), "application/jose+json")
-                }
-            }),
-        ),
+        ("jwk where an account signs", Bad::Jwk, 400, "malformed"),
+        ("HS256", Bad::Hs256, 400, "badSignatureAlgorithm"),
         (
             "oversized body",
+            Bad::Payload(json!({"identifiers": [{"type": "dns", "value": "x".repeat(8000)}]})),
             413,
             "malformed",
-            Box::new({
-                let url = url.clone();
-                move |c| {
-                    let n = c.nonce();
-                    let big = json!({"identifiers": [{"type": "dns", "value": "x".repeat(8000)}]});
-                    let body = c.sign(&url, Some(&big), Some(&n), false);
-                    c.post_raw(&url, &body, "application/jose+json")
-                }
-            }),
         ),
         (
             "identifier type we do not validate",
+            Bad::Payload(json!({"identifiers": [{"type": "email", "value": "a@example.test"}]})),
             400,
             "unsupportedIdentifier",
-            Box::new({
-                let url = url.clone();
-                move |c| {
-                    c.post(
-                        &url,
-                        Some(
-                            &json!({"identifiers": [{"type": "email", "value": "a@example.test"}]}),
-                        ),
-                    )
-                }
-            }),
         ),
         (
             "a wildcard of a top-level domain",
+            Bad::Payload(json!({"identifiers": [{"type": "dns", "value": "*.test"}]})),
             400,
             "rejectedIdentifier",
-            Box::new({
-                let url = url.clone();
-                move |c| {
-                    c.post(
-                        &url,
-                        Some(&json!({"identifiers": [{"type": "dns", "value": "*.test"}]})),
-                    )
-                }
-            }),
         ),
         (
             "an IP address as a DNS name",
+            Bad::Payload(json!({"identifiers": [{"type": "dns", "value": "127.0.0.1"}]})),
             400,
             "rejectedIdentifier",
-            Box::new({
-                let url = url.clone();
-                move |c| {
-                    c.post(
-                        &url,
-                        Some(&json!({"identifiers": [{"type": "dns", "value": "127.0.0.1"}]})),
-                    )
-                }
-            }),
         ),
         (
             "finalize before the challenges",
+            Bad::FinalizeEarly,
             403,
             "orderNotReady",
-            Box::new({
-                let (url, payload) = (url.clone(), payload.clone());
-                move |c| {
-                    let order = c.post(&url, Some(&payload));
-                    let finalize = order.json()["finalize"]
-                        .as_str()
-                        .expect("finalize")
-                        .to_owned();
-                    c.post(&finalize, Some(&json!({"csr": b64(b"not a csr")})))
-                }
-            }),
         ),
     ];
-    for (name, status, problem, case) in cases {
-        let answer = case(&mut client);
+    for (name, bad, status, problem) in cases {
+        let answer = bad.send(&mut client, &stranger, &new_order, &order);
         assert_eq!(
             (answer.status, answer.problem().as_str()),
             (status, problem),

@@ -169,6 +169,45 @@ macro_rules! conversions {
                 }
             }
         }
+
+        fn key_algorithm_to_wit(algorithm: model::KeyAlgorithm) -> wit::KeyAlgorithm {
+            match algorithm {
+                model::KeyAlgorithm::Rsa => wit::KeyAlgorithm::Rsa,
+                model::KeyAlgorithm::EcP256 => wit::KeyAlgorithm::EcP256,
+                model::KeyAlgorithm::EcP384 => wit::KeyAlgorithm::EcP384,
+                model::KeyAlgorithm::EcP521 => wit::KeyAlgorithm::EcP521,
+                model::KeyAlgorithm::Ed25519 => wit::KeyAlgorithm::Ed25519,
+            }
+        }
+    };
+}
+
+/// One contract version's module body: its bindings, `wit` naming its types, its version, and
+/// the shared conversions.
+macro_rules! contract {
+    ($path:literal, $version:literal) => {
+        wasmtime::component::bindgen!({
+            path: $path,
+            world: "plugin",
+            exports: { default: async },
+            // The key-value store may be PostgreSQL, shared by every replica: its host
+            // functions wait on the network without blocking the runtime's thread.
+            imports: {
+                // A read the store cannot answer traps the call (fail closed), rather than
+                // tell the plugin the key is absent: a deny-list kept there would otherwise
+                // let a request by.
+                "csrgate:hooks/host.kv-get": async | trappable,
+                "csrgate:hooks/host.kv-set": async,
+                "csrgate:hooks/host.kv-delete": async,
+            },
+        });
+
+        pub(crate) use csrgate::hooks::types as wit;
+
+        /// The contract version of this module (the WIT package version).
+        pub(crate) const CONTRACT_VERSION: &str = $version;
+
+        conversions!();
     };
 }
 
@@ -176,41 +215,14 @@ macro_rules! conversions {
 pub(crate) mod v0_2 {
     use super::model;
 
-    wasmtime::component::bindgen!({
-        path: "../../wit/v0.2.0",
-        world: "plugin",
-        exports: { default: async },
-        // The key-value store may be PostgreSQL, shared by every replica: its host functions
-        // wait on the network without blocking the runtime's thread.
-        imports: {
-            // A read the store cannot answer traps the call (fail closed), rather than tell
-            // the plugin the key is absent: a deny-list kept there would otherwise let a
-            // request by.
-            "csrgate:hooks/host.kv-get": async | trappable,
-            "csrgate:hooks/host.kv-set": async,
-            "csrgate:hooks/host.kv-delete": async,
-        },
-    });
-
-    pub(crate) use csrgate::hooks::types as wit;
-
-    /// The contract version of this module (the WIT package version).
-    pub(crate) const CONTRACT_VERSION: &str = "0.2.0";
-
-    conversions!();
+    contract!("../../wit/v0.2.0", "0.2.0");
 
     impl From<&model::SigningRequest> for wit::SigningRequest {
         fn from(r: &model::SigningRequest) -> Self {
             wit::SigningRequest {
                 client_hash: r.client_hash.clone(),
                 public_key_sha1: r.public_key_sha1.clone(),
-                key_algorithm: match r.key_algorithm {
-                    model::KeyAlgorithm::Rsa => wit::KeyAlgorithm::Rsa,
-                    model::KeyAlgorithm::EcP256 => wit::KeyAlgorithm::EcP256,
-                    model::KeyAlgorithm::EcP384 => wit::KeyAlgorithm::EcP384,
-                    model::KeyAlgorithm::EcP521 => wit::KeyAlgorithm::EcP521,
-                    model::KeyAlgorithm::Ed25519 => wit::KeyAlgorithm::Ed25519,
-                },
+                key_algorithm: key_algorithm_to_wit(r.key_algorithm),
                 key_bits: r.key_bits,
                 subject: names_to_wit(&r.subject),
                 subject_alt_names: r.subject_alt_names.iter().map(Into::into).collect(),
@@ -229,45 +241,18 @@ pub(crate) mod v0_2 {
     }
 }
 
-/// `wit/v0.1.0`: the first contract, still loaded.
+/// `wit/v0.1.0`: the first contract, still loaded (no `via`).
 pub(crate) mod v0_1 {
     use super::model;
 
-    wasmtime::component::bindgen!({
-        path: "../../wit/v0.1.0",
-        world: "plugin",
-        exports: { default: async },
-        // The key-value store may be PostgreSQL, shared by every replica: its host functions
-        // wait on the network without blocking the runtime's thread.
-        imports: {
-            // A read the store cannot answer traps the call (fail closed), rather than tell
-            // the plugin the key is absent: a deny-list kept there would otherwise let a
-            // request by.
-            "csrgate:hooks/host.kv-get": async | trappable,
-            "csrgate:hooks/host.kv-set": async,
-            "csrgate:hooks/host.kv-delete": async,
-        },
-    });
-
-    pub(crate) use csrgate::hooks::types as wit;
-
-    /// The contract version of this module (the WIT package version).
-    pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
-
-    conversions!();
+    contract!("../../wit/v0.1.0", "0.1.0");
 
     impl From<&model::SigningRequest> for wit::SigningRequest {
         fn from(r: &model::SigningRequest) -> Self {
             wit::SigningRequest {
                 client_hash: r.client_hash.clone(),
                 public_key_sha1: r.public_key_sha1.clone(),
-                key_algorithm: match r.key_algorithm {
-                    model::KeyAlgorithm::Rsa => wit::KeyAlgorithm::Rsa,
-                    model::KeyAlgorithm::EcP256 => wit::KeyAlgorithm::EcP256,
-                    model::KeyAlgorithm::EcP384 => wit::KeyAlgorithm::EcP384,
-                    model::KeyAlgorithm::EcP521 => wit::KeyAlgorithm::EcP521,
-                    model::KeyAlgorithm::Ed25519 => wit::KeyAlgorithm::Ed25519,
-                },
+                key_algorithm: key_algorithm_to_wit(r.key_algorithm),
                 key_bits: r.key_bits,
                 subject: names_to_wit(&r.subject),
                 subject_alt_names: r.subject_alt_names.iter().map(Into::into).collect(),

@@ -39,7 +39,7 @@ mod leaf;
 mod own_crl;
 
 use files::summarize;
-pub use files::{certificate_pem_from_der, pem_key_is_encrypted};
+pub use files::{base64_lines, certificate_pem_from_der, pem_key_is_encrypted};
 pub(crate) use files::{read_private_key, replace_file};
 pub use own_crl::{CRL_FILE, CRL_NUMBER_FILE, REVOKED_FILE};
 

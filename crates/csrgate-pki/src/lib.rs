@@ -36,7 +36,7 @@ pub use error::PkiError;
 pub use generated_key::{GeneratedKey, MIN_BUNDLE_PASSWORD_CHARS, PKCS12_ITERATIONS};
 pub use identity::{
     CRL_FILE, CRL_NUMBER_FILE, Identity, IdentityFiles, IdentityRequest, IdentitySummary,
-    IssuedCertificate, REVOKED_FILE, certificate_pem_from_der, pem_key_is_encrypted,
+    IssuedCertificate, REVOKED_FILE, base64_lines, certificate_pem_from_der, pem_key_is_encrypted,
 };
 pub use inspect::{Report, ReportKind, inspect, is_pkcs12};
 pub use jws::{Jwk, JwsAlgorithm, JwsError, JwsKey, JwsRequest};

@@ -89,6 +89,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code.as_str()
     }
+
+    /// The code as its type, for callers that translate it (EST's 401 challenge, ACME's
+    /// problem types).
+    pub(crate) fn error_code(&self) -> ErrorCode {
+        self.code
+    }
 }
 
 impl std::fmt::Display for ApiError {

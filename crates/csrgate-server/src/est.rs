@@ -305,22 +305,16 @@ async fn renewal(request: &HttpRequest, gateway: &Gateway) -> Result<Renewal, Ap
 /// A certs-only PKCS#7 answer: base64 in lines of 64 (RFC 7030 4.1.3: base64 per RFC 2045),
 /// ended by LF alone, which `base64 -d` reads (a CR it refuses) and RFC 2045 decoders skip.
 fn certs_only(der: &[u8]) -> HttpResponse {
-    let encoded = STANDARD.encode(der);
-    let mut body = String::with_capacity(encoded.len() + encoded.len() / 64 * 2 + 2);
-    for line in encoded.as_bytes().chunks(64) {
-        body.push_str(std::str::from_utf8(line).unwrap_or_default());
-        body.push('\n');
-    }
     HttpResponse::Ok()
         .content_type(CERTS_ONLY)
         .insert_header(("Content-Transfer-Encoding", "base64"))
-        .body(body)
+        .body(csrgate_pki::base64_lines(der))
 }
 
 /// 401s carry the challenge (RFC 7235 3.1), so clients know to send credentials.
 fn with_challenge(error: ApiError) -> HttpResponse {
     let mut response = error.error_response();
-    if error.code() == ErrorCode::Unauthorized.as_str() {
+    if error.error_code() == ErrorCode::Unauthorized {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static(REALM),

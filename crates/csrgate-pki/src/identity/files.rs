@@ -253,19 +253,28 @@ pub(super) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), P
 /// form, as openssl writes it (base64 in lines of 64). The DER is not parsed again: records
 /// hold what csrgate signed or checked on import; an empty one is refused.
 pub fn certificate_pem_from_der(der: &[u8]) -> Result<String, PkiError> {
-    use base64::Engine as _;
     if der.is_empty() {
         return Err(PkiError::InvalidParameter("an empty certificate".into()));
     }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::with_capacity(encoded.len() + encoded.len() / 64 + 60);
-    pem.push_str("-----BEGIN CERTIFICATE-----\n");
+    Ok(format!(
+        "-----BEGIN CERTIFICATE-----\n{}-----END CERTIFICATE-----\n",
+        base64_lines(der)
+    ))
+}
+
+/// `bytes` in standard base64, in lines of 64 characters each ended by LF: PEM's body (RFC
+/// 7468 strict) and EST's answers (RFC 7030 4.1.3, RFC 2045 with LF alone, which `base64 -d`
+/// reads).
+pub fn base64_lines(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut text = String::with_capacity(encoded.len() + encoded.len() / 64 + 1);
     for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
+        // Base64 is ASCII: every chunk is UTF-8.
+        text.push_str(std::str::from_utf8(line).unwrap_or_default());
+        text.push('\n');
     }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    Ok(pem)
+    text
 }
 
 /// True when a PEM private key is encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY` (RFC 5958) or a

@@ -173,6 +173,8 @@ pub(crate) async fn new_nonce(request: HttpRequest, cx: Cx) -> HttpResponse {
     cx.answer(outcome, urls.as_ref().ok(), "new-nonce").await
 }
 
+/// newAccount's payload (RFC 8555 7.3); `termsOfServiceAgreed` and fields of later drafts are
+/// ignored (csrgate has no terms to agree to).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewAccount {
@@ -181,8 +183,6 @@ struct NewAccount {
     #[serde(default)]
     only_return_existing: bool,
     external_account_binding: Option<Value>,
-    #[allow(dead_code)]
-    terms_of_service_agreed: Option<bool>,
 }
 
 /// `POST .../new-account` (RFC 8555 7.3): finds the key's account or creates one, bound to

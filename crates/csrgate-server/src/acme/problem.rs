@@ -163,16 +163,11 @@ impl From<ApiError> for Problem {
             Some(by) => format!("denied by {by}: {}", error.message()),
             None => error.message().to_owned(),
         };
-        let kind = match error.code() {
-            code if code == ErrorCode::Denied.as_str() => ProblemType::RejectedIdentifier,
-            code if code == ErrorCode::InvalidCsr.as_str()
-                || code == ErrorCode::WeakKey.as_str() =>
-            {
-                ProblemType::BadCsr
-            }
-            code if code == ErrorCode::Unauthorized.as_str() => ProblemType::Unauthorized,
-            code if code == ErrorCode::Forbidden.as_str() => ProblemType::Unauthorized,
-            code if code == ErrorCode::AlreadyRevoked.as_str() => ProblemType::AlreadyRevoked,
+        let kind = match error.error_code() {
+            ErrorCode::Denied => ProblemType::RejectedIdentifier,
+            ErrorCode::InvalidCsr | ErrorCode::WeakKey => ProblemType::BadCsr,
+            ErrorCode::Unauthorized | ErrorCode::Forbidden => ProblemType::Unauthorized,
+            ErrorCode::AlreadyRevoked => ProblemType::AlreadyRevoked,
             _ if status >= 500 => ProblemType::ServerInternal,
             _ => ProblemType::Malformed,
         };
